@@ -1,0 +1,151 @@
+"""Workflow runs: executions of actuarial processes inside an engagement."""
+
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+from audit.models import (
+    LifecycleModel,
+    SoftDeleteModel,
+    TraceableModel,
+    TrackedModel,
+    empty_dict,
+)
+
+from .choices import TERMINAL_STATUSES, WORKFLOW_RUN_TRANSITIONS, WorkflowStatus, WorkflowType
+
+
+class WorkflowRun(LifecycleModel, SoftDeleteModel, TraceableModel, TrackedModel):
+    """One execution of an actuarial process (chain ladder, CSM, …) inside an engagement."""
+
+    TRANSITIONS = WORKFLOW_RUN_TRANSITIONS
+
+    engagement = models.ForeignKey(
+        "engagements.Engagement", on_delete=models.CASCADE, related_name="workflow_runs"
+    )
+    workflow_type = models.CharField(max_length=40, choices=WorkflowType.choices, db_index=True)
+    name = models.CharField(max_length=255)
+    description = models.TextField(blank=True)
+    period = models.CharField(max_length=50, blank=True, db_index=True)
+    status = models.CharField(
+        max_length=20,
+        choices=WorkflowStatus.choices,
+        default=WorkflowStatus.PENDING,
+        db_index=True,
+    )
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    step_count = models.PositiveIntegerField(default=0)
+    current_step = models.PositiveIntegerField(default=0)
+    input_params = models.JSONField(default=empty_dict, blank=True)
+    output_summary = models.JSONField(null=True, blank=True)
+    error_message = models.TextField(blank=True)
+    error_details = models.JSONField(null=True, blank=True)
+    agent_name = models.CharField(max_length=100, blank=True, db_index=True)
+    metrics = models.JSONField(default=empty_dict, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ("-created_at",)
+        verbose_name = "workflow run"
+        constraints = (
+            models.CheckConstraint(
+                condition=models.Q(step_count__gte=0), name="workflow_run_step_count_non_negative"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(current_step__gte=0),
+                name="workflow_run_current_step_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(started_at__isnull=True)
+                | models.Q(completed_at__isnull=True)
+                | models.Q(completed_at__gte=models.F("started_at")),
+                name="workflow_run_completed_after_started",
+            ),
+        )
+        indexes = (
+            models.Index(fields=("engagement", "status"), name="workflow_run_eng_status_idx"),
+        )
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("admin:workflows_workflowrun_change", args=(self.pk,))
+
+    @property
+    def is_terminal(self) -> bool:
+        """Return whether the run has ended (completed, failed or cancelled)."""
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def duration_seconds(self) -> float | None:
+        """Return the run time in seconds, or None until it has started and ended."""
+        if self.started_at is None or self.completed_at is None:
+            return None
+        return (self.completed_at - self.started_at).total_seconds()
+
+    @property
+    def progress_percent(self) -> int:
+        """Return the share of steps done, 0–100 (0 when the step count is unknown)."""
+        if not self.step_count:
+            return 0
+        return max(0, min(100, round(100 * self.current_step / self.step_count)))
+
+    def queue(self):
+        """Queue the run for a worker: pending → queued."""
+        self._move("queue")
+
+    queue.alters_data = True
+
+    def start(self):
+        """Start the run: pending or queued → running."""
+        self._move("start")
+        self.started_at = timezone.now()
+
+    start.alters_data = True
+
+    def pause(self):
+        """Pause the run: running → paused."""
+        self._move("pause")
+
+    pause.alters_data = True
+
+    def resume(self):
+        """Resume the run: paused → running."""
+        self._move("resume")
+
+    resume.alters_data = True
+
+    def await_approval(self):
+        """Hold the finished run for sign-off: running → waiting_approval."""
+        self._move("await_approval")
+
+    await_approval.alters_data = True
+
+    def complete(self, output_summary: dict | None = None):
+        """Complete the run: running or waiting_approval → completed."""
+        self._move("complete")
+        self.completed_at = timezone.now()
+        if output_summary is not None:
+            self.output_summary = output_summary
+
+    complete.alters_data = True
+
+    def fail(self, error_message: str, error_details: dict | None = None):
+        """End the run as failed, recording what went wrong."""
+        self._move("fail")
+        self.completed_at = timezone.now()
+        self.error_message = error_message
+        self.error_details = error_details
+
+    fail.alters_data = True
+
+    def cancel(self):
+        """Cancel the run (any non-terminal state)."""
+        self._move("cancel")
+        self.completed_at = timezone.now()
+
+    cancel.alters_data = True
