@@ -1,4 +1,7 @@
-"""Settings for the test suite (pytest-django); the database comes from DATABASE_URL as usual."""
+"""Settings for the test suite (pytest-django); the database comes from DATABASE_URL as usual.
+
+Django's test runner already swaps email for the in-memory backend.
+"""
 
 import os
 
@@ -9,5 +12,4 @@ from .base import *  # noqa: F403
 from .base import STORAGES
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
