@@ -34,6 +34,14 @@ class Approval(LifecycleModel, TraceableModel, UUIDModel):
         blank=True,
         related_name="approvals",
     )
+    # The run a workflow_approval releases: approving completes it, rejecting fails it.
+    workflow_run = models.ForeignKey(
+        "workflows.WorkflowRun",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="approvals",
+    )
     approval_type = models.CharField(max_length=30, choices=ApprovalType.choices, db_index=True)
     status = models.CharField(
         max_length=20,

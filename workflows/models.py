@@ -1,5 +1,6 @@
 """Workflow runs: executions of actuarial processes inside an engagement."""
 
+from django.conf import settings
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
@@ -35,6 +36,15 @@ class WorkflowRun(LifecycleModel, SoftDeleteModel, TraceableModel, TrackedModel)
         db_index=True,
     )
     started_at = models.DateTimeField(null=True, blank=True)
+    # Who started the run: reviews of its results must be independent of them.
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+    )
     completed_at = models.DateTimeField(null=True, blank=True)
     step_count = models.PositiveIntegerField(default=0)
     current_step = models.PositiveIntegerField(default=0)
