@@ -107,10 +107,52 @@ MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
 
+# Artefact files: the local file system under MEDIA_ROOT by default; S3-compatible object
+# storage (AWS S3, MinIO, Ceph, ...) through django-storages when ARTEFACT_STORAGE=s3 or a
+# bucket is named. Credentials may also come from the usual AWS chain (instance role, profile).
+AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
+ARTEFACT_STORAGE = env.str(
+    "ARTEFACT_STORAGE", default="s3" if AWS_STORAGE_BUCKET_NAME else "local"
+).lower()
+if ARTEFACT_STORAGE == "local":
+    _artefact_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+elif ARTEFACT_STORAGE == "s3":
+    if not AWS_STORAGE_BUCKET_NAME:
+        raise ImproperlyConfigured(
+            "ARTEFACT_STORAGE is s3 but AWS_STORAGE_BUCKET_NAME is not set. "
+            "Name the bucket that holds the artefact files."
+        )
+    _s3_options = {
+        "bucket_name": AWS_STORAGE_BUCKET_NAME,
+        "endpoint_url": env.str("AWS_S3_ENDPOINT_URL", default="") or None,
+        "region_name": env.str("AWS_S3_REGION_NAME", default="") or None,
+        "access_key": env.str("AWS_ACCESS_KEY_ID", default="") or None,
+        "secret_key": env.str("AWS_SECRET_ACCESS_KEY", default="") or None,
+        "custom_domain": env.str("AWS_S3_CUSTOM_DOMAIN", default="") or None,
+        "addressing_style": env.str("AWS_S3_ADDRESSING_STYLE", default="") or None,
+        "location": env.str("AWS_LOCATION", default=""),
+        # Stored bytes never change: a name that exists is never written over.
+        "file_overwrite": False,
+        # Objects stay private (bucket policy decides); downloads go through the app.
+        "default_acl": None,
+        "querystring_auth": True,
+    }
+    _artefact_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {key: value for key, value in _s3_options.items() if value is not None},
+    }
+else:
+    raise ImproperlyConfigured(
+        f"ARTEFACT_STORAGE must be 'local' or 's3', not {ARTEFACT_STORAGE!r}."
+    )
+
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": _artefact_storage,
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+
+# Largest artefact file accepted, in bytes (100 MB); a bigger upload is refused with 413.
+ARTEFACT_MAX_UPLOAD_SIZE = env.int("ARTEFACT_MAX_UPLOAD_SIZE", default=100 * 1024 * 1024)
 
 LOGIN_URL = "admin:login"
 
