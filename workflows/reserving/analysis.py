@@ -1,0 +1,85 @@
+"""Age-to-age factors of a triangle and their simple and volume-weighted averages.
+
+Plain Python on purpose: the factors are ratios of the user's own numbers, so the
+analysis needs no numerical library and is exact to the last digit the user sees.
+"""
+
+from __future__ import annotations
+
+import math
+
+from workflows.reserving.triangles import TriangleData
+
+
+def period_label(from_age: int | float, to_age: int | float | None) -> str:
+    """Return the label of a development period, e.g. '12-24' or '120-Ult'."""
+    return f"{_age_text(from_age)}-{_age_text(to_age) if to_age is not None else 'Ult'}"
+
+
+def triangle_analysis(triangle: TriangleData) -> dict:
+    """Return the age-to-age factors per origin and their averages per development period.
+
+    A factor from a zero value is undefined: it is reported as None and left out of both
+    averages (chainladder does the same, so the volume average equals its LDF).
+    ``cumulative_factors`` are the products of the averages from each age to the last
+    observed age, without a tail.
+    """
+    ages = triangle.development_ages
+    periods = [
+        {"label": period_label(ages[j], ages[j + 1]), "from_age": ages[j], "to_age": ages[j + 1]}
+        for j in range(len(ages) - 1)
+    ]
+    factors_by_origin = []
+    for origin, row in zip(triangle.origins, triangle.values, strict=True):
+        factors: list[float | None] = []
+        for j in range(len(periods)):
+            if j + 1 < len(row) and row[j] != 0:
+                factors.append(row[j + 1] / row[j])
+            else:
+                factors.append(None)
+        factors_by_origin.append({"origin": origin, "factors": factors})
+
+    simple: list[float | None] = []
+    volume: list[float | None] = []
+    counts: list[int] = []
+    for j in range(len(periods)):
+        pairs = [
+            (row[j], row[j + 1]) for row in triangle.values if j + 1 < len(row) and row[j] != 0
+        ]
+        counts.append(len(pairs))
+        if not pairs:
+            simple.append(None)
+            volume.append(None)
+            continue
+        simple.append(math.fsum(after / before for before, after in pairs) / len(pairs))
+        denominator = math.fsum(before for before, _ in pairs)
+        volume.append(math.fsum(after for _, after in pairs) / denominator if denominator else None)
+    return {
+        "measure": triangle.measure,
+        "origins": list(triangle.origins),
+        "development_ages": list(ages),
+        "periods": periods,
+        "age_to_age": factors_by_origin,
+        "factor_counts": counts,
+        "averages": {"simple": simple, "volume": volume},
+        "cumulative_factors": {
+            "simple": _cumulative(simple),
+            "volume": _cumulative(volume),
+        },
+    }
+
+
+def _cumulative(factors: list[float | None]) -> list[float | None]:
+    """Return, for each age, the product of the factors from it to the last age."""
+    result: list[float | None] = [1.0]
+    running: float | None = 1.0
+    for factor in reversed(factors):
+        running = running * factor if running is not None and factor is not None else None
+        result.append(running)
+    return list(reversed(result))
+
+
+def _age_text(age: int | float) -> str:
+    if isinstance(age, float) and age.is_integer():
+        return str(int(age))
+    return str(age)
