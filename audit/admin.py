@@ -1,9 +1,29 @@
 """Admin for the audit trail, and the admin base class every domain model admin uses."""
 
-from django.contrib import admin
+import json
+
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db import connections
+from django.http import Http404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.functional import cached_property
+from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
+from config.exceptions import DomainError
+
 from .models import AuditLog, Backup, Recovery
+from .selectors import TIMELINE_DEFAULT_LIMIT, engagement_timeline, user_has_audit_trail
+from .services import user_deactivate
+
+TIMELINE_MAX_LIMIT = 2000
+# Below this many rows an exact COUNT(*) is cheap, and exact is better.
+EXACT_COUNT_THRESHOLD = 10_000
 
 TRACKED_FIELDS = ("created_at", "created_by", "updated_at", "updated_by")
 SOFT_DELETE_FIELDS = ("is_deleted", "deleted_at", "deleted_by")
@@ -45,25 +65,95 @@ class RecordAdmin(SimpleHistoryAdmin):
             super().delete_queryset(request, queryset)
 
 
+class EstimatedCountPaginator(Paginator):
+    """Paginator that asks PostgreSQL's planner for the row count instead of COUNT(*).
+
+    COUNT(*) reads every row: seconds on millions of audit entries. Unfiltered,
+    the estimate is pg_class.reltuples (kept fresh by autovacuum's ANALYZE);
+    filtered, it is the planner's row estimate for the query. Small results get
+    an exact count. Other databases count exactly.
+    """
+
+    @cached_property
+    def count(self):
+        queryset = self.object_list
+        connection = connections[queryset.db]
+        if connection.vendor != "postgresql":
+            return super().count
+        estimate = self._estimate(queryset, connection)
+        if estimate is None or estimate < EXACT_COUNT_THRESHOLD:
+            return super().count
+        return estimate
+
+    @staticmethod
+    def _estimate(queryset, connection) -> int | None:
+        if not queryset.query.where:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
+                    [queryset.model._meta.db_table],
+                )
+                row = cursor.fetchone()
+            # reltuples is -1 until the table is first analyzed.
+            return int(row[0]) if row and row[0] >= 0 else None
+        plan = json.loads(queryset.explain(format="json"))
+        return int(plan[0]["Plan"]["Plan Rows"])
+
+
+class EngagementListFilter(admin.SimpleListFilter):
+    """Filter audit entries by engagement (the indexed engagement_id column)."""
+
+    title = "engagement"
+    parameter_name = "engagement_id"
+
+    def lookups(self, request, model_admin):
+        from engagements.models import Engagement
+
+        engagements = Engagement.all_objects.order_by("client_code", "name").only(
+            "id", "client_code", "name"
+        )
+        return [(str(engagement.pk), str(engagement)) for engagement in engagements]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(engagement_id=self.value())
+        return queryset
+
+
 @admin.register(AuditLog)
 class AuditLogAdmin(admin.ModelAdmin):
-    """The audit log is its own record: nobody adds, changes or deletes rows here."""
+    """The audit log is its own record: nobody adds, changes or deletes rows here.
+
+    Built for millions of rows: an estimated count (no COUNT(*) per page), only
+    filters served by an index and with no query over the log to build them,
+    exact-match search on indexed columns, keyset-friendly ordering by sequence.
+    """
 
     list_display = (
+        "sequence",
         "created_at",
         "action",
         "severity",
         "user",
         "resource_type",
         "resource_id",
-        "engagement_id",
+        "engagement_link",
         "ip_address",
     )
-    list_filter = ("severity", "action", "resource_type", "created_at")
-    search_fields = ("description", "resource_type", "=resource_id", "=engagement_id", "=trace_id")
+    list_filter = ("action", "severity", "user", EngagementListFilter, "created_at")
+    # Exact lookups only: each is an index probe; a term that is not a valid
+    # UUID or number is skipped for that field instead of scanning the table.
+    search_fields = (
+        "sequence__exact",
+        "resource_id__exact",
+        "engagement_id__exact",
+        "session_id__exact",
+        "trace_id__exact",
+        "entry_hash__exact",
+    )
     list_select_related = ("user",)
-    date_hierarchy = "created_at"
-    ordering = ("-created_at",)
+    ordering = ("-sequence",)
+    paginator = EstimatedCountPaginator
     show_full_result_count = False
 
     def get_readonly_fields(self, request, obj=None):
@@ -77,6 +167,84 @@ class AuditLogAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="engagement", ordering="engagement_id")
+    def engagement_link(self, obj):
+        if obj.engagement_id is None:
+            return "-"
+        url = reverse("admin:audit_auditlog_timeline", args=(obj.engagement_id,))
+        return format_html('<a href="{}" title="Timeline">{}</a>', url, obj.engagement_id)
+
+    def get_urls(self):
+        timeline = path(
+            "timeline/<uuid:engagement_id>/",
+            self.admin_site.admin_view(self.timeline_view),
+            name="audit_auditlog_timeline",
+        )
+        return [timeline, *super().get_urls()]
+
+    def timeline_view(self, request, engagement_id):
+        """Show an engagement's audit events and change history, newest first."""
+        from engagements.models import Engagement
+
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        engagement = Engagement.all_objects.filter(pk=engagement_id).first()
+        if engagement is None:
+            raise Http404("No engagement with this id.")
+        try:
+            limit = int(request.GET.get("limit", TIMELINE_DEFAULT_LIMIT))
+        except ValueError:
+            limit = TIMELINE_DEFAULT_LIMIT
+        limit = max(1, min(limit, TIMELINE_MAX_LIMIT))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Timeline of {engagement}",
+            "engagement": engagement,
+            "entries": engagement_timeline(engagement, limit=limit),
+            "limit": limit,
+        }
+        return TemplateResponse(request, "admin/audit/engagement_timeline.html", context)
+
+
+User = get_user_model()
+
+
+@admin.action(description="Deactivate selected users")
+def deactivate_users(modeladmin, request, queryset):
+    """Deactivate the selected active users (they keep their place in the audit trail)."""
+    deactivated = 0
+    for user in queryset.filter(is_active=True):
+        try:
+            user_deactivate(user=user, actor=request.user)
+        except DomainError as error:
+            modeladmin.message_user(request, error.message, messages.ERROR)
+        else:
+            deactivated += 1
+    modeladmin.message_user(request, f"Deactivated {deactivated} user(s).", messages.SUCCESS)
+
+
+if admin.site.is_registered(User):
+    admin.site.unregister(User)
+
+
+@admin.register(User)
+class AuditedUserAdmin(UserAdmin):
+    """User admin that deactivates users instead of deleting those in the audit trail."""
+
+    actions = (deactivate_users,)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        # Bulk delete would fail half-way on the first user with a trail.
+        actions.pop("delete_selected", None)
+        return actions
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and user_has_audit_trail(obj):
+            return False
+        return super().has_delete_permission(request, obj)
 
 
 @admin.register(Backup)

@@ -1,7 +1,17 @@
 from django.apps import AppConfig
+from django.conf import settings
 
 
 class AuditConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "audit"
     verbose_name = "Audit trail and maintenance"
+
+    def ready(self):
+        from . import signals
+
+        signals.connect_receivers()
+        if getattr(settings, "AUDIT_LOG_ALLOW_TEST_FLUSH", False):
+            from .triggers import allow_flush_in_tests
+
+            allow_flush_in_tests()

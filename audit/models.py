@@ -10,12 +10,15 @@ import uuid
 from typing import ClassVar
 
 from django.conf import settings
-from django.db import models
+from django.core.exceptions import FieldError
+from django.db import IntegrityError, models, router, transaction
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
+from simple_history.utils import get_history_manager_for_model
 
 from config.exceptions import InvalidTransition
 
+from .chain import GENESIS_HASH, HASHED_FIELDS, JSON_FIELDS, compute_entry_hash, normalize_json
 from .choices import (
     BACKUP_TRANSITIONS,
     RECOVERY_TRANSITIONS,
@@ -24,6 +27,24 @@ from .choices import (
     BackupType,
     RecoveryStatus,
     Severity,
+)
+from .exceptions import AuditLogImmutable, HistoryBypassRefused
+
+AUDIT_LOG_CHANGE_REFUSED = (
+    "The audit log is append-only: entry {entry} cannot be changed once written."
+)
+AUDIT_LOG_DELETE_REFUSED = "The audit log is append-only: entries cannot be deleted."
+AUDIT_LOG_UPDATE_REFUSED = (
+    "The audit log is append-only: entries cannot be updated (QuerySet.{method})."
+)
+AUDIT_LOG_CONFLICTS_REFUSED = (
+    "The audit log is append-only: bulk_create() with ignore_conflicts or "
+    "update_conflicts is refused."
+)
+BULK_CREATE_CONFLICTS_REFUSED = (
+    "bulk_create() with ignore_conflicts or update_conflicts on {model} is refused: "
+    "it cannot tell which rows it wrote, so their history would be wrong. "
+    "Create or update the rows with save()."
 )
 
 
@@ -37,8 +58,105 @@ def empty_list():
     return []
 
 
+def is_history_tracked(model) -> bool:
+    """Return whether django-simple-history keeps history of `model`."""
+    return hasattr(model._meta, "simple_history_manager_attribute")
+
+
 class RecordQuerySet(models.QuerySet):
-    """QuerySet of the domain records."""
+    """QuerySet of the domain records: bulk writes keep the change history.
+
+    django-simple-history records changes from `save()` and `delete()` signals,
+    which SQL-level `update()` and `bulk_create()` skip. On tracked models these
+    go through the history-aware path instead, so no change escapes the trail.
+    `delete()` already sends `post_delete` for every row (simple-history listens,
+    so Django cannot fast-delete) and needs nothing extra.
+    """
+
+    def update(self, **kwargs):
+        """Update the matched rows one by one with `save()`, writing one history row each.
+
+        Values may be expressions (F(), Case(), …): each is evaluated per row in
+        the SELECT that locks the rows, so the history holds real values. Django's
+        `bulk_update()` calls this method and so keeps history too. The tracked
+        `updated_at` stamp moves with the change. Return the number of rows
+        updated, like `QuerySet.update()`.
+        """
+        if not is_history_tracked(self.model):
+            return super().update(**kwargs)
+        self._not_support_combined_queries("update")
+        if self.query.is_sliced:
+            raise TypeError("Cannot update a query once a slice has been taken.")
+        if self.query.distinct_fields:
+            raise TypeError("Cannot call update() after .distinct(*fields).")
+        for name in kwargs:
+            field = self.model._meta.get_field(name)
+            if not field.concrete or field.many_to_many or field.one_to_many:
+                raise FieldError(f"Cannot update model field {field!r} (only concrete fields).")
+        update_fields = set(kwargs)
+        if any(f.name == "updated_at" for f in self.model._meta.concrete_fields):
+            update_fields.add("updated_at")
+        expressions = {
+            f"history_update_value_{index}": (name, value)
+            for index, (name, value) in enumerate(kwargs.items())
+            if hasattr(value, "resolve_expression")
+        }
+        rows = (
+            self.model._base_manager.db_manager(self.db)
+            .filter(pk__in=self.values("pk"))
+            .order_by("pk")
+            .select_for_update()
+            .annotate(**{alias: value for alias, (_name, value) in expressions.items()})
+        )
+        updated = 0
+        with transaction.atomic(using=self.db, savepoint=False):
+            for row in rows:
+                for name, value in kwargs.items():
+                    setattr(row, name, value)
+                for alias, (name, _value) in expressions.items():
+                    setattr(row, name, getattr(row, alias))
+                row.save(using=self.db, update_fields=update_fields)
+                updated += 1
+        self._result_cache = None
+        return updated
+
+    update.alters_data = True
+
+    def bulk_create(
+        self,
+        objs,
+        batch_size=None,
+        ignore_conflicts=False,
+        update_conflicts=False,
+        update_fields=None,
+        unique_fields=None,
+    ):
+        """Insert the objects in bulk and write their "created" history rows in bulk.
+
+        This is what `simple_history.utils.bulk_create_with_history` does; do not
+        wrap this in that helper, which would record every row twice. Upserts and
+        ignored conflicts are refused: they hide which rows were written.
+        """
+        if not is_history_tracked(self.model):
+            return super().bulk_create(
+                objs,
+                batch_size=batch_size,
+                ignore_conflicts=ignore_conflicts,
+                update_conflicts=update_conflicts,
+                update_fields=update_fields,
+                unique_fields=unique_fields,
+            )
+        if ignore_conflicts or update_conflicts:
+            raise HistoryBypassRefused(
+                BULK_CREATE_CONFLICTS_REFUSED.format(model=self.model._meta.label)
+            )
+        with transaction.atomic(using=self.db, savepoint=False):
+            created = super().bulk_create(objs, batch_size=batch_size)
+            history = get_history_manager_for_model(self.model)
+            history.db_manager(self.db).bulk_history_create(created, batch_size=batch_size)
+        return created
+
+    bulk_create.alters_data = True
 
 
 class LiveRecordManager(models.Manager.from_queryset(RecordQuerySet)):
@@ -177,8 +295,148 @@ class LifecycleModel(models.Model):
     _move.alters_data = True
 
 
+class AuditLogQuerySet(models.QuerySet):
+    """QuerySet of the AuditLog: appends through the hash chain, refuses every change."""
+
+    def update(self, **kwargs):
+        raise AuditLogImmutable(AUDIT_LOG_UPDATE_REFUSED.format(method="update"))
+
+    update.alters_data = True
+
+    def _update(self, values):
+        # Model.save() and Django internals update through _update(); refuse it too.
+        raise AuditLogImmutable(AUDIT_LOG_UPDATE_REFUSED.format(method="_update"))
+
+    _update.alters_data = True
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        raise AuditLogImmutable(AUDIT_LOG_UPDATE_REFUSED.format(method="bulk_update"))
+
+    bulk_update.alters_data = True
+
+    def delete(self):
+        raise AuditLogImmutable(AUDIT_LOG_DELETE_REFUSED)
+
+    delete.alters_data = True
+
+    def bulk_create(
+        self,
+        objs,
+        batch_size=None,
+        ignore_conflicts=False,
+        update_conflicts=False,
+        update_fields=None,
+        unique_fields=None,
+    ):
+        """Append the entries to the chain in the given order, in one transaction."""
+        if ignore_conflicts or update_conflicts:
+            raise AuditLogImmutable(AUDIT_LOG_CONFLICTS_REFUSED)
+        objs = list(objs)
+        if not objs:
+            return objs
+        with transaction.atomic(using=self.db, savepoint=False):
+            head = AuditChainHead.objects.locked(using=self.db)
+            for obj in objs:
+                obj._refuse_if_stored()
+                head.link(obj)
+            created = super().bulk_create(objs, batch_size=batch_size)
+            head.save(using=self.db, update_fields=("sequence", "entry_hash", "updated_at"))
+        return created
+
+    bulk_create.alters_data = True
+
+
+AuditLogManager = models.Manager.from_queryset(AuditLogQuerySet)
+
+
+class AuditChainHeadManager(models.Manager):
+    """Manager of the one chain-head row."""
+
+    def locked(self, using=None):
+        """Return the chain head locked until the transaction ends, creating it if missing.
+
+        Every append takes this row lock first, so appends are serialized and the
+        chain cannot fork. A missing head (new database, or a test reset) is
+        rebuilt from the last entry.
+        """
+        queryset = self.db_manager(using).select_for_update()
+        try:
+            return queryset.get(pk=AuditChainHead.SINGLETON_ID)
+        except AuditChainHead.DoesNotExist:
+            pass
+        last = (
+            AuditLog.objects.db_manager(using)
+            .order_by("-sequence")
+            .values("sequence", "entry_hash")
+            .first()
+        )
+        try:
+            # Two first appends may race to create the head; the loser waits
+            # for the winner's row and then locks it below.
+            with transaction.atomic(using=queryset.db):
+                self.db_manager(using).create(
+                    pk=AuditChainHead.SINGLETON_ID,
+                    sequence=last["sequence"] if last else 0,
+                    entry_hash=last["entry_hash"] if last else GENESIS_HASH,
+                )
+        except IntegrityError:
+            pass
+        return queryset.get(pk=AuditChainHead.SINGLETON_ID)
+
+
+class AuditChainHead(models.Model):
+    """The newest link of the AuditLog hash chain: its sequence number and hash.
+
+    One row. Appending locks it (`SELECT … FOR UPDATE`) inside the insert's
+    transaction and moves it forward, so the next sequence number never comes
+    from a database sequence, which would leave gaps and let writers race.
+    """
+
+    SINGLETON_ID = 1
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=SINGLETON_ID, editable=False)
+    sequence = models.BigIntegerField(default=0)
+    entry_hash = models.CharField(max_length=64, default=GENESIS_HASH)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = AuditChainHeadManager()
+
+    class Meta:
+        verbose_name = "audit chain head"
+        constraints = (
+            models.CheckConstraint(condition=models.Q(id=1), name="audit_chain_head_singleton"),
+        )
+
+    def __str__(self):
+        return f"#{self.sequence} {self.entry_hash}"
+
+    def link(self, entry: "AuditLog") -> None:
+        """Make `entry` the next link of the chain: number it, hash it, advance the head.
+
+        In memory only; the caller inserts the entry and saves the head in the
+        transaction that holds the head's lock.
+        """
+        entry.sequence = self.sequence + 1
+        entry.previous_hash = self.entry_hash
+        for name in JSON_FIELDS:
+            setattr(entry, name, normalize_json(getattr(entry, name)))
+        entry.entry_hash = entry.compute_hash()
+        self.sequence = entry.sequence
+        self.entry_hash = entry.entry_hash
+
+    link.alters_data = True
+
+
 class AuditLog(TraceableModel, UUIDModel):
-    """An immutable record of a significant business event (append-only)."""
+    """An immutable record of a significant business event (append-only, hash-chained).
+
+    Rows are only ever inserted: `save()` on a stored entry, `delete()`, and the
+    queryset's `update()`, `delete()` and `bulk_update()` are refused, and
+    database triggers refuse UPDATE, DELETE and TRUNCATE from any other path.
+    Each entry carries a gapless `sequence`, the hash of the entry before it and
+    its own SHA-256 (see `audit.chain`), so `verify_audit_log` can prove that no
+    row was changed, removed or slipped in afterwards.
+    """
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -203,18 +461,72 @@ class AuditLog(TraceableModel, UUIDModel):
     session_id = models.UUIDField(null=True, blank=True, db_index=True)
     engagement_id = models.UUIDField(null=True, blank=True, db_index=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    sequence = models.BigIntegerField(
+        unique=True, editable=False, help_text="Position in the hash chain: 1, 2, 3, … no gaps."
+    )
+    previous_hash = models.CharField(
+        max_length=64, unique=True, editable=False, help_text="entry_hash of the entry before."
+    )
+    entry_hash = models.CharField(
+        max_length=64,
+        unique=True,
+        editable=False,
+        help_text="SHA-256 of this entry's canonical form, previous hash included.",
+    )
+
+    objects = AuditLogManager()
 
     class Meta:
-        ordering = ("-created_at",)
+        # The chain order is the insertion order; created_at may tie or be given.
+        ordering = ("-sequence",)
+        base_manager_name = "objects"
         verbose_name = "audit log entry"
         verbose_name_plural = "audit log"
         indexes = (
             models.Index(fields=("engagement_id", "created_at"), name="audit_engagement_time_idx"),
             models.Index(fields=("resource_type", "resource_id"), name="audit_resource_idx"),
         )
+        constraints = (
+            models.CheckConstraint(
+                condition=models.Q(sequence__gte=1), name="audit_log_sequence_positive"
+            ),
+        )
 
     def __str__(self):
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.action} {self.resource_type}"
+
+    def save(self, *args, **kwargs):
+        """Append this new entry to the hash chain; refuse to save a stored entry again."""
+        self._refuse_if_stored()
+        if kwargs.get("update_fields") is not None:
+            raise AuditLogImmutable(AUDIT_LOG_CHANGE_REFUSED.format(entry=self.pk))
+        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
+        kwargs["force_insert"] = True
+        with transaction.atomic(using=using, savepoint=False):
+            head = AuditChainHead.objects.locked(using=using)
+            head.link(self)
+            super().save(*args, **kwargs)
+            head.save(using=using, update_fields=("sequence", "entry_hash", "updated_at"))
+
+    save.alters_data = True
+
+    def delete(self, *args, **kwargs):
+        """Refuse: audit entries are never deleted."""
+        raise AuditLogImmutable(AUDIT_LOG_DELETE_REFUSED)
+
+    delete.alters_data = True
+
+    def _refuse_if_stored(self) -> None:
+        if not self._state.adding:
+            raise AuditLogImmutable(AUDIT_LOG_CHANGE_REFUSED.format(entry=self.pk))
+
+    def hashed_values(self) -> dict:
+        """Return the values the entry hash covers, by attribute name."""
+        return {name: getattr(self, name) for name in HASHED_FIELDS}
+
+    def compute_hash(self) -> str:
+        """Return the SHA-256 of this entry as it is now (compare with `entry_hash`)."""
+        return compute_entry_hash(self.hashed_values())
 
 
 class Backup(LifecycleModel, TrackedModel):

@@ -1,13 +1,19 @@
-"""The one way to write audit events."""
+"""The one way to write audit events, and the user deactivation that replaces deletion."""
 
 from __future__ import annotations
 
 import uuid
 
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from config.exceptions import Conflict
 from config.middleware import get_request_context
 
-from .choices import Severity
+from .choices import AuditAction, Severity
 from .models import AuditLog
+
+USER_ALREADY_INACTIVE = "Cannot deactivate user “{user}”: they are already inactive."
 
 
 def audit_record(
@@ -25,12 +31,17 @@ def audit_record(
     metadata: dict | None = None,
     session_id: uuid.UUID | None = None,
     trace_id: str | None = None,
+    ip_address: str | None = None,
+    user_agent: str | None = None,
 ) -> AuditLog:
-    """Append one business event to the AuditLog and return it.
+    """Append one business event to the AuditLog (the hash chain) and return it.
 
     `resource` (a model instance) fills resource type and id, and the engagement
     when the resource belongs to one. User, IP address, user agent, chat session
     and trace id come from the request context unless given.
+
+    The append locks the chain head until the surrounding transaction commits,
+    so call this as the last write of a service's transaction.
     """
     context = get_request_context()
     if resource is not None:
@@ -40,7 +51,7 @@ def audit_record(
             engagement_id = _engagement_id_of(resource)
     if user is None:
         user = context.user
-    return AuditLog.objects.create(
+    entry = AuditLog(
         action=action,
         severity=severity,
         resource_type=resource_type or "",
@@ -51,11 +62,14 @@ def audit_record(
         old_value=old_value,
         new_value=new_value,
         metadata=metadata or {},
-        ip_address=context.ip_address,
-        user_agent=context.user_agent,
+        ip_address=ip_address if ip_address is not None else context.ip_address,
+        user_agent=(user_agent if user_agent is not None else context.user_agent or "")[:500],
         session_id=session_id or context.session_id,
         trace_id=trace_id or context.trace_id,
     )
+    with transaction.atomic():
+        entry.save()
+    return entry
 
 
 def _engagement_id_of(resource) -> uuid.UUID | None:
@@ -63,3 +77,27 @@ def _engagement_id_of(resource) -> uuid.UUID | None:
     if resource._meta.label_lower == "engagements.engagement":
         return resource.pk
     return getattr(resource, "engagement_id", None)
+
+
+def user_deactivate(*, user, actor) -> object:
+    """Deactivate `user` (they can no longer log in) and record who did it.
+
+    Users who appear in the audit trail are never deleted: this is what replaces
+    deletion, so their name stays on everything they did.
+    """
+    with transaction.atomic():
+        user = get_user_model().objects.select_for_update().get(pk=user.pk)
+        if not user.is_active:
+            raise Conflict(USER_ALREADY_INACTIVE.format(user=user.get_username()))
+        user.is_active = False
+        user.save(update_fields=["is_active"])
+        audit_record(
+            action=AuditAction.PERMISSION_CHANGE,
+            resource_type="user",
+            description=f"User {user.get_username()} deactivated",
+            user=actor,
+            old_value={"is_active": True},
+            new_value={"is_active": False},
+            metadata={"username": user.get_username(), "user_id": user.pk},
+        )
+    return user

@@ -1,0 +1,185 @@
+"""Walk the AuditLog hash chain and prove that no entry was changed, removed or inserted."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import DEFAULT_DB_ALIAS, connections
+from tqdm import tqdm
+
+from audit.chain import GENESIS_HASH, HASHED_FIELDS, compute_entry_hash
+from audit.models import AuditChainHead, AuditLog
+from audit.triggers import append_only_trigger_problems
+
+DEFAULT_CHUNK_SIZE = 5000
+
+SEQUENCE_GAP = (
+    "sequence gap: expected sequence {expected}, found {found} (entries removed or renumbered)"
+)
+PREVIOUS_HASH_MISMATCH = (
+    "previous_hash mismatch at sequence {sequence}: the entry points to {stored}, "
+    "but the entry before it hashes to {expected}"
+)
+ENTRY_HASH_MISMATCH = (
+    "entry hash mismatch at sequence {sequence}: stored {stored}, recomputed {recomputed} "
+    "(the entry was changed after it was written)"
+)
+HEAD_MISMATCH = (
+    "chain head mismatch: the head records sequence {head_sequence} ({head_hash}), "
+    "but the last entry is sequence {last_sequence} ({last_hash}) (entries removed at the end?)"
+)
+HEAD_MISSING = "chain head missing: {count} entries but no chain head row"
+ANCHOR_MISMATCH = (
+    "anchor mismatch at sequence {sequence}: anchored hash {anchored}, stored {stored}"
+)
+ANCHOR_NOT_FOUND = "anchor mismatch: sequence {sequence} is not in the audit log"
+BAD_ANCHOR = "Anchors are SEQUENCE:HASH, e.g. 1200:3f7a…; got {value!r}."
+BROKEN = "Audit log chain BROKEN at sequence {sequence}: {problem}"
+TRIGGERS_BROKEN = "Audit log protection incomplete: {problems}"
+INTACT = "Audit log intact: {count} entries, head sequence {sequence}, head hash {hash}"
+EMPTY = "Audit log is empty: nothing to verify (genesis hash {hash})"
+
+
+@dataclass(frozen=True)
+class Break:
+    """The first broken link: where, and what does not match."""
+
+    sequence: int
+    problem: str
+
+
+def _anchor(value: str) -> tuple[int, str]:
+    sequence, sep, entry_hash = value.partition(":")
+    if not sep or not sequence.isdigit() or len(entry_hash) != 64:
+        raise CommandError(BAD_ANCHOR.format(value=value))
+    return int(sequence), entry_hash.lower()
+
+
+class Command(BaseCommand):
+    help = (
+        "Verify the AuditLog hash chain entry by entry (streaming, bounded memory); report "
+        "the first broken link and exit non-zero, or print the head hash to anchor elsewhere."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--chunk-size",
+            type=int,
+            default=DEFAULT_CHUNK_SIZE,
+            help=f"Entries read per query (default {DEFAULT_CHUNK_SIZE}).",
+        )
+        parser.add_argument(
+            "--anchor",
+            action="append",
+            default=[],
+            metavar="SEQUENCE:HASH",
+            help="A head hash recorded earlier (e.g. in a sign-off report); may repeat.",
+        )
+        parser.add_argument("--no-progress", action="store_true", help="Hide the progress bar.")
+        parser.add_argument("--database", default=DEFAULT_DB_ALIAS)
+
+    def handle(self, *args, chunk_size, anchor, no_progress, database, **options):
+        anchors = dict(_anchor(value) for value in anchor)
+        head = AuditChainHead.objects.using(database).filter(pk=AuditChainHead.SINGLETON_ID).first()
+        progress = tqdm(
+            total=head.sequence if head else None,
+            unit=" entries",
+            unit_scale=True,
+            file=sys.stderr,
+            disable=no_progress or not sys.stderr.isatty(),
+        )
+        with progress:
+            count, last, broken = self._walk(database, chunk_size, anchors, progress)
+        if broken is None:
+            broken = self._check_head(head, count, last)
+        if broken is None and anchors:
+            missing = min(anchors)
+            broken = Break(missing, ANCHOR_NOT_FOUND.format(sequence=missing))
+        if broken is not None:
+            raise CommandError(BROKEN.format(sequence=broken.sequence, problem=broken.problem))
+
+        problems = append_only_trigger_problems(connections[database])
+        if problems:
+            raise CommandError(TRIGGERS_BROKEN.format(problems="; ".join(problems)))
+        if last is None:
+            self.stdout.write(self.style.SUCCESS(EMPTY.format(hash=GENESIS_HASH)))
+        else:
+            self.stdout.write(
+                self.style.SUCCESS(
+                    INTACT.format(count=count, sequence=last["sequence"], hash=last["entry_hash"])
+                )
+            )
+
+    def _walk(self, database, chunk_size, anchors, progress):
+        """Check every link in sequence order, one keyset page at a time.
+
+        Return (entries checked, last entry, first break or None). Only one page
+        is in memory at once, whatever the size of the log. Anchors found on the
+        way are checked and removed from `anchors`.
+        """
+        entries = AuditLog.objects.using(database).order_by("sequence")
+        fields = (*HASHED_FIELDS, "entry_hash")
+        expected_sequence, expected_previous = 1, GENESIS_HASH
+        count, last = 0, None
+        while True:
+            page = entries.filter(sequence__gte=expected_sequence).values(*fields)[:chunk_size]
+            page = list(page)
+            if not page:
+                return count, last, None
+            for entry in page:
+                sequence = entry["sequence"]
+                if sequence != expected_sequence:
+                    problem = SEQUENCE_GAP.format(expected=expected_sequence, found=sequence)
+                    return count, last, Break(sequence, problem)
+                if entry["previous_hash"] != expected_previous:
+                    problem = PREVIOUS_HASH_MISMATCH.format(
+                        sequence=sequence, stored=entry["previous_hash"], expected=expected_previous
+                    )
+                    return count, last, Break(sequence, problem)
+                recomputed = compute_entry_hash(entry)
+                if recomputed != entry["entry_hash"]:
+                    problem = ENTRY_HASH_MISMATCH.format(
+                        sequence=sequence, stored=entry["entry_hash"], recomputed=recomputed
+                    )
+                    return count, last, Break(sequence, problem)
+                anchored = anchors.pop(sequence, None)
+                if anchored is not None and anchored != entry["entry_hash"]:
+                    problem = ANCHOR_MISMATCH.format(
+                        sequence=sequence, anchored=anchored, stored=entry["entry_hash"]
+                    )
+                    return count, last, Break(sequence, problem)
+                count += 1
+                last = entry
+                expected_sequence, expected_previous = sequence + 1, entry["entry_hash"]
+            progress.update(len(page))
+
+    @staticmethod
+    def _check_head(head, count, last) -> Break | None:
+        """Compare the chain head with the last entry: catches entries cut off the end."""
+        if last is None:
+            if head is not None and head.sequence != 0:
+                return Break(
+                    head.sequence,
+                    HEAD_MISMATCH.format(
+                        head_sequence=head.sequence,
+                        head_hash=head.entry_hash,
+                        last_sequence=0,
+                        last_hash=GENESIS_HASH,
+                    ),
+                )
+            return None
+        if head is None:
+            return Break(last["sequence"], HEAD_MISSING.format(count=count))
+        if (head.sequence, head.entry_hash) != (last["sequence"], last["entry_hash"]):
+            return Break(
+                last["sequence"],
+                HEAD_MISMATCH.format(
+                    head_sequence=head.sequence,
+                    head_hash=head.entry_hash,
+                    last_sequence=last["sequence"],
+                    last_hash=last["entry_hash"],
+                ),
+            )
+        return None
