@@ -1,0 +1,160 @@
+"""Every write to AI assistant conversations: sessions and the messages appended to them.
+
+A session belongs to one user; only they (or a superuser) add to it, edit or
+delete it. A session about an engagement needs its owner to be able to see that
+engagement. Messages are appended, never edited.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
+
+from audit.choices import AuditAction
+from audit.services import audit_record
+from config.exceptions import InvalidInput, NotAllowed
+from config.services import (
+    apply_changes,
+    changes,
+    lock,
+    save_with_history,
+    snapshot,
+    soft_delete_and_record,
+    validate,
+)
+from engagements.models import Engagement
+from engagements.selectors import engagement_can_view
+
+from .models import ChatMessage, Session
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractUser
+
+EDITABLE_FIELDS = frozenset({"title", "context", "engagement"})
+
+SESSION_FOR_OTHER = "{user} may not open a chat session for {owner}: only a superuser may."
+SESSION_NOT_OWNER = "{user} may not {verb} chat session “{session}”: it belongs to {owner}."
+SESSION_ENGAGEMENT_HIDDEN = (
+    "{user} may not talk about engagement “{engagement}”: they are not on its team."
+)
+MESSAGE_EMPTY = "A chat message needs content."
+MESSAGE_PARENT_ELSEWHERE = (
+    "Message “{parent}” belongs to another chat session: a reply stays in its session."
+)
+NOT_EDITABLE_REASON = "a session keeps its owner, and its messages are appended"
+
+
+@transaction.atomic
+def session_create(
+    *,
+    actor: AbstractUser,
+    user: AbstractUser | None = None,
+    engagement: Engagement | None = None,
+    title: str = "",
+    context: dict | None = None,
+    trace_id: str | None = None,
+) -> Session:
+    """Open a chat session for `user` (the actor by default), optionally about an engagement."""
+    owner = user or actor
+    if owner.pk != actor.pk and not actor.is_superuser:
+        raise NotAllowed(SESSION_FOR_OTHER.format(user=actor, owner=owner))
+    if engagement is not None:
+        _require_can_view(engagement, owner)
+    session = Session(
+        user=owner,
+        engagement=engagement,
+        title=title,
+        context=context or {},
+        trace_id=trace_id,
+    )
+    validate(session)
+    save_with_history(session, actor=actor, reason="Opened", created=True)
+    audit_record(
+        action=AuditAction.SESSION_CREATE,
+        resource=session,
+        user=actor,
+        session_id=session.pk,
+        description=f"Chat session opened: {session}",
+        new_value=snapshot(session, ("user", "engagement", "title")),
+    )
+    return session
+
+
+@transaction.atomic
+def session_update(*, session: Session, actor: AbstractUser, data: dict[str, Any]) -> Session:
+    """Change a session's title, context or engagement."""
+    session = lock(session)
+    _require_owner(session, actor, verb="edit")
+    before = snapshot(session)
+    apply_changes(session, data=data, allowed=EDITABLE_FIELDS, reason=NOT_EDITABLE_REASON)
+    _old, new = changes(before, snapshot(session))
+    if not new:
+        return session
+    if "engagement" in new and session.engagement is not None:
+        _require_can_view(session.engagement, session.user)
+    validate(session)
+    save_with_history(session, actor=actor, reason="Edited: " + ", ".join(sorted(new)))
+    return session
+
+
+@transaction.atomic
+def chat_message_add(
+    *,
+    session: Session,
+    role: str,
+    content: str,
+    actor: AbstractUser,
+    tool_name: str = "",
+    tool_call_id: str = "",
+    metadata: dict | None = None,
+    parent: ChatMessage | None = None,
+    trace_id: str | None = None,
+) -> ChatMessage:
+    """Append a message to a session and bump the session's last activity."""
+    session = lock(session)
+    _require_owner(session, actor, verb="add messages to")
+    if not content or not content.strip():
+        raise InvalidInput(MESSAGE_EMPTY)
+    if parent is not None and parent.session_id != session.pk:
+        raise InvalidInput(MESSAGE_PARENT_ELSEWHERE.format(parent=parent))
+    message = ChatMessage(
+        session=session,
+        role=role,
+        content=content,
+        tool_name=tool_name,
+        tool_call_id=tool_call_id,
+        metadata=metadata or {},
+        parent=parent,
+        trace_id=trace_id,
+    )
+    validate(message)
+    save_with_history(message, actor=actor, reason="Added")
+    session.last_activity_at = message.created_at
+    save_with_history(session, actor=actor, reason="New message")
+    return message
+
+
+@transaction.atomic
+def session_delete(*, session: Session, actor: AbstractUser) -> Session:
+    """Soft-delete a chat session (hidden with its messages, never destroyed)."""
+    session = lock(session)
+    _require_owner(session, actor, verb="delete")
+    return soft_delete_and_record(
+        session,
+        actor=actor,
+        action=AuditAction.SESSION_DELETE,
+        description=f"Chat session deleted: {session}",
+    )
+
+
+def _require_owner(session: Session, actor: AbstractUser, *, verb: str) -> None:
+    if session.user_id != actor.pk and not actor.is_superuser:
+        raise NotAllowed(
+            SESSION_NOT_OWNER.format(user=actor, verb=verb, session=session, owner=session.user)
+        )
+
+
+def _require_can_view(engagement: Engagement, user: AbstractUser) -> None:
+    if not engagement_can_view(engagement=engagement, user=user):
+        raise NotAllowed(SESSION_ENGAGEMENT_HIDDEN.format(user=user, engagement=engagement))

@@ -1,0 +1,103 @@
+"""Objects in later states, reached only through the services (never by setting status).
+
+Also `database_state()`, which tests compare before and after a refused call to
+show that nothing changed: no row, no history record, no audit event.
+"""
+
+from django.contrib.auth.models import Permission
+from django.core.files.base import ContentFile
+
+from approvals.choices import ApprovalType
+from approvals.models import Approval, ProfessionalQualification
+from approvals.services import approval_approve, approval_request
+from artefacts.models import Artefact
+from artefacts.services import artefact_create
+from audit.models import AuditLog
+from conversations.models import ChatMessage, Session
+from engagements.models import Engagement, EngagementMember
+from engagements.services import engagement_activate
+from workflows.choices import WorkflowType
+from workflows.models import WorkflowRun
+from workflows.services import workflow_run_create, workflow_run_start
+
+from . import TRIANGLE_CSV
+
+TRACKED_MODELS = (
+    Engagement,
+    EngagementMember,
+    WorkflowRun,
+    Artefact,
+    Approval,
+    ProfessionalQualification,
+    Session,
+    ChatMessage,
+    AuditLog,
+)
+
+
+def database_state() -> dict:
+    """Return every domain row, every history count and the audit log, for comparison."""
+    state = {}
+    for model in TRACKED_MODELS:
+        label = model._meta.label
+        state[label] = list(model._base_manager.order_by("pk").values())
+        history = getattr(model, "history", None)
+        if history is not None:
+            state[f"{label} history"] = history.count()
+    return state
+
+
+def upload(content: bytes = TRIANGLE_CSV, name: str = "triangle.csv") -> ContentFile:
+    """Return an in-memory upload with the given bytes."""
+    return ContentFile(content, name=name)
+
+
+def active_engagement(engagement, *, actor):
+    """Return the engagement activated through the service."""
+    return engagement_activate(engagement=engagement, actor=actor)
+
+
+def run_in(engagement, *, actor, start=False, **fields):
+    """Return a pending (or, with start=True, running) run created through the services."""
+    fields.setdefault("workflow_type", WorkflowType.RESERVE_CALCULATION)
+    fields.setdefault("name", "Chain ladder 2025-Q4")
+    fields.setdefault("step_count", 4)
+    run = workflow_run_create(engagement=engagement, actor=actor, **fields)
+    if start:
+        run = workflow_run_start(run=run, actor=actor)
+    return run
+
+
+def artefact_in(engagement, *, actor, content: bytes = TRIANGLE_CSV, **fields):
+    """Return a draft artefact uploaded through the service."""
+    fields.setdefault("name", "Paid claims triangle")
+    return artefact_create(engagement=engagement, upload=upload(content), actor=actor, **fields)
+
+
+def final_sign_off(engagement, *, requester, approver):
+    """Return an approved final sign-off of the engagement, requested and decided via services."""
+    approval = approval_request(
+        approval_type=ApprovalType.FINAL_SIGN_OFF, engagement=engagement, actor=requester
+    )
+    return approval_approve(approval=approval, actor=approver)
+
+
+def grant(user, *permissions: str):
+    """Give `user` permissions ("app_label.codename"); return it re-read (fresh perm cache)."""
+
+    for permission in permissions:
+        app_label, codename = permission.split(".")
+        user.user_permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
+    return type(user).objects.get(pk=user.pk)
+
+
+def audit_mark() -> set:
+    """Return the ids of the audit events written so far."""
+    return set(AuditLog.objects.values_list("pk", flat=True))
+
+
+def audit_events_since(mark: set) -> list:
+    """Return the audit events written after `audit_mark()` returned `mark`, oldest first."""
+    return list(AuditLog.objects.exclude(pk__in=mark).order_by("created_at", "action"))

@@ -1,0 +1,297 @@
+"""Every write to workflow runs: create, edit, lifecycle moves, progress.
+
+Team members with a working role (lead, actuary, reviewer) and superusers run an
+engagement's workflows. Each function locks the run, checks the actor, calls the
+run's lifecycle method, saves with a history change reason and records the audit
+event where the AuditLog has one (start, complete, fail, cancel); queueing,
+pausing, resuming, waiting for approval and progress are kept by the history.
+
+A run waiting for approval is released only by the decision on its
+workflow_approval (`approvals.services`), never completed directly.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
+
+from approvals.choices import ApprovalStatus
+from audit.choices import AuditAction, Severity
+from config.exceptions import Conflict, InvalidInput
+from config.services import (
+    apply_changes,
+    changes,
+    lock,
+    move_and_record,
+    save_with_history,
+    snapshot,
+    validate,
+)
+from engagements.models import Engagement
+from engagements.selectors import engagement_require_member, engagement_require_open
+
+from .choices import WorkflowStatus
+from .models import WorkflowRun
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractUser
+
+    from approvals.models import Approval
+
+# Fields a plain edit may change while the run has not started.
+EDITABLE_FIELDS = frozenset(
+    {
+        "workflow_type",
+        "name",
+        "description",
+        "period",
+        "step_count",
+        "input_params",
+        "agent_name",
+    }
+)
+EDITABLE_STATUSES = frozenset({WorkflowStatus.PENDING, WorkflowStatus.QUEUED})
+NEW_RUNS = "workflow runs"
+RUN_WORK = "work on its workflow runs"
+
+RUN_NOT_EDITABLE = (
+    "Cannot edit workflow run “{run}”: it is {status} (a run may be edited only "
+    "while pending or queued; its record is kept as it ran)."
+)
+NOT_EDITABLE_REASON = "they are set by the run itself"
+RUN_AWAITS_APPROVAL = (
+    "Cannot complete workflow run “{run}” directly: it is waiting for approval; "
+    "decide its workflow approval instead."
+)
+RUN_ERROR_REQUIRED = "Say why workflow run “{run}” failed: an error message is required."
+RUN_NOT_RUNNING = "Cannot record progress of workflow run “{run}”: it is {status}, not running."
+RUN_STEP_OUT_OF_RANGE = (
+    "Step {step} is out of range for workflow run “{run}” ({count} steps): "
+    "the current step must be between 0 and the step count."
+)
+RUN_NOT_AWAITING = (
+    "Cannot settle workflow run “{run}” with approval “{approval}”: the run is {status}, "
+    "not waiting for approval."
+)
+RUN_WRONG_APPROVAL = "Approval “{approval}” is not the workflow approval of run “{run}”."
+RUN_APPROVAL_UNDECIDED = (
+    "Cannot settle workflow run “{run}”: its approval “{approval}” is {status}, "
+    "neither approved nor rejected."
+)
+RUN_REJECTED = "Rejected by {approver}: {reason}"
+
+
+@transaction.atomic
+def workflow_run_create(
+    *,
+    engagement: Engagement,
+    workflow_type: str,
+    name: str,
+    actor: AbstractUser,
+    description: str = "",
+    period: str = "",
+    step_count: int = 0,
+    input_params: dict | None = None,
+    agent_name: str = "",
+    trace_id: str | None = None,
+) -> WorkflowRun:
+    """Create a pending run in an engagement that still accepts work."""
+    engagement = lock(engagement)
+    engagement_require_member(engagement=engagement, user=actor, verb="add workflow runs to")
+    engagement_require_open(engagement=engagement, what=NEW_RUNS)
+    run = WorkflowRun(
+        engagement=engagement,
+        workflow_type=workflow_type,
+        name=name,
+        description=description,
+        period=period,
+        step_count=step_count,
+        input_params=input_params or {},
+        agent_name=agent_name,
+        trace_id=trace_id,
+    )
+    validate(run)
+    save_with_history(run, actor=actor, reason="Created", created=True)
+    return run
+
+
+@transaction.atomic
+def workflow_run_update(
+    *, run: WorkflowRun, actor: AbstractUser, data: dict[str, Any]
+) -> WorkflowRun:
+    """Change a pending or queued run's definition (type, name, inputs, …)."""
+    run = lock(run)
+    engagement_require_member(engagement=run.engagement, user=actor, verb="edit workflow runs of")
+    if run.status not in EDITABLE_STATUSES:
+        raise Conflict(RUN_NOT_EDITABLE.format(run=run, status=run.status))
+    before = snapshot(run)
+    apply_changes(run, data=data, allowed=EDITABLE_FIELDS, reason=NOT_EDITABLE_REASON)
+    _old, new = changes(before, snapshot(run))
+    if new:
+        validate(run)
+        save_with_history(run, actor=actor, reason="Edited: " + ", ".join(sorted(new)))
+    return run
+
+
+def workflow_run_queue(*, run: WorkflowRun, actor: AbstractUser) -> WorkflowRun:
+    """Queue the run for a worker: pending → queued."""
+    return _run_move(run, "queue", actor=actor, action=None, needs_open_engagement=True)
+
+
+def workflow_run_start(*, run: WorkflowRun, actor: AbstractUser) -> WorkflowRun:
+    """Start the run and record who started it: pending or queued → running."""
+    return _run_move(
+        run, "start", actor=actor, action=AuditAction.WORKFLOW_START, needs_open_engagement=True
+    )
+
+
+def workflow_run_pause(*, run: WorkflowRun, actor: AbstractUser) -> WorkflowRun:
+    """Pause the run: running → paused."""
+    return _run_move(run, "pause", actor=actor, action=None)
+
+
+def workflow_run_resume(*, run: WorkflowRun, actor: AbstractUser) -> WorkflowRun:
+    """Resume the run: paused → running."""
+    return _run_move(run, "resume", actor=actor, action=None, needs_open_engagement=True)
+
+
+def workflow_run_await_approval(*, run: WorkflowRun, actor: AbstractUser) -> WorkflowRun:
+    """Hold the finished run for sign-off: running → waiting_approval."""
+    return _run_move(run, "await_approval", actor=actor, action=None)
+
+
+def workflow_run_complete(
+    *, run: WorkflowRun, actor: AbstractUser, output_summary: dict | None = None
+) -> WorkflowRun:
+    """Complete a running run, optionally with its results summary: running → completed."""
+    return _run_move(
+        run,
+        "complete",
+        actor=actor,
+        action=AuditAction.WORKFLOW_COMPLETE,
+        refuse_waiting=True,
+        output_summary=output_summary,
+    )
+
+
+def workflow_run_fail(
+    *,
+    run: WorkflowRun,
+    actor: AbstractUser,
+    error_message: str,
+    error_details: dict | None = None,
+) -> WorkflowRun:
+    """End the run as failed with what went wrong (any non-terminal state → failed)."""
+    if not error_message or not error_message.strip():
+        raise InvalidInput(RUN_ERROR_REQUIRED.format(run=run))
+    return _run_move(
+        run,
+        "fail",
+        actor=actor,
+        action=AuditAction.WORKFLOW_FAIL,
+        severity=Severity.ERROR,
+        error_message=error_message.strip(),
+        error_details=error_details,
+    )
+
+
+def workflow_run_cancel(*, run: WorkflowRun, actor: AbstractUser) -> WorkflowRun:
+    """Cancel the run (any non-terminal state → cancelled)."""
+    return _run_move(run, "cancel", actor=actor, action=AuditAction.WORKFLOW_CANCEL)
+
+
+@transaction.atomic
+def workflow_run_update_progress(
+    *,
+    run: WorkflowRun,
+    actor: AbstractUser,
+    current_step: int,
+    step_count: int | None = None,
+    metrics: dict | None = None,
+) -> WorkflowRun:
+    """Record how far a running run has got; `metrics` are merged into the run's metrics."""
+    run = lock(run)
+    engagement_require_member(
+        engagement=run.engagement, user=actor, verb="record progress on workflow runs of"
+    )
+    if run.status != WorkflowStatus.RUNNING:
+        raise Conflict(RUN_NOT_RUNNING.format(run=run, status=run.status))
+    count = run.step_count if step_count is None else step_count
+    if current_step < 0 or count < 0 or (count and current_step > count):
+        raise InvalidInput(RUN_STEP_OUT_OF_RANGE.format(step=current_step, run=run, count=count))
+    run.current_step = current_step
+    run.step_count = count
+    if metrics:
+        run.metrics = {**run.metrics, **metrics}
+    save_with_history(run, actor=actor, reason=f"Progress: step {current_step} of {count}")
+    return run
+
+
+@transaction.atomic
+def workflow_run_conclude_approval(
+    *, run: WorkflowRun, approval: Approval, actor: AbstractUser
+) -> WorkflowRun:
+    """Release a run waiting for approval by its decided workflow approval.
+
+    Approved: the run completes. Rejected: the run fails with the reviewer's
+    reason. Called by the approval services inside the decision's transaction.
+    """
+    run = lock(run)
+    if approval.workflow_run_id != run.pk:
+        raise Conflict(RUN_WRONG_APPROVAL.format(approval=approval, run=run))
+    if run.status != WorkflowStatus.WAITING_APPROVAL:
+        raise Conflict(RUN_NOT_AWAITING.format(run=run, approval=approval, status=run.status))
+    metadata = {"approval_id": str(approval.pk)}
+    if approval.status == ApprovalStatus.APPROVED:
+        return move_and_record(
+            run, "complete", actor=actor, action=AuditAction.WORKFLOW_COMPLETE, metadata=metadata
+        )
+    if approval.status == ApprovalStatus.REJECTED:
+        return move_and_record(
+            run,
+            "fail",
+            actor=actor,
+            action=AuditAction.WORKFLOW_FAIL,
+            severity=Severity.ERROR,
+            metadata=metadata,
+            error_message=RUN_REJECTED.format(
+                approver=approval.approver, reason=approval.rejection_reason
+            ),
+            error_details={
+                "approval_id": str(approval.pk),
+                "rejection_reason": approval.rejection_reason,
+                "decision_notes": approval.decision_notes,
+            },
+        )
+    raise Conflict(
+        RUN_APPROVAL_UNDECIDED.format(run=run, approval=approval, status=approval.status)
+    )
+
+
+@transaction.atomic
+def _run_move(
+    run: WorkflowRun,
+    move: str,
+    *,
+    actor: AbstractUser,
+    action: str | None,
+    severity: str | None = None,
+    needs_open_engagement: bool = False,
+    refuse_waiting: bool = False,
+    **move_arguments: Any,
+) -> WorkflowRun:
+    run = lock(run)
+    engagement_require_member(
+        engagement=run.engagement, user=actor, verb=f"{move.replace('_', ' ')} workflow runs of"
+    )
+    run.check_move(move)
+    if refuse_waiting and run.status == WorkflowStatus.WAITING_APPROVAL:
+        raise Conflict(RUN_AWAITS_APPROVAL.format(run=run))
+    if needs_open_engagement:
+        engagement_require_open(engagement=run.engagement, what=RUN_WORK)
+    if move == "start":
+        run.started_by = actor
+    return move_and_record(
+        run, move, actor=actor, action=action, severity=severity, **move_arguments
+    )
