@@ -13,6 +13,7 @@ import csv
 import datetime as dt
 import io
 import math
+import os
 import zipfile
 
 from workflows.reserving.mack import ReserveResult
@@ -274,6 +275,12 @@ class _FixedDateZipFile(zipfile.ZipFile):
             zinfo_or_arcname.compress_type = self.compression
             zinfo_or_arcname.external_attr = 0o600 << 16
         super().writestr(zinfo_or_arcname, data, compress_type, compresslevel)
+
+    def write(self, filename, arcname=None, compress_type=None, compresslevel=None):
+        # openpyxl streams worksheets through temporary files, whose mtime would leak in.
+        with open(filename, "rb") as handle:
+            data = handle.read()
+        self.writestr(arcname or os.path.basename(filename), data, compress_type, compresslevel)
 
 
 def _png(figure) -> bytes:

@@ -384,7 +384,8 @@ def validate_triangle(
 class _Cell:
     value: float | None
     row: int
-    column: str
+    column: str  # where the value is
+    age_column: str  # where its development age is: the same column in the wide layout
 
 
 @dataclass
@@ -693,7 +694,7 @@ def _long_grid(header, data_rows, columns: dict[str, int], run) -> _Grid:
                 )
             )
             continue
-        row_cells[age] = _Cell(value, row, value_ref)
+        row_cells[age] = _Cell(value, row, value_ref, age_ref)
     run(CHECK_UNIQUE, problems)
 
     ages = sorted({age for row_cells in cells_by_origin.values() for age in row_cells})
@@ -779,7 +780,7 @@ def _wide_grid(header_row: int, header, data_rows, run) -> _Grid:
     age_columns = {age: _column_ref(index, header[index]) for age, index in first_column.items()}
     cells_by_origin = {
         origin: {
-            age: _Cell(values.get(index), row, age_columns[age])
+            age: _Cell(values.get(index), row, age_columns[age], age_columns[age])
             for age, index in first_column.items()
         }
         for row, origin, values in parsed_rows
@@ -874,7 +875,7 @@ def _shape(grid: _Grid, run) -> list[int]:
             problems.append(
                 MSG_VALUE_AFTER_GAP.format(
                     row=cell.row,
-                    column=cell.column,
+                    column=cell.age_column,
                     origin=origin,
                     age=_fmt(after),
                     gap_age=_fmt(gap),
@@ -913,7 +914,11 @@ def _shape(grid: _Grid, run) -> list[int]:
             allowed = _fmt(ages[expected - 1]) if expected >= 1 else "none"
             problems.append(
                 MSG_BEYOND_DIAGONAL.format(
-                    row=cell.row, column=cell.column, origin=origin, age=_fmt(age), allowed=allowed
+                    row=cell.row,
+                    column=cell.age_column,
+                    origin=origin,
+                    age=_fmt(age),
+                    allowed=allowed,
                 )
             )
         elif count < expected:
@@ -922,7 +927,7 @@ def _shape(grid: _Grid, run) -> list[int]:
                 cell = row_cells[age]
                 problems.append(
                     MSG_MISSING_DIAGONAL.format(
-                        row=cell.row, column=cell.column, origin=origin, age=_fmt(age)
+                        row=cell.row, column=cell.age_column, origin=origin, age=_fmt(age)
                     )
                 )
             else:
