@@ -136,6 +136,9 @@ elif ARTEFACT_STORAGE == "s3":
         # Objects stay private (bucket policy decides); downloads go through the app.
         "default_acl": None,
         "querystring_auth": True,
+        # A file read from the bucket spills to a temporary file past this size; the
+        # django-storages default (0) would hold a whole 100 MB artefact in memory.
+        "max_memory_size": env.int("AWS_S3_MAX_MEMORY_SIZE", default=2621440),
     }
     _artefact_storage = {
         "BACKEND": "storages.backends.s3.S3Storage",
