@@ -227,6 +227,17 @@ def test_long_header_aliases_are_matched_case_insensitively():
     assert triangle.values == ((100.0, 150.0), (110.0, 160.0), (120.0,))
 
 
+@pytest.mark.parametrize(("measure", "first_value"), [("paid", 60.0), ("incurred", 100.0)])
+def test_long_layout_takes_the_column_of_the_measure(measure, first_value):
+    data = (
+        b"origin,development,paid,incurred\n"
+        b"2020,12,60,100\n2020,24,90,150\n2021,12,70,110\n2021,24,95,160\n2022,12,80,120\n"
+    )
+    triangle = _read(data, "both.csv", measure=measure)
+    assert triangle.measure == measure
+    assert triangle.values[0][0] == first_value
+
+
 def test_wide_headers_with_units_and_thousands_separators():
     data = b'origin,12m,24m\n2020,"1,000",1500\n2021,1100,"1,650.5"\n2022,1200,\n'
     triangle = _read(data, "wide.csv", layout="wide")
@@ -516,6 +527,17 @@ def test_zero_values_are_reported_as_warnings():
     analysis = triangle_analysis(triangle)
     assert analysis["age_to_age"][0]["factors"][0] is None
     assert analysis["averages"]["volume"][0] == pytest.approx((160 + 185) / (110 + 120))
+
+
+def test_factors_to_a_zero_are_left_out_like_chainladder_does():
+    content = "origin,12,24,36,48\n2019,100,150,165,170\n2020,110,0,176\n2021,120,185\n2022,130\n"
+    triangle = _read(content.encode(), "zero.csv", allow_negative_development=True)
+    analysis = triangle_analysis(triangle)
+    assert analysis["age_to_age"][1]["factors"][:2] == [None, None]
+    volume = analysis["averages"]["volume"]
+    assert volume[0] == pytest.approx((150 + 185) / (100 + 120))
+    ldfs = [factor.ldf for factor in chain_ladder_mack(triangle).development_factors[:-1]]
+    assert ldfs == pytest.approx(volume)
 
 
 # --- age-to-age factors and averages, by hand -------------------------------------------

@@ -19,8 +19,9 @@ def period_label(from_age: int | float, to_age: int | float | None) -> str:
 def triangle_analysis(triangle: TriangleData) -> dict:
     """Return the age-to-age factors per origin and their averages per development period.
 
-    A factor from a zero value is undefined: it is reported as None and left out of both
-    averages (chainladder does the same, so the volume average equals its LDF).
+    A factor from a zero value is undefined, and chainladder reads zeros as missing, so
+    factors from or to a zero are reported as None and left out of both averages; the
+    volume average then equals chainladder's LDF.
     ``cumulative_factors`` are the products of the averages from each age to the last
     observed age, without a tail.
     """
@@ -33,7 +34,7 @@ def triangle_analysis(triangle: TriangleData) -> dict:
     for origin, row in zip(triangle.origins, triangle.values, strict=True):
         factors: list[float | None] = []
         for j in range(len(periods)):
-            if j + 1 < len(row) and row[j] != 0:
+            if j + 1 < len(row) and row[j] != 0 and row[j + 1] != 0:
                 factors.append(row[j + 1] / row[j])
             else:
                 factors.append(None)
@@ -44,7 +45,9 @@ def triangle_analysis(triangle: TriangleData) -> dict:
     counts: list[int] = []
     for j in range(len(periods)):
         pairs = [
-            (row[j], row[j + 1]) for row in triangle.values if j + 1 < len(row) and row[j] != 0
+            (row[j], row[j + 1])
+            for row in triangle.values
+            if j + 1 < len(row) and row[j] != 0 and row[j + 1] != 0
         ]
         counts.append(len(pairs))
         if not pairs:

@@ -130,8 +130,8 @@ MSG_NEGATIVE_FIRST = (
 )
 MSG_NEGATIVE_HINT = " (pass allow_negative_development=True to accept it)"
 MSG_ZERO_VALUES = (
-    "origin {origin} is zero at development age {age}: age-to-age factors from a zero "
-    "are undefined and are left out of the averages"
+    "origin {origin} is zero at development age {age}: age-to-age factors from or to a "
+    "zero are left out of the averages (chainladder reads zeros as missing)"
 )
 MSG_MORE_PROBLEMS = " (and {count} more problem(s); validate_triangle lists them all)"
 
@@ -436,7 +436,7 @@ def _parse(
 
     try:
         rows = _read_rows(data, file_name, run)
-        grid = _build_grid(rows, file_name, layout, outcome, run)
+        grid = _build_grid(rows, file_name, layout, measure, outcome, run)
         run(CHECK_SIZE, _size_problems(grid))
         counts = _shape(grid, run)
         values, warnings = _accumulate(grid, counts, cumulative, allow_negative_development, run)
@@ -589,14 +589,18 @@ def _normalise_header(value: object) -> str:
     return re.sub(r"[\s\-.]+", "_", _text(value).strip().lower()) if value is not None else ""
 
 
-def _long_columns(header: list[object]) -> tuple[dict[str, int], list[str]]:
-    """Return the long-layout column of each role and the roles not found."""
+def _long_columns(header: list[object], measure: str) -> tuple[dict[str, int], list[str]]:
+    """Return the long-layout column of each role and the roles not found.
+
+    With both a paid and an incurred column, the one named after ``measure`` is the value.
+    """
     names = [_normalise_header(cell) for cell in header]
+    value_aliases = sorted(VALUE_ALIASES, key=lambda alias: measure not in alias)
     found: dict[str, int] = {}
     for role, aliases in (
         ("origin", ORIGIN_ALIASES),
         ("development", DEVELOPMENT_ALIASES),
-        ("value", VALUE_ALIASES),
+        ("value", value_aliases),
     ):
         for alias in aliases:
             candidates = [
@@ -609,12 +613,12 @@ def _long_columns(header: list[object]) -> tuple[dict[str, int], list[str]]:
     return found, missing
 
 
-def _build_grid(rows, file_name: str, layout: str, outcome: _Outcome, run) -> _Grid:
+def _build_grid(rows, file_name: str, layout: str, measure: str, outcome: _Outcome, run) -> _Grid:
     header_row, header = rows[0]
     data_rows = rows[1:]
     if not data_rows:
         run(CHECK_FILE, [MSG_NO_DATA_ROWS.format(row=header_row, file=file_name)])
-    columns, missing = _long_columns(header)
+    columns, missing = _long_columns(header, measure)
     if layout == "auto":
         layout = "long" if not missing else "wide"
     if layout == "long" and missing:
