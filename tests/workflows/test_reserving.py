@@ -376,6 +376,11 @@ WIDE_OK = "origin,12,24,36,48\n2019,100,150,165,170\n2020,110,160,176\n2021,120,
             {},
             r"^row 3, column A \('origin'\): the origin is empty$",
         ),
+        (
+            "origin,development,value\n2020,12,100\n2020,,150\n2021,12,110\n2022,12,120\n",
+            {},
+            r"^row 3, column B \('development'\): the development age is empty$",
+        ),
     ],
     ids=[
         "text-in-wide-cell",
@@ -394,6 +399,7 @@ WIDE_OK = "origin,12,24,36,48\n2019,100,150,165,170\n2020,110,160,176\n2021,120,
         "long-row-after-gap",
         "long-missing-diagonal",
         "empty-origin",
+        "empty-development-age",
     ],
 )
 def test_bad_files_name_the_row_and_column(content, options, message):

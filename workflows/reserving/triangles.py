@@ -66,6 +66,7 @@ MSG_EMPTY_ORIGIN = "row {row}, column {column}: the origin is empty"
 MSG_EMPTY_VALUE = "row {row}, column {column}: the value is empty"
 MSG_NOT_A_NUMBER = "row {row}, column {column}: {value!r} is not a number"
 MSG_BAD_AGE = "row {row}, column {column}: development age {value!r} is not a number"
+MSG_EMPTY_AGE = "row {row}, column {column}: the development age is empty"
 MSG_EMPTY_AGE_HEADER = "row {row}, column {column}: the development age header is empty"
 MSG_DUPLICATE_CELL = (
     "row {row}, column {column}: duplicate cell: origin {origin} at development age {age} "
@@ -658,15 +659,15 @@ def _long_grid(header, data_rows, columns: dict[str, int], run) -> _Grid:
         if raw_origin is None:
             problems.append(MSG_EMPTY_ORIGIN.format(row=row, column=origin_ref))
             row_ok = False
-        try:
-            age = _age(raw_age)
-        except ValueError:
-            problems.append(
-                MSG_BAD_AGE.format(
-                    row=row, column=age_ref, value=_text(raw_age) if raw_age is not None else ""
-                )
-            )
+        if raw_age is None:
+            problems.append(MSG_EMPTY_AGE.format(row=row, column=age_ref))
             row_ok = False
+        else:
+            try:
+                age = _age(raw_age)
+            except ValueError:
+                problems.append(MSG_BAD_AGE.format(row=row, column=age_ref, value=_text(raw_age)))
+                row_ok = False
         if raw_value is None:
             problems.append(MSG_EMPTY_VALUE.format(row=row, column=value_ref))
             row_ok = False
