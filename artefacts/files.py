@@ -370,6 +370,8 @@ def store_artefact_file(
     disallowed or mislabelled format with InvalidInput. Nothing is left in storage
     or on disk when it refuses or fails.
     """
+    if not engagement_id:
+        raise ValueError("store_artefact_file needs the engagement_id the file belongs to.")
     limit = settings.ARTEFACT_MAX_UPLOAD_SIZE if max_size is None else max_size
     shown_name = original_file_name(file_name or getattr(file, "name", "") or "")
     allowed = {fmt.key for fmt in allowed_formats(artefact_type)}
@@ -503,10 +505,11 @@ def _resolve_format(
 
 def _describe_content(candidates: tuple[str, ...], claimed: FileFormat, *, is_text: bool) -> str:
     """Return what the content turned out to be, for the mismatch message."""
+    if candidates and not FORMATS[candidates[0]].text:
+        # Binary formats first: an all-ASCII PDF is also UTF-8 text, but it is a PDF.
+        return FORMATS[candidates[0]].describe()
     if is_text:
         return f"UTF-8 text that is not {claimed.label}"
-    if candidates:
-        return FORMATS[candidates[0]].describe()
     return "not a recognised format (text formats must be UTF-8 encoded)"
 
 
@@ -514,8 +517,21 @@ def _sniff(spool, *, is_text: bool, file_size: int) -> tuple[str, ...]:
     """Return the keys of the formats the content is consistent with, most specific first."""
     spool.seek(0)
     head = spool.read(SNIFF_SIZE)
-    if PDF_MAGIC in head[:1024]:
-        # The PDF header may follow a little junk (allowed by the PDF specification).
+    binary = _sniff_binary(spool, head, is_text=is_text, file_size=file_size)
+    if binary or not is_text:
+        return binary
+    # Text that merely starts like a magic number ("PAR1,..." in a CSV) is still text.
+    text = head.decode("utf-8", errors="ignore").lstrip("\ufeff").lstrip()
+    return tuple(
+        key for key, fmt in FORMATS.items() if fmt.text and _TEXT_RULES.get(key, _any)(text)
+    )
+
+
+def _sniff_binary(spool, head: bytes, *, is_text: bool, file_size: int) -> tuple[str, ...]:
+    """Return the binary formats whose magic number and structure the content shows."""
+    # The PDF header may follow a little junk (the PDF specification allows 1024 bytes);
+    # real PDFs hold binary bytes, so a text file that mentions "%PDF-" stays text.
+    if head.startswith(PDF_MAGIC) or (not is_text and PDF_MAGIC in head[:1024]):
         return ("pdf",)
     if head.startswith(PNG_MAGIC):
         return ("png",)
@@ -531,11 +547,6 @@ def _sniff(spool, *, is_text: bool, file_size: int) -> tuple[str, ...]:
         return _sniff_ole2(spool)
     if head.startswith(ZIP_MAGICS):
         return _sniff_zip(spool)
-    if is_text:
-        text = head.decode("utf-8", errors="ignore").lstrip("\ufeff").lstrip()
-        return tuple(
-            key for key, fmt in FORMATS.items() if fmt.text and _TEXT_RULES.get(key, _any)(text)
-        )
     return ()
 
 
@@ -602,6 +613,7 @@ def _ole2_entry_names(spool) -> set[str]:
     """Return the names in an OLE2 compound file's directory, following its FAT chain."""
 
     def u32(data: bytes, offset: int) -> int:
+        """Return the little-endian 32-bit number at `offset`."""
         return int.from_bytes(data[offset : offset + 4], "little")
 
     spool.seek(0)
@@ -612,6 +624,7 @@ def _ole2_entry_names(spool) -> set[str]:
     per_sector = sector_size // 4
 
     def read_sector(sector: int) -> bytes:
+        """Return one sector (sector 0 follows the header)."""
         spool.seek((sector + 1) * sector_size)
         return spool.read(sector_size)
 
@@ -627,6 +640,7 @@ def _ole2_entry_names(spool) -> set[str]:
     fat_sectors = [s for s in fat_sectors if s < _OLE2_LAST_REGULAR_SECTOR][: u32(header, 44)]
 
     def next_sector(sector: int) -> int:
+        """Return the sector after `sector` in its chain, from the FAT."""
         index, slot = divmod(sector, per_sector)
         if index >= len(fat_sectors):
             return 0xFFFFFFFE

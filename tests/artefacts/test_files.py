@@ -6,6 +6,7 @@ import io
 import re
 import runpy
 import struct
+import uuid
 import zipfile
 import zlib
 from pathlib import Path
@@ -218,7 +219,7 @@ def test_store_accepts_uploads_and_plain_binary_file_objects(engagement, tmp_pat
 def test_store_refuses_a_text_mode_file():
     with pytest.raises(TypeError, match="binary mode"):
         store_artefact_file(
-            engagement_id="e",
+            engagement_id=uuid.uuid4(),
             file=io.StringIO("a,b\n"),
             file_name="a.csv",
             artefact_type=ArtefactType.CSV,
@@ -363,6 +364,7 @@ ACCEPTED = [
     ("bundle.tar.gz", gzip.compress(b"tar"), "archive", "gz", "application/gzip"),
     ("claims.csv.gz", gzip.compress(TRIANGLE_CSV), "data_file", "gz", "application/gzip"),
     ("README", b"plain words\n", "other", "txt", "text/plain"),
+    ("magic.csv", b"PAR1,%PDF-\n1,2\n", "csv", "csv", "text/csv"),
     ("scan", pdf_bytes(), "other", "pdf", "application/pdf"),
 ]
 
@@ -421,6 +423,7 @@ def test_an_unknown_artefact_type_is_refused(engagement):
 MISMATCHES = [
     # (file name, content, artefact type, what the message says the content is)
     ("triangle.csv", png_bytes(), "triangle", "PNG image (image/png)"),
+    ("triangle.csv", pdf_bytes(), "triangle", "PDF (application/pdf)"),
     ("triangle.xlsx", TRIANGLE_CSV, "excel", "UTF-8 text that is not Excel workbook"),
     ("triangle.xlsx", ooxml_bytes("word"), "excel", "Word document"),
     ("triangle.xlsx", zip_bytes(), "excel", "ZIP archive (application/zip)"),
