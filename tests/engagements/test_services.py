@@ -5,7 +5,7 @@ import datetime
 import pytest
 
 from approvals.choices import ApprovalType
-from approvals.services import approval_reject, approval_request
+from approvals.services import approval_approve, approval_reject, approval_request
 from audit.choices import AuditAction
 from config.exceptions import Conflict, InvalidInput, InvalidTransition, NotAllowed
 from engagements.choices import TeamRole
@@ -357,8 +357,6 @@ def test_complete_needs_an_approved_final_sign_off(engagement, actuary, reviewer
         )
         approval_reject(approval=approval, actor=reviewer, reason="Tail factor unsupported")
     elif sign_off == "other type approved":
-        from approvals.services import approval_approve
-
         approval = approval_request(
             approval_type=ApprovalType.METHODOLOGY_APPROVAL, engagement=engagement, actor=actuary
         )
