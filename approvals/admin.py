@@ -1,14 +1,54 @@
-"""Admin for approvals and professional qualifications."""
+"""Admin for approvals and professional qualifications, through `approvals.services`.
 
+Approve, reject and revoke ask for notes / a reason on an intermediate page; the
+services apply the professional-standards rules and the admin shows any refusal
+as an error message. Approvals and qualifications are records of professional
+decisions: they are never deleted here (a qualification ends with its end date).
+"""
+
+from django import forms
 from django.contrib import admin
 
 from audit.admin import RecordAdmin
+from config.service_admin import (
+    AdminMove,
+    NotesForm,
+    ReasonForm,
+    ServiceAdminMixin,
+    adopt,
+    changed_data,
+    form_data,
+)
+from engagements.selectors import scope_to_user
 
 from .models import Approval, ProfessionalQualification
+from .services import (
+    EDITABLE_FIELDS,
+    QUALIFICATION_FIELDS,
+    approval_approve,
+    approval_expire,
+    approval_reject,
+    approval_request,
+    approval_revoke,
+    approval_update,
+    qualification_create,
+    qualification_update,
+)
+
+REQUEST_FIELDS = ("approval_type", "artefact", "engagement", "workflow_run", "request_notes")
+
+
+class RevocationForm(forms.Form):
+    """Why a granted approval is withdrawn."""
+
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="Recorded on the approval and in the audit log.",
+    )
 
 
 @admin.register(Approval)
-class ApprovalAdmin(RecordAdmin):
+class ApprovalAdmin(ServiceAdminMixin, RecordAdmin):
     list_display = (
         "approval_type",
         "artefact",
@@ -29,7 +69,7 @@ class ApprovalAdmin(RecordAdmin):
         "designated_approver",
         "approver",
     )
-    autocomplete_fields = ("artefact", "engagement", "designated_approver")
+    autocomplete_fields = ("artefact", "engagement", "workflow_run", "designated_approver")
     date_hierarchy = "requested_at"
     ordering = ("-requested_at",)
     readonly_fields = (
@@ -47,17 +87,70 @@ class ApprovalAdmin(RecordAdmin):
         "approver_qualifications",
     )
 
+    service_object_argument = "approval"
+    service_moves = (
+        AdminMove("approve", "Approve", approval_approve, form=NotesForm),
+        AdminMove("reject", "Reject", approval_reject, form=ReasonForm),
+        AdminMove("revoke", "Revoke", approval_revoke, form=RevocationForm),
+        AdminMove("expire", "Expire", approval_expire),
+    )
+
+    def get_queryset(self, request):
+        return scope_to_user(super().get_queryset(request), request.user)
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = super().get_readonly_fields(request, obj)
+        if obj is None:
+            return readonly
+        # What is to be approved is fixed at request; only a pending request may be edited.
+        extra = ["approval_type", "artefact", "engagement", "workflow_run"]
+        if not obj.is_pending:
+            extra += sorted(EDITABLE_FIELDS)
+        return (*readonly, *(f for f in extra if f not in readonly))
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
     def save_model(self, request, obj, form, change):
         if not change:
-            obj.requested_by = request.user
-        super().save_model(request, obj, form, change)
+            saved = approval_request(
+                actor=request.user,
+                **form_data(form, (*REQUEST_FIELDS, *sorted(EDITABLE_FIELDS))),
+            )
+        else:
+            data = changed_data(form, EDITABLE_FIELDS)
+            if not data:
+                return
+            saved = approval_update(approval=obj, actor=request.user, data=data)
+        adopt(obj, saved)
 
 
 @admin.register(ProfessionalQualification)
-class ProfessionalQualificationAdmin(RecordAdmin):
+class ProfessionalQualificationAdmin(ServiceAdminMixin, RecordAdmin):
     list_display = ("user", "designation", "issuing_body", "valid_from", "valid_until")
     list_filter = ("designation", "issuing_body")
     search_fields = ("user__username", "user__first_name", "user__last_name", "membership_number")
     list_select_related = ("user",)
     autocomplete_fields = ("user",)
     ordering = ("user__username", "designation")
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = super().get_readonly_fields(request, obj)
+        return readonly if obj is None else (*readonly, "user")
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            saved = qualification_create(
+                user=form.cleaned_data["user"],
+                actor=request.user,
+                **form_data(form, QUALIFICATION_FIELDS),
+            )
+        else:
+            data = changed_data(form, QUALIFICATION_FIELDS)
+            if not data:
+                return
+            saved = qualification_update(qualification=obj, actor=request.user, data=data)
+        adopt(obj, saved)

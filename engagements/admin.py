@@ -1,13 +1,38 @@
-"""Admin for engagements: the actuaries' main screen, with team, runs, artefacts, approvals."""
+"""Admin for engagements: the actuaries' main screen, with team, runs, artefacts, approvals.
+
+Saving, deleting, team changes and lifecycle moves all go through
+`engagements.services`, so the admin enforces the same rules as the API.
+"""
 
 from django.contrib import admin
 
 from approvals.models import Approval
 from artefacts.models import Artefact
 from audit.admin import RecordAdmin
+from config.exceptions import InvalidInput
+from config.service_admin import AdminMove, ServiceAdminMixin, adopt, changed_data, form_data
 from workflows.models import WorkflowRun
 
 from .models import Engagement, EngagementMember
+from .selectors import scope_to_user
+from .services import (
+    EDITABLE_FIELDS,
+    engagement_activate,
+    engagement_archive,
+    engagement_cancel,
+    engagement_complete,
+    engagement_create,
+    engagement_delete,
+    engagement_hold,
+    engagement_member_add,
+    engagement_member_remove,
+    engagement_member_update,
+    engagement_update,
+)
+
+MEMBER_USER_FIXED = (
+    "A team row keeps its person: change their role, or remove them and add the other person."
+)
 
 
 class TeamInline(admin.TabularInline):
@@ -57,7 +82,7 @@ class ApprovalInline(ReadOnlyInline):
 
 
 @admin.register(Engagement)
-class EngagementAdmin(RecordAdmin):
+class EngagementAdmin(ServiceAdminMixin, RecordAdmin):
     list_display = (
         "client_code",
         "name",
@@ -92,12 +117,104 @@ class EngagementAdmin(RecordAdmin):
         ),
     )
 
+    service_object_argument = "engagement"
+    service_moves = (
+        AdminMove("activate", "Activate", engagement_activate),
+        AdminMove("hold", "Put on hold", engagement_hold),
+        AdminMove("complete", "Complete", engagement_complete),
+        AdminMove("archive", "Archive", engagement_archive),
+        AdminMove("cancel", "Cancel", engagement_cancel),
+    )
+    delete_service = engagement_delete
+
+    def get_queryset(self, request):
+        return scope_to_user(super().get_queryset(request), request.user, engagement_path="")
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = super().get_readonly_fields(request, obj)
+        if obj is not None and not obj.is_editable:
+            # Only draft and active engagements may be edited (the service refuses the rest).
+            readonly = (*readonly, *(f for f in sorted(EDITABLE_FIELDS) if f not in readonly))
+        return readonly
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            saved = engagement_create(actor=request.user, **form_data(form, EDITABLE_FIELDS))
+        else:
+            data = changed_data(form, EDITABLE_FIELDS)
+            if not data:
+                return
+            saved = engagement_update(engagement=obj, actor=request.user, data=data)
+        adopt(obj, saved)
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not EngagementMember:
+            return super().save_formset(request, form, formset, change)
+        actor = request.user
+        new, changed, deleted = [], [], []
+        for member_form in formset.initial_forms:
+            member = member_form.instance
+            if member_form in formset.deleted_forms:
+                engagement_member_remove(member=member, actor=actor)
+                deleted.append(member)
+            elif member_form.has_changed():
+                if "user" in member_form.changed_data:
+                    raise InvalidInput(MEMBER_USER_FIXED)
+                role = member_form.cleaned_data["role"]
+                engagement_member_update(member=member, role=role, actor=actor)
+                changed.append((member, member_form.changed_data))
+        for member_form in formset.extra_forms:
+            if not member_form.has_changed() or member_form in formset.deleted_forms:
+                continue
+            new.append(
+                engagement_member_add(
+                    engagement=form.instance,
+                    user=member_form.cleaned_data["user"],
+                    role=member_form.cleaned_data["role"],
+                    actor=actor,
+                )
+            )
+        # What construct_change_message reads after formset.save().
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = (
+            new,
+            changed,
+            deleted,
+        )
+        return None
+
 
 @admin.register(EngagementMember)
-class EngagementMemberAdmin(RecordAdmin):
+class EngagementMemberAdmin(ServiceAdminMixin, RecordAdmin):
     list_display = ("engagement", "user", "role", "created_at")
     list_filter = ("role",)
     search_fields = ("engagement__name", "engagement__client_code", "user__username")
     list_select_related = ("engagement", "user")
     autocomplete_fields = ("engagement", "user")
     ordering = ("engagement", "role")
+
+    service_object_argument = "member"
+    delete_service = engagement_member_remove
+
+    def get_queryset(self, request):
+        return scope_to_user(super().get_queryset(request), request.user)
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = super().get_readonly_fields(request, obj)
+        # A membership keeps its engagement and person; only the role changes.
+        return readonly if obj is None else (*readonly, "engagement", "user")
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            saved = engagement_member_add(
+                engagement=form.cleaned_data["engagement"],
+                user=form.cleaned_data["user"],
+                role=form.cleaned_data["role"],
+                actor=request.user,
+            )
+        elif "role" in form.changed_data:
+            saved = engagement_member_update(
+                member=obj, role=form.cleaned_data["role"], actor=request.user
+            )
+        else:
+            return
+        adopt(obj, saved)

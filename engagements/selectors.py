@@ -57,13 +57,14 @@ def scope_to_user(
 
     `engagement_path` is the lookup from the queryset's model to its engagement
     (`"engagement"` for runs, artefacts and approvals; `"workflow_run__engagement"`
-    for a model hanging off a run).
+    for a model hanging off a run; `""` for engagements themselves).
     """
     if user is None or not user.is_authenticated or not user.is_active:
         return queryset.none()
     if user.is_superuser or user.has_perm(VIEW_ALL_PERMISSION):
         return queryset
-    return queryset.filter(**{f"{engagement_path}__team__user": user})
+    lookup = f"{engagement_path}__team__user" if engagement_path else "team__user"
+    return queryset.filter(**{lookup: user})
 
 
 def engagement_role_of(*, engagement: Engagement, user: AbstractUser | None) -> str | None:

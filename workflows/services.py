@@ -80,6 +80,10 @@ RUN_APPROVAL_UNDECIDED = (
     "neither approved nor rejected."
 )
 RUN_REJECTED = "Rejected by {approver}: {reason}"
+RUN_NOT_DELETABLE = (
+    "Cannot delete workflow run “{run}”: it is {status}; cancel it first (only finished "
+    "runs may be deleted)."
+)
 
 
 @transaction.atomic
@@ -225,6 +229,22 @@ def workflow_run_update_progress(
     if metrics:
         run.metrics = {**run.metrics, **metrics}
     save_with_history(run, actor=actor, reason=f"Progress: step {current_step} of {count}")
+    return run
+
+
+@transaction.atomic
+def workflow_run_delete(*, run: WorkflowRun, actor: AbstractUser) -> WorkflowRun:
+    """Soft-delete a finished run (hidden, never destroyed); open runs are cancelled first.
+
+    Kept by the history only: the AuditLog has no action for it.
+    """
+    run = lock(run)
+    engagement_require_member(engagement=run.engagement, user=actor, verb="delete workflow runs of")
+    if not run.is_terminal:
+        # An open run hidden by deletion would let its engagement complete around it.
+        raise Conflict(RUN_NOT_DELETABLE.format(run=run, status=run.status))
+    run._change_reason = "Deleted"
+    run.soft_delete(actor)
     return run
 
 

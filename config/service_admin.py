@@ -1,0 +1,335 @@
+"""Admin glue for the service layer: lifecycle moves as actions and buttons, refusals as messages.
+
+Every domain admin that changes state mixes in `ServiceAdminMixin`:
+
+- each `AdminMove` becomes a changelist action and, on the change page, a
+  button shown only when the move is valid from the object's state;
+- moves that need input (notes, a reason, a file) ask for it on an
+  intermediate page first;
+- a domain error raised by a service (while moving, saving the form or
+  deleting) is shown as an admin error message, never a 500; the services run
+  in their own transaction (and the admin's), so nothing is half done.
+
+Admin add / change / delete call the services through `save_model`,
+`save_formset` and `delete_model`, which each admin defines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected as confirm_delete_selected
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.backends.utils import csrf_input
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy
+
+from .exceptions import DomainError
+
+NOT_SAVED = "Nothing was saved: see the error above."
+# Look like the admin's object-tools links (a POST button cannot be a link).
+BUTTON_STYLE = (
+    "background: var(--object-tools-bg); color: var(--object-tools-fg); border: 0; "
+    "border-radius: 15px; padding: 3px 12px; font-size: 0.6875rem; font-weight: 400; "
+    "text-transform: uppercase; letter-spacing: 0.5px; cursor: pointer;"
+)
+
+
+class NotesForm(forms.Form):
+    """Optional notes recorded with a decision."""
+
+    notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False)
+
+
+class ReasonForm(forms.Form):
+    """The reason a rejection or revocation needs, and optional notes."""
+
+    reason = forms.CharField(max_length=255, help_text="Recorded on the approval and audit log.")
+    notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False)
+
+
+@dataclass(frozen=True)
+class AdminMove:
+    """A state change offered in the admin, carried out by one service function.
+
+    `service` is called as `service(<object_argument>=obj, actor=user, **form data)`.
+    `form` asks for input on an intermediate page first. The button shows when
+    `name` is among the object's `available_moves()` (or `available(obj)` says so).
+    """
+
+    name: str
+    label: str
+    service: Callable
+    form: type[forms.Form] | None = None
+    available: Callable | None = None
+    bulk: bool = True
+
+    def is_available(self, obj) -> bool:
+        """Return whether the move may be offered for `obj` in its current state."""
+        if self.available is not None:
+            return self.available(obj)
+        return self.name in obj.available_moves()
+
+
+class ServiceAdminMixin:
+    """Lifecycle moves as admin actions and change-page buttons; service refusals as messages."""
+
+    # The keyword the services take the object by ("engagement", "run", …).
+    service_object_argument: str = ""
+    service_moves: tuple[AdminMove, ...] = ()
+    # The service that deletes (soft-deletes) one object, if deleting goes through one.
+    delete_service: Callable | None = None
+
+    def __init__(self, model, admin_site):
+        super().__init__(model, admin_site)
+        generated = tuple(self._action_for(move) for move in self.service_moves if move.bulk)
+        own = tuple(self.actions or ())
+        if self.delete_service is not None:
+            own = (*own, "delete_selected")
+        self.actions = (*own, *generated)
+
+    # --- URLs and views ------------------------------------------------------------------
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "<path:object_id>/move/<str:move>/",
+                self.admin_site.admin_view(self.move_view),
+                name="{}_{}_move".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    def move_view(self, request, object_id, move):
+        """Carry out one move on one object (asking for its input first, if it needs any)."""
+        admin_move = next((m for m in self.service_moves if m.name == move), None)
+        if admin_move is None:
+            raise Http404(f"No move “{move}” here.")
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_change_permission(request, obj):
+            raise PermissionDenied
+        change_url = reverse(
+            f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=(obj.pk,)
+        )
+        if admin_move.form is None:
+            if request.method != "POST":
+                return HttpResponseNotAllowed(["POST"])
+            self._perform(request, admin_move, obj, {})
+            return HttpResponseRedirect(change_url)
+        if request.method == "POST":
+            form = admin_move.form(request.POST, request.FILES)
+            if form.is_valid():
+                self._perform(request, admin_move, obj, form.cleaned_data)
+                return HttpResponseRedirect(change_url)
+        else:
+            form = admin_move.form()
+        return self._render_move_form(request, admin_move, form, [obj], cancel_url=change_url)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, unquote(object_id))
+        if obj is not None and self.has_change_permission(request, obj):
+            extra_context = {
+                **(extra_context or {}),
+                "service_move_buttons": self._move_buttons(request, obj),
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except DomainError as error:
+            # The admin's transaction rolled back: show the form again, as submitted.
+            self.message_user(request, error.message, messages.ERROR)
+            request.service_refusal = error.message
+            return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form_class = super().get_form(request, obj, change, **kwargs)
+        if getattr(request, "service_refusal", None) is None:
+            return form_class
+
+        class RefusedForm(form_class):
+            def clean(self):
+                super().clean()
+                raise ValidationError(NOT_SAVED)
+
+        return RefusedForm
+
+    def delete_view(self, request, object_id, extra_context=None):
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except DomainError as error:
+            self.message_user(request, error.message, messages.ERROR)
+            return HttpResponseRedirect(
+                reverse(
+                    f"admin:{self.opts.app_label}_{self.opts.model_name}_change",
+                    args=(unquote(object_id),),
+                )
+            )
+
+    def delete_model(self, request, obj):
+        if self.delete_service is None:
+            return super().delete_model(request, obj)
+        return type(self).delete_service(**{self.service_object_argument: obj}, actor=request.user)
+
+    @admin.action(
+        permissions=("delete",), description=gettext_lazy("Delete selected %(verbose_name_plural)s")
+    )
+    def delete_selected(self, request, queryset):
+        """Confirm as Django does, then delete each object through the delete service."""
+        if not request.POST.get("post"):
+            return confirm_delete_selected(self, request, queryset)
+        deleted = self._apply_each(request, queryset, lambda obj: self.delete_model(request, obj))
+        if deleted:
+            self.message_user(
+                request, f"Deleted {deleted} {self._plural(deleted)}.", messages.SUCCESS
+            )
+        return None
+
+    # --- actions -------------------------------------------------------------------------
+
+    def _action_for(self, move: AdminMove):
+        def action(modeladmin, request, queryset):
+            return modeladmin._bulk_move(request, queryset, move)
+
+        action.__name__ = f"move_{move.name}"
+        return admin.action(
+            action,
+            permissions=("change",),
+            description=f"{move.label} selected %(verbose_name_plural)s",
+        )
+
+    def _bulk_move(self, request, queryset, move: AdminMove):
+        data = {}
+        if move.form is not None:
+            form = move.form(request.POST) if "apply" in request.POST else move.form()
+            if not form.is_bound or not form.is_valid():
+                return self._render_move_form(request, move, form, list(queryset), bulk=True)
+            data = form.cleaned_data
+        done = self._apply_each(
+            request, queryset, lambda obj: self._call_service(move, obj, request.user, data)
+        )
+        if done:
+            self.message_user(
+                request, f"{move.label}: done for {done} {self._plural(done)}.", messages.SUCCESS
+            )
+        return None
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _call_service(self, move: AdminMove, obj, actor, data):
+        return move.service(**{self.service_object_argument: obj}, actor=actor, **data)
+
+    def _perform(self, request, move: AdminMove, obj, data) -> bool:
+        try:
+            result = self._call_service(move, obj, request.user, data)
+        except DomainError as error:
+            self.message_user(request, error.message, messages.ERROR)
+            return False
+        status = getattr(result, "status", None)
+        suffix = f": now {status}" if status else ""
+        self.message_user(request, f"{move.label} — {result}{suffix}.", messages.SUCCESS)
+        return True
+
+    def _apply_each(self, request, queryset, call) -> int:
+        """Call `call(obj)` for each object; report each refusal; return how many succeeded."""
+        done = 0
+        for obj in queryset:
+            try:
+                call(obj)
+            except DomainError as error:
+                self.message_user(request, f"{obj}: {error.message}", messages.ERROR)
+            else:
+                done += 1
+        return done
+
+    def _move_buttons(self, request, obj):
+        buttons = []
+        for move in self.service_moves:
+            if not move.is_available(obj):
+                continue
+            url = reverse(
+                f"admin:{self.opts.app_label}_{self.opts.model_name}_move",
+                args=(obj.pk, move.name),
+            )
+            if move.form is None:
+                buttons.append(
+                    format_html(
+                        '<li><form method="post" action="{}" class="service-move">{}'
+                        '<button type="submit" name="move" value="{}" style="{}">{}</button>'
+                        "</form></li>",
+                        url,
+                        csrf_input(request),
+                        move.name,
+                        BUTTON_STYLE,
+                        move.label,
+                    )
+                )
+            else:
+                buttons.append(format_html('<li><a href="{}">{}…</a></li>', url, move.label))
+        return format_html_join("", "{}", ((button,) for button in buttons))
+
+    def _render_move_form(self, request, move, form, objects, *, bulk=False, cancel_url=None):
+        opts = self.opts
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{move.label}: {self._describe(objects)}",
+            "opts": opts,
+            "app_label": opts.app_label,
+            "move": move,
+            "form": form,
+            "objects": objects,
+            "bulk": bulk,
+            "action_name": f"move_{move.name}",
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "cancel_url": cancel_url
+            or reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"),
+            "media": self.media + form.media,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(
+            request,
+            [
+                f"admin/{opts.app_label}/{opts.model_name}/move_form.html",
+                f"admin/{opts.app_label}/move_form.html",
+                "admin/move_form.html",
+            ],
+            context,
+        )
+
+    def _describe(self, objects) -> str:
+        if len(objects) == 1:
+            return str(objects[0])
+        return f"{len(objects)} {self._plural(len(objects))}"
+
+    def _plural(self, count: int) -> str:
+        opts = self.opts
+        return str(opts.verbose_name if count == 1 else opts.verbose_name_plural)
+
+
+def form_data(form, fields) -> dict:
+    """Return the submitted values of `fields` that the form holds."""
+    return {name: form.cleaned_data[name] for name in fields if name in form.cleaned_data}
+
+
+def changed_data(form, fields) -> dict:
+    """Return the submitted values of `fields` that the user changed."""
+    return {name: form.cleaned_data[name] for name in form.changed_data if name in fields}
+
+
+def adopt(target, saved) -> None:
+    """Make the admin's form object `target` the row a service saved, so the admin carries on."""
+    for field in saved._meta.concrete_fields:
+        setattr(target, field.attname, getattr(saved, field.attname))
+    target._state.adding = False
+    target._state.db = saved._state.db
