@@ -20,6 +20,7 @@ Changing anything here changes every hash: treat it as a file format.
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import ipaddress
 import json
@@ -54,8 +55,10 @@ HASHED_FIELDS = (
     "trace_id",
 )
 JSON_FIELDS = ("old_value", "new_value", "metadata")
-UUID_FIELDS = ("id", "resource_id", "session_id", "engagement_id")
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_CANONICAL_JSON = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+)
 
 
 def _parse_json_float(text: str) -> int | float:
@@ -81,16 +84,25 @@ def normalize_json(value):
 
 
 def _canonical_uuid(value) -> str | None:
-    return None if value is None else str(uuid.UUID(str(value)))
+    if value is None:
+        return None
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return str(uuid.UUID(str(value)))
 
 
 def _canonical_timestamp(value: datetime.datetime) -> str:
     if value.tzinfo is None:
         # Naive timestamps are UTC in this project (TIME_ZONE = "UTC").
         value = value.replace(tzinfo=datetime.UTC)
-    return value.astimezone(datetime.UTC).strftime(TIMESTAMP_FORMAT)
+    elif value.utcoffset():
+        value = value.astimezone(datetime.UTC)
+    # isoformat() is several times faster than strftime(); for any year from
+    # 1000 on it gives exactly TIMESTAMP_FORMAT once the offset is replaced by Z.
+    return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
+@functools.lru_cache(maxsize=4096)
 def _canonical_ip(value) -> str | None:
     if value in (None, ""):
         return None
@@ -99,19 +111,31 @@ def _canonical_ip(value) -> str | None:
 
 def canonical_entry(values: Mapping) -> bytes:
     """Return the canonical bytes of one entry given its field values (attnames)."""
-    payload = {name: values[name] for name in HASHED_FIELDS}
-    for name in UUID_FIELDS:
-        payload[name] = _canonical_uuid(payload[name])
-    payload["created_at"] = _canonical_timestamp(payload["created_at"])
-    payload["ip_address"] = _canonical_ip(payload["ip_address"])
-    payload["sequence"] = int(payload["sequence"])
-    if payload["user_id"] is not None and not isinstance(payload["user_id"], int):
-        payload["user_id"] = str(payload["user_id"])
-    for name in ("action", "severity", "resource_type", "description", "user_agent"):
-        payload[name] = str(payload[name])
-    return json.dumps(
-        payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
-    ).encode("ascii")
+    # Spelled out field by field (not a loop over HASHED_FIELDS): verify_audit_log
+    # runs this for every row, and a test checks the keys match HASHED_FIELDS.
+    user_id = values["user_id"]
+    ip_address = values["ip_address"]
+    payload = {
+        "id": _canonical_uuid(values["id"]),
+        "sequence": int(values["sequence"]),
+        "previous_hash": values["previous_hash"],
+        "created_at": _canonical_timestamp(values["created_at"]),
+        "user_id": user_id if user_id is None or isinstance(user_id, int) else str(user_id),
+        "action": str(values["action"]),
+        "severity": str(values["severity"]),
+        "resource_type": str(values["resource_type"]),
+        "resource_id": _canonical_uuid(values["resource_id"]),
+        "description": str(values["description"]),
+        "old_value": values["old_value"],
+        "new_value": values["new_value"],
+        "metadata": values["metadata"],
+        "ip_address": None if ip_address is None else _canonical_ip(str(ip_address)),
+        "user_agent": str(values["user_agent"]),
+        "session_id": _canonical_uuid(values["session_id"]),
+        "engagement_id": _canonical_uuid(values["engagement_id"]),
+        "trace_id": values["trace_id"],
+    }
+    return _CANONICAL_JSON.encode(payload).encode("ascii")
 
 
 def compute_entry_hash(values: Mapping) -> str:

@@ -303,7 +303,7 @@ class AuditLogQuerySet(models.QuerySet):
 
     update.alters_data = True
 
-    def _update(self, values):
+    def _update(self, *args, **kwargs):
         # Model.save() and Django internals update through _update(); refuse it too.
         raise AuditLogImmutable(AUDIT_LOG_UPDATE_REFUSED.format(method="_update"))
 

@@ -3,6 +3,7 @@
 import datetime
 import decimal
 import itertools
+import json
 import re
 import uuid
 
@@ -198,6 +199,8 @@ class TestHashChain:
         """A field added to AuditLog must be added to the canonical form too."""
         stored = {f.attname for f in AuditLog._meta.concrete_fields}
         assert stored - {"entry_hash"} == set(HASHED_FIELDS)
+        entry = AuditLogFactory()
+        assert set(json.loads(canonical_entry(entry.hashed_values()))) == set(HASHED_FIELDS)
 
     def test_changing_any_field_changes_the_hash(self):
         entry = AuditLogFactory()
