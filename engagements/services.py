@@ -421,7 +421,7 @@ def _member_save(
             f"{member.user} {'added to' if created else 'given a new role on'} the team of "
             f"{member.engagement} as {member.get_role_display().lower()}"
         ),
-        old_value=old or None,
+        old_value=None if created else old,
         new_value={"user": member.user_id, "role": member.role} if created else new,
     )
     return member

@@ -446,6 +446,7 @@ def test_lead_adds_changes_and_removes_a_member_with_permission_change_events(
     added, changed, removed = audit_events_since(mark)
     assert {added.action, changed.action, removed.action} == {AuditAction.PERMISSION_CHANGE}
     assert all(e.user == actuary and e.engagement_id == engagement.pk for e in (added, changed))
+    assert added.old_value is None
     assert added.new_value == {"user": outsider.pk, "role": "actuary"}
     assert changed.old_value == {"role": "actuary"} and changed.new_value == {"role": "observer"}
     assert removed.old_value == {"user": outsider.pk, "role": "observer"}

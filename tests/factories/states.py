@@ -1,10 +1,13 @@
 """Objects in later states, reached only through the services (never by setting status).
 
 Also `database_state()`, which tests compare before and after a refused call to
-show that nothing changed: no row, no history record, no audit event.
+show that nothing changed (no row, no history record, no audit event), and
+helpers that submit admin pages as a user would.
 """
 
+from django import forms
 from django.contrib.auth.models import Permission
+from django.contrib.messages import get_messages
 from django.core.files.base import ContentFile
 
 from approvals.choices import ApprovalType
@@ -101,3 +104,39 @@ def audit_mark() -> set:
 def audit_events_since(mark: set) -> list:
     """Return the audit events written after `audit_mark()` returned `mark`, oldest first."""
     return list(AuditLog.objects.exclude(pk__in=mark).order_by("created_at", "action"))
+
+
+# --- admin pages --------------------------------------------------------------------------
+
+
+def admin_form_data(response) -> dict:
+    """Return the POST data that submits an admin add/change page as shown (inlines included)."""
+    data = _form_data(response.context["adminform"].form)
+    for inline in response.context["inline_admin_formsets"]:
+        formset = inline.formset
+        data.update(_form_data(formset.management_form))
+        for form in formset.forms:
+            data.update(_form_data(form))
+    return data
+
+
+def admin_messages(response) -> list[tuple[str, str]]:
+    """Return the (level, text) messages the admin queued for the next page."""
+    return [(message.level_tag, str(message)) for message in get_messages(response.wsgi_request)]
+
+
+def _form_data(form) -> dict:
+    data = {}
+    for name, field in form.fields.items():
+        bound = form[name]
+        value = bound.value()  # already prepared for the widget
+        widget = getattr(field.widget, "widget", field.widget)
+        if isinstance(widget, forms.MultiWidget):
+            for index, part in enumerate(widget.decompress(value)):
+                data[f"{bound.html_name}_{index}"] = "" if part is None else part
+        elif isinstance(value, bool):
+            if value:
+                data[bound.html_name] = "on"
+        else:
+            data[bound.html_name] = "" if value is None else value
+    return data
