@@ -177,6 +177,14 @@ class ServiceAdminMixin:
                 )
             )
 
+    def get_deleted_objects(self, objs, request):
+        if self.delete_service is None:
+            return super().get_deleted_objects(objs, request)
+        # A soft delete hides only these rows: nothing cascades, so the related rows
+        # need no delete permission (Django's collector would demand it).
+        objs = list(objs)
+        return [str(obj) for obj in objs], {self.opts.verbose_name_plural: len(objs)}, set(), []
+
     def delete_model(self, request, obj):
         if self.delete_service is None:
             return super().delete_model(request, obj)

@@ -3,6 +3,8 @@
 import pytest
 from django.urls import reverse
 
+from approvals.choices import ApprovalType
+from approvals.services import approval_request
 from audit.choices import AuditAction
 from engagements.models import Engagement, EngagementMember
 from engagements.services import engagement_activate, engagement_hold
@@ -247,7 +249,13 @@ def test_removing_the_lead_in_the_inline_is_refused(admin_client, engagement, ac
 # --- delete -------------------------------------------------------------------------------
 
 
-def test_deleting_a_draft_soft_deletes_it_through_the_service(admin_client, admin_user, engagement):
+def test_deleting_a_draft_soft_deletes_it_through_the_service(
+    admin_client, admin_user, engagement, actuary
+):
+    # Its approvals stay: a soft delete cascades nowhere, so it needs no permission on them.
+    approval_request(
+        approval_type=ApprovalType.METHODOLOGY_APPROVAL, engagement=engagement, actor=actuary
+    )
     mark = audit_mark()
     response = admin_client.post(
         reverse("admin:engagements_engagement_delete", args=(engagement.pk,)), {"post": "yes"}
