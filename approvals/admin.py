@@ -92,7 +92,13 @@ class ApprovalAdmin(ServiceAdminMixin, RecordAdmin):
         AdminMove("approve", "Approve", approval_approve, form=NotesForm),
         AdminMove("reject", "Reject", approval_reject, form=ReasonForm),
         AdminMove("revoke", "Revoke", approval_revoke, form=RevocationForm),
-        AdminMove("expire", "Expire", approval_expire),
+        AdminMove(
+            "expire",
+            "Expire",
+            approval_expire,
+            # Offered once the expiry date has passed (the service refuses before).
+            available=lambda approval: approval.can("expire") and approval.is_expired,
+        ),
     )
 
     def get_queryset(self, request):
