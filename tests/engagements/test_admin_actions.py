@@ -294,3 +294,20 @@ def test_delete_selected_asks_then_deletes_through_the_service(
     messages = admin_messages(response)
     assert ("success", "Deleted 1 engagement.") in messages
     assert any(level == "error" and "Busy" in text for level, text in messages)
+
+
+def test_the_team_member_admin_goes_through_the_services(admin_client, engagement, actuary):
+    lead = EngagementMember.objects.get(engagement=engagement, user=actuary)
+    delete = reverse("admin:engagements_engagementmember_delete", args=(lead.pk,))
+    before = database_state()
+    response = admin_client.post(delete, {"post": "yes"})
+    [(level, text)] = admin_messages(response)
+    assert level == "error" and "they are its lead actuary" in text
+    assert database_state() == before
+
+    change = reverse("admin:engagements_engagementmember_change", args=(lead.pk,))
+    data = admin_form_data(admin_client.get(change)) | {"role": "observer"}
+    response = admin_client.post(change, data)
+    assert response.status_code == 200
+    assert "Cannot change the role of actuary" in admin_messages(response)[0][1]
+    assert database_state() == before
