@@ -235,14 +235,10 @@ class AuditedUserAdmin(UserAdmin):
 
     actions = (deactivate_users,)
 
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        # Bulk delete would fail half-way on the first user with a trail.
-        actions.pop("delete_selected", None)
-        return actions
-
     def has_delete_permission(self, request, obj=None):
-        if obj is not None and user_has_audit_trail(obj):
+        # Without an object this is the bulk delete action, which would fail
+        # half-way on the first user with a trail: offer deactivation instead.
+        if obj is None or user_has_audit_trail(obj):
             return False
         return super().has_delete_permission(request, obj)
 

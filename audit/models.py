@@ -299,6 +299,7 @@ class AuditLogQuerySet(models.QuerySet):
     """QuerySet of the AuditLog: appends through the hash chain, refuses every change."""
 
     def update(self, **kwargs):
+        """Refuse: audit entries are never changed."""
         raise AuditLogImmutable(AUDIT_LOG_UPDATE_REFUSED.format(method="update"))
 
     update.alters_data = True
@@ -310,11 +311,13 @@ class AuditLogQuerySet(models.QuerySet):
     _update.alters_data = True
 
     def bulk_update(self, objs, fields, batch_size=None):
+        """Refuse: audit entries are never changed."""
         raise AuditLogImmutable(AUDIT_LOG_UPDATE_REFUSED.format(method="bulk_update"))
 
     bulk_update.alters_data = True
 
     def delete(self):
+        """Refuse: audit entries are never deleted."""
         raise AuditLogImmutable(AUDIT_LOG_DELETE_REFUSED)
 
     delete.alters_data = True
