@@ -23,7 +23,7 @@ import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from artefacts.choices import ArtefactStatus
@@ -355,7 +355,9 @@ def qualification_update(
     return qualification
 
 
-def qualifications_valid_on(*, user: AbstractUser, day: datetime.date):
+def qualifications_valid_on(
+    *, user: AbstractUser, day: datetime.date
+) -> QuerySet[ProfessionalQualification]:
     """Return the user's professional qualifications valid on `day`."""
     return ProfessionalQualification.objects.filter(user=user, valid_from__lte=day).filter(
         Q(valid_until__isnull=True) | Q(valid_until__gte=day)
