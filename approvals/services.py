@@ -36,6 +36,7 @@ from config.services import (
     changes,
     lock,
     move_and_record,
+    save_edit_and_record,
     save_with_history,
     snapshot,
     validate,
@@ -224,7 +225,7 @@ def approval_update(*, approval: Approval, actor: AbstractUser, data: dict[str, 
         raise NotAllowed(APPROVAL_EDIT_NOT_ALLOWED.format(user=actor, approval=approval))
     before = snapshot(approval)
     apply_changes(approval, data=data, allowed=EDITABLE_FIELDS, reason=NOT_EDITABLE_REASON)
-    _old, new = changes(before, snapshot(approval))
+    old, new = changes(before, snapshot(approval))
     if not new:
         return approval
     if "expires_at" in new and approval.expires_at and approval.expires_at <= timezone.now():
@@ -234,7 +235,9 @@ def approval_update(*, approval: Approval, actor: AbstractUser, data: dict[str, 
             approval, approval.designated_approver, verb="be the designated approver of"
         )
     validate(approval)
-    save_with_history(approval, actor=actor, reason="Edited: " + ", ".join(sorted(new)))
+    save_edit_and_record(
+        approval, actor=actor, action=AuditAction.APPROVAL_UPDATE, old=old, new=new
+    )
     return approval
 
 
@@ -292,7 +295,7 @@ def approval_expire(*, approval: Approval, actor: AbstractUser | None = None) ->
         raise Conflict(
             APPROVAL_NOT_DUE.format(approval=approval, expires_at=approval.expires_at or "none")
         )
-    return move_and_record(approval, "expire", actor=actor, action=None)
+    return move_and_record(approval, "expire", actor=actor, action=AuditAction.APPROVAL_EXPIRE)
 
 
 @transaction.atomic

@@ -24,6 +24,7 @@ from config.services import (
     changes,
     lock,
     move_and_record,
+    save_edit_and_record,
     save_with_history,
     snapshot,
     soft_delete_and_record,
@@ -144,10 +145,12 @@ def artefact_update(*, artefact: Artefact, actor: AbstractUser, data: dict[str, 
         raise Conflict(ARTEFACT_NOT_EDITABLE.format(artefact=artefact, status=artefact.status))
     before = snapshot(artefact)
     apply_changes(artefact, data=data, allowed=EDITABLE_FIELDS, reason=NOT_EDITABLE_REASON)
-    _old, new = changes(before, snapshot(artefact))
+    old, new = changes(before, snapshot(artefact))
     if new:
         validate(artefact)
-        save_with_history(artefact, actor=actor, reason="Edited: " + ", ".join(sorted(new)))
+        save_edit_and_record(
+            artefact, actor=actor, action=AuditAction.ARTEFACT_UPDATE, old=old, new=new
+        )
     return artefact
 
 
@@ -160,7 +163,9 @@ def artefact_submit_for_review(*, artefact: Artefact, actor: AbstractUser) -> Ar
     )
     artefact.check_move("submit_for_review")
     engagement_require_open(engagement=artefact.engagement, what=NEW_REVIEWS)
-    return move_and_record(artefact, "submit_for_review", actor=actor, action=None)
+    return move_and_record(
+        artefact, "submit_for_review", actor=actor, action=AuditAction.ARTEFACT_UPDATE
+    )
 
 
 @transaction.atomic
@@ -172,7 +177,7 @@ def artefact_archive(*, artefact: Artefact, actor: AbstractUser) -> Artefact:
     )
     artefact.check_move("archive")
     _require_no_pending_approval(artefact, verb="archive")
-    return move_and_record(artefact, "archive", actor=actor, action=None)
+    return move_and_record(artefact, "archive", actor=actor, action=AuditAction.ARTEFACT_UPDATE)
 
 
 @transaction.atomic

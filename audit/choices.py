@@ -4,6 +4,9 @@ from django.db import models
 
 
 class AuditAction(models.TextChoices):
+    """Business events. The spec's values are API contracts; the workflow/artefact/approval
+    create-update-expire events were added so every service operation is on record."""
+
     LOGIN = "login", "Login"
     LOGOUT = "logout", "Logout"
     PASSWORD_CHANGE = "password_change", "Password change"
@@ -13,17 +16,22 @@ class AuditAction(models.TextChoices):
     ENGAGEMENT_UPDATE = "engagement_update", "Engagement update"
     ENGAGEMENT_DELETE = "engagement_delete", "Engagement delete"
     ENGAGEMENT_ARCHIVE = "engagement_archive", "Engagement archive"
+    WORKFLOW_CREATE = "workflow_create", "Workflow create"
+    WORKFLOW_UPDATE = "workflow_update", "Workflow update"
     WORKFLOW_START = "workflow_start", "Workflow start"
     WORKFLOW_COMPLETE = "workflow_complete", "Workflow complete"
     WORKFLOW_FAIL = "workflow_fail", "Workflow fail"
     WORKFLOW_CANCEL = "workflow_cancel", "Workflow cancel"
     ARTEFACT_CREATE = "artefact_create", "Artefact create"
+    ARTEFACT_UPDATE = "artefact_update", "Artefact update"
     ARTEFACT_ACCESS = "artefact_access", "Artefact access"
     ARTEFACT_DELETE = "artefact_delete", "Artefact delete"
     APPROVAL_REQUEST = "approval_request", "Approval request"
     APPROVAL_APPROVE = "approval_approve", "Approval approve"
     APPROVAL_REJECT = "approval_reject", "Approval reject"
     APPROVAL_REVOKE = "approval_revoke", "Approval revoke"
+    APPROVAL_EXPIRE = "approval_expire", "Approval expire"
+    APPROVAL_UPDATE = "approval_update", "Approval update"
     AGENT_INVOKE = "agent_invoke", "Agent invoke"
     AGENT_COMPLETE = "agent_complete", "Agent complete"
     AGENT_ERROR = "agent_error", "Agent error"

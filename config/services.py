@@ -114,6 +114,27 @@ def apply_changes(
         setattr(record, name, value)
 
 
+def save_edit_and_record(
+    record: models.Model,
+    *,
+    actor: AbstractUser | None,
+    action: str,
+    old: dict[str, Any],
+    new: dict[str, Any],
+    description: str = "",
+) -> None:
+    """Save an edited record (history reason names the fields) and record the audit event."""
+    save_with_history(record, actor=actor, reason="Edited: " + ", ".join(sorted(new)))
+    audit_record(
+        action=action,
+        resource=record,
+        user=actor,
+        description=description or f"{_label(type(record), capital=True)} edited: {record}",
+        old_value=old,
+        new_value=new,
+    )
+
+
 def move_and_record[Record: models.Model](
     record: Record,
     move: str,

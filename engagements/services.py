@@ -23,6 +23,7 @@ from config.services import (
     changes,
     lock,
     move_and_record,
+    save_edit_and_record,
     save_with_history,
     snapshot,
     soft_delete_and_record,
@@ -169,14 +170,8 @@ def engagement_update(
         return engagement
     _check_key_people(engagement)
     validate(engagement)
-    save_with_history(engagement, actor=actor, reason="Edited: " + ", ".join(sorted(new)))
-    audit_record(
-        action=AuditAction.ENGAGEMENT_UPDATE,
-        resource=engagement,
-        user=actor,
-        description=f"Engagement edited: {engagement}",
-        old_value=old,
-        new_value=new,
+    save_edit_and_record(
+        engagement, actor=actor, action=AuditAction.ENGAGEMENT_UPDATE, old=old, new=new
     )
     _sync_key_members(engagement, actor=actor)
     return engagement

@@ -3,8 +3,9 @@
 Team members with a working role (lead, actuary, reviewer) and superusers run an
 engagement's workflows. Each function locks the run, checks the actor, calls the
 run's lifecycle method, saves with a history change reason and records the audit
-event where the AuditLog has one (start, complete, fail, cancel); queueing,
-pausing, resuming, waiting for approval and progress are kept by the history.
+event (workflow_create, workflow_update for edits, queueing, pausing, resuming and
+waiting for approval; workflow_start/complete/fail/cancel); progress updates are
+kept by the history only, so a long run does not flood the AuditLog.
 
 A run waiting for approval is released only by the decision on its
 workflow_approval (`approvals.services`), never completed directly.
@@ -18,12 +19,14 @@ from django.db import transaction
 
 from approvals.choices import ApprovalStatus
 from audit.choices import AuditAction, Severity
+from audit.services import audit_record
 from config.exceptions import Conflict, InvalidInput
 from config.services import (
     apply_changes,
     changes,
     lock,
     move_and_record,
+    save_edit_and_record,
     save_with_history,
     snapshot,
     validate,
@@ -117,6 +120,13 @@ def workflow_run_create(
     )
     validate(run)
     save_with_history(run, actor=actor, reason="Created", created=True)
+    audit_record(
+        action=AuditAction.WORKFLOW_CREATE,
+        resource=run,
+        user=actor,
+        description=f"Workflow run created: {run}",
+        new_value=snapshot(run),
+    )
     return run
 
 
@@ -131,16 +141,18 @@ def workflow_run_update(
         raise Conflict(RUN_NOT_EDITABLE.format(run=run, status=run.status))
     before = snapshot(run)
     apply_changes(run, data=data, allowed=EDITABLE_FIELDS, reason=NOT_EDITABLE_REASON)
-    _old, new = changes(before, snapshot(run))
+    old, new = changes(before, snapshot(run))
     if new:
         validate(run)
-        save_with_history(run, actor=actor, reason="Edited: " + ", ".join(sorted(new)))
+        save_edit_and_record(run, actor=actor, action=AuditAction.WORKFLOW_UPDATE, old=old, new=new)
     return run
 
 
 def workflow_run_queue(*, run: WorkflowRun, actor: AbstractUser) -> WorkflowRun:
     """Queue the run for a worker: pending → queued."""
-    return _run_move(run, "queue", actor=actor, action=None, needs_open_engagement=True)
+    return _run_move(
+        run, "queue", actor=actor, action=AuditAction.WORKFLOW_UPDATE, needs_open_engagement=True
+    )
 
 
 def workflow_run_start(*, run: WorkflowRun, actor: AbstractUser) -> WorkflowRun:
@@ -152,17 +164,19 @@ def workflow_run_start(*, run: WorkflowRun, actor: AbstractUser) -> WorkflowRun:
 
 def workflow_run_pause(*, run: WorkflowRun, actor: AbstractUser) -> WorkflowRun:
     """Pause the run: running → paused."""
-    return _run_move(run, "pause", actor=actor, action=None)
+    return _run_move(run, "pause", actor=actor, action=AuditAction.WORKFLOW_UPDATE)
 
 
 def workflow_run_resume(*, run: WorkflowRun, actor: AbstractUser) -> WorkflowRun:
     """Resume the run: paused → running."""
-    return _run_move(run, "resume", actor=actor, action=None, needs_open_engagement=True)
+    return _run_move(
+        run, "resume", actor=actor, action=AuditAction.WORKFLOW_UPDATE, needs_open_engagement=True
+    )
 
 
 def workflow_run_await_approval(*, run: WorkflowRun, actor: AbstractUser) -> WorkflowRun:
     """Hold the finished run for sign-off: running → waiting_approval."""
-    return _run_move(run, "await_approval", actor=actor, action=None)
+    return _run_move(run, "await_approval", actor=actor, action=AuditAction.WORKFLOW_UPDATE)
 
 
 def workflow_run_complete(

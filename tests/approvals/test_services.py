@@ -633,7 +633,9 @@ def test_the_system_expires_an_approval_past_its_date(monkeypatch, artefact, act
     approval_expire(approval=approval)
     assert fresh(approval).status == "expired"
     assert fresh(approval).history.latest().history_change_reason == "Expire"
-    assert audit_events_since(mark) == []  # the AuditLog has no expiry action
+    [event] = audit_events_since(mark)
+    assert event.action == AuditAction.APPROVAL_EXPIRE and event.user is None
+    assert event.old_value["status"] == "pending" and event.new_value["status"] == "expired"
     # The artefact waits for a new request.
     assert fresh(artefact).status == "pending_review"
     approval_request(approval_type=REVIEW, artefact=artefact, actor=actuary)
@@ -653,6 +655,9 @@ def test_the_requester_edits_a_pending_approval(review, actuary, reviewer):
     approval = fresh(approval)
     assert approval.request_notes == "Focus on 2021" and approval.designated_approver == reviewer
     assert approval.history.latest().history_change_reason.startswith("Edited: ")
+    event = AuditLog.objects.filter(action=AuditAction.APPROVAL_UPDATE).get()
+    assert event.user == actuary and event.resource_id == approval.pk
+    assert event.new_value == {"request_notes": "Focus on 2021", "designated_approver": reviewer.pk}
 
 
 def test_edit_refusals_change_nothing(review, actuary, reviewer, colleague):

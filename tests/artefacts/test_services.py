@@ -209,12 +209,16 @@ def test_a_new_version_needs_changed_bytes(draft, actuary, media_root):
 
 
 def test_a_draft_can_be_described(draft, actuary):
+    mark = audit_mark()
     artefact = artefact_update(
         artefact=draft, actor=actuary, data={"name": "Incurred triangle", "metadata": {"lob": 1}}
     )
     artefact.refresh_from_db()
     assert (artefact.name, artefact.metadata) == ("Incurred triangle", {"lob": 1})
     assert artefact.history.latest().history_change_reason == "Edited: metadata, name"
+    [event] = audit_events_since(mark)
+    assert event.action == AuditAction.ARTEFACT_UPDATE and event.user == actuary
+    assert event.new_value == {"name": "Incurred triangle", "metadata": {"lob": 1}}
 
 
 @pytest.mark.parametrize(
@@ -235,13 +239,16 @@ def test_edit_refusals_change_nothing(draft, actuary, data, submitted, error, ma
     assert database_state() == before
 
 
-def test_submit_for_review_is_kept_in_history(draft, actuary):
+def test_submit_for_review_is_on_record(draft, actuary):
     mark = audit_mark()
     artefact = artefact_submit_for_review(artefact=draft, actor=actuary)
     artefact.refresh_from_db()
     assert artefact.status == "pending_review" and artefact.updated_by == actuary
     assert artefact.history.latest().history_change_reason == "Submit for review"
-    assert audit_events_since(mark) == []
+    [event] = audit_events_since(mark)
+    assert event.action == AuditAction.ARTEFACT_UPDATE and event.user == actuary
+    assert event.old_value == {"status": "draft"}
+    assert event.new_value == {"status": "pending_review"}
 
 
 @pytest.mark.parametrize(
@@ -264,7 +271,8 @@ def test_submit_refusals_change_nothing(request, draft, actuary, who, submitted,
 def test_archive(draft, actuary):
     mark = audit_mark()
     assert artefact_archive(artefact=draft, actor=actuary).status == "archived"
-    assert audit_events_since(mark) == []
+    [event] = audit_events_since(mark)
+    assert event.action == AuditAction.ARTEFACT_UPDATE and event.new_value == {"status": "archived"}
     with pytest.raises(InvalidTransition, match=r"Cannot archive .*: it is archived"):
         artefact_archive(artefact=draft, actor=actuary)
 

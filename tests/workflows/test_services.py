@@ -47,6 +47,10 @@ ALLOWED = {
     "cancel": dict.fromkeys(OPEN, "cancelled"),
 }
 AUDITED = {
+    "queue": AuditAction.WORKFLOW_UPDATE,
+    "pause": AuditAction.WORKFLOW_UPDATE,
+    "resume": AuditAction.WORKFLOW_UPDATE,
+    "await_approval": AuditAction.WORKFLOW_UPDATE,
     "start": AuditAction.WORKFLOW_START,
     "complete": AuditAction.WORKFLOW_COMPLETE,
     "fail": AuditAction.WORKFLOW_FAIL,
@@ -94,7 +98,7 @@ def run_in_state(state, engagement, actor):
     return run
 
 
-def test_a_team_member_creates_a_pending_run_recorded_in_history_only(engagement, reviewer):
+def test_a_team_member_creates_a_pending_run_on_record(engagement, reviewer):
     mark = audit_mark()
     run = workflow_run_create(
         engagement=engagement,
@@ -109,8 +113,11 @@ def test_a_team_member_creates_a_pending_run_recorded_in_history_only(engagement
     assert run.input_params == {"method": "chain_ladder"}
     assert run.history.latest().history_user == reviewer
     assert run.history.latest().history_change_reason == "Created"
-    # The AuditLog has no action for a new run: the history records it.
-    assert audit_events_since(mark) == []
+    [event] = audit_events_since(mark)
+    assert event.action == AuditAction.WORKFLOW_CREATE and event.user == reviewer
+    assert event.resource_id == run.pk and event.engagement_id == engagement.pk
+    assert event.new_value["status"] == "pending"
+    assert event.new_value["input_params"] == {"method": "chain_ladder"}
 
 
 @pytest.mark.parametrize(
@@ -133,10 +140,16 @@ def test_create_refusals_change_nothing(request, engagement, who, kwargs, error,
 
 def test_a_pending_run_can_be_edited(engagement, actuary):
     run = run_in(engagement, actor=actuary)
+    old_name = run.name
+    mark = audit_mark()
     run = workflow_run_update(run=run, actor=actuary, data={"name": "Renamed", "step_count": 9})
     run.refresh_from_db()
     assert (run.name, run.step_count) == ("Renamed", 9)
     assert run.history.latest().history_change_reason == "Edited: name, step_count"
+    [event] = audit_events_since(mark)
+    assert event.action == AuditAction.WORKFLOW_UPDATE and event.user == actuary
+    assert event.old_value == {"name": old_name, "step_count": 4}
+    assert event.new_value == {"name": "Renamed", "step_count": 9}
 
 
 @pytest.mark.parametrize(
