@@ -7,9 +7,9 @@ The bytes of an artefact never change once stored: a change is a new version
 
 from __future__ import annotations
 
-import hashlib
-import mimetypes
-import os
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from django.core.files import File
@@ -18,7 +18,7 @@ from django.db import transaction
 from approvals.choices import ApprovalStatus
 from audit.choices import AuditAction
 from audit.services import audit_record
-from config.exceptions import Conflict, InvalidInput
+from config.exceptions import Conflict, InvalidInput, NotAllowed
 from config.services import (
     apply_changes,
     changes,
@@ -31,22 +31,48 @@ from config.services import (
     validate,
 )
 from engagements.models import Engagement
-from engagements.selectors import engagement_require_member, engagement_require_open
+from engagements.selectors import (
+    engagement_can_view,
+    engagement_require_member,
+    engagement_require_open,
+)
 from workflows.models import WorkflowRun
 
 from .choices import ArtefactStatus, ArtefactType
+from .files import (
+    ArtefactFileUnavailable,
+    StoredFile,
+    discard_stored_file,
+    open_verified,
+    original_file_name,
+    record_file_problem,
+    store_artefact_file,
+)
 from .models import Artefact
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractUser
 
+logger = logging.getLogger(__name__)
+
 # Descriptive fields a plain edit may change while the artefact is a draft.
 EDITABLE_FIELDS = frozenset({"name", "description", "artefact_type", "metadata"})
+# Fields filled from the stored bytes (artefacts.files), never by the caller.
+FILE_FIELDS = (
+    "file",
+    "file_name",
+    "mime_type",
+    "file_size",
+    "content_hash",
+    "storage_path",
+    "storage_bucket",
+)
 NEW_ARTEFACTS = "artefacts"
 NEW_REVIEWS = "reviews"
-DEFAULT_MIME_TYPE = "application/octet-stream"
+# Why an artefact's bytes were read, as artefact_access events record it.
+ACCESS_DOWNLOAD = "download"
+ACCESS_PREVIEW = "preview"
 
-ARTEFACT_FILE_EMPTY = "The uploaded file “{name}” is empty: an artefact needs content."
 ARTEFACT_RUN_ELSEWHERE = (
     "Workflow run “{run}” belongs to another engagement than “{engagement}”: "
     "an artefact can only come from a run of its own engagement."
@@ -68,9 +94,16 @@ ARTEFACT_APPROVED_NOT_DELETABLE = (
     "Cannot delete artefact “{artefact}”: it is approved (signed-off work is kept; "
     "archive it instead)."
 )
+ARTEFACT_DOWNLOAD_NOT_ALLOWED = (
+    "{user} may not download artefact “{artefact}”: they cannot see engagement “{engagement}”."
+)
+ARTEFACT_GONE = "Artefact “{artefact}” no longer exists (it was deleted); it cannot be served."
+ARTEFACT_FILE_REFUSED = (
+    "{problem} The incident was recorded; run verify_artefacts and restore the file "
+    "from backup, or upload the content again as a new version."
+)
 
 
-@transaction.atomic
 def artefact_create(
     *,
     engagement: Engagement,
@@ -83,26 +116,35 @@ def artefact_create(
     metadata: dict | None = None,
     mime_type: str = "",
     trace_id: str | None = None,
+    max_size: int | None = None,
 ) -> Artefact:
-    """Store an uploaded file as version 1 of a new draft artefact, with its SHA-256 and size."""
-    engagement = lock(engagement)
-    engagement_require_member(engagement=engagement, user=actor, verb="upload artefacts to")
-    engagement_require_open(engagement=engagement, what=NEW_ARTEFACTS)
-    if workflow_run is not None and workflow_run.engagement_id != engagement.pk:
-        raise InvalidInput(ARTEFACT_RUN_ELSEWHERE.format(run=workflow_run, engagement=engagement))
-    artefact = Artefact(
-        engagement=engagement,
-        workflow_run=workflow_run,
-        artefact_type=artefact_type,
-        name=name,
-        description=description,
-        metadata=metadata or {},
-        trace_id=trace_id,
-    )
-    return _save_new(artefact, upload=upload, mime_type=mime_type, actor=actor)
+    """Store an uploaded file as version 1 of a new draft artefact, with its SHA-256 and size.
+
+    The hash, size and MIME type come from the bytes (`artefacts.files`), which must
+    be a format the artefact type allows; `mime_type` is ignored (kept so existing
+    callers still work). `max_size` overrides ARTEFACT_MAX_UPLOAD_SIZE. A refused or
+    failed upload leaves no row and no newly stored file (see `_stored_upload`).
+    """
+    with _stored_upload() as uploads, transaction.atomic():
+        engagement = lock(engagement)
+        engagement_require_member(engagement=engagement, user=actor, verb="upload artefacts to")
+        engagement_require_open(engagement=engagement, what=NEW_ARTEFACTS)
+        if workflow_run is not None and workflow_run.engagement_id != engagement.pk:
+            raise InvalidInput(
+                ARTEFACT_RUN_ELSEWHERE.format(run=workflow_run, engagement=engagement)
+            )
+        artefact = Artefact(
+            engagement=engagement,
+            workflow_run=workflow_run,
+            artefact_type=artefact_type,
+            name=name,
+            description=description,
+            metadata=metadata or {},
+            trace_id=trace_id,
+        )
+        return _save_new(artefact, upload=upload, actor=actor, uploads=uploads, max_size=max_size)
 
 
-@transaction.atomic
 def artefact_new_version(
     *,
     artefact: Artefact,
@@ -113,27 +155,41 @@ def artefact_new_version(
     metadata: dict | None = None,
     mime_type: str = "",
     trace_id: str | None = None,
+    max_size: int | None = None,
 ) -> Artefact:
-    """Store changed bytes as the next version of an artefact; the older one becomes superseded."""
-    engagement = lock(artefact.engagement)
-    previous = lock(artefact)
-    engagement_require_member(engagement=engagement, user=actor, verb="upload artefacts to")
-    engagement_require_open(engagement=engagement, what=NEW_ARTEFACTS)
-    previous.check_move("supersede")
-    _require_no_pending_approval(previous, verb="replace")
-    artefact = Artefact(
-        engagement=engagement,
-        workflow_run_id=previous.workflow_run_id,
-        artefact_type=previous.artefact_type,
-        name=previous.name if name is None else name,
-        description=previous.description if description is None else description,
-        metadata=dict(previous.metadata) if metadata is None else metadata,
-        version=previous.version + 1,
-        previous_version=previous,
-        trace_id=trace_id,
-    )
-    move_and_record(previous, "supersede", actor=actor, action=None)
-    return _save_new(artefact, upload=upload, mime_type=mime_type, actor=actor, replaces=previous)
+    """Store changed bytes as the next version of an artefact; the older one becomes superseded.
+
+    The bytes are checked against the allow-list of the artefact's type, like an
+    upload (`mime_type` is ignored); identical bytes are refused. A refused or
+    failed upload leaves both versions as they were and no newly stored file.
+    """
+    with _stored_upload() as uploads, transaction.atomic():
+        engagement = lock(artefact.engagement)
+        previous = lock(artefact)
+        engagement_require_member(engagement=engagement, user=actor, verb="upload artefacts to")
+        engagement_require_open(engagement=engagement, what=NEW_ARTEFACTS)
+        previous.check_move("supersede")
+        _require_no_pending_approval(previous, verb="replace")
+        artefact = Artefact(
+            engagement=engagement,
+            workflow_run_id=previous.workflow_run_id,
+            artefact_type=previous.artefact_type,
+            name=previous.name if name is None else name,
+            description=previous.description if description is None else description,
+            metadata=dict(previous.metadata) if metadata is None else metadata,
+            version=previous.version + 1,
+            previous_version=previous,
+            trace_id=trace_id,
+        )
+        move_and_record(previous, "supersede", actor=actor, action=None)
+        return _save_new(
+            artefact,
+            upload=upload,
+            actor=actor,
+            uploads=uploads,
+            max_size=max_size,
+            replaces=previous,
+        )
 
 
 @transaction.atomic
@@ -198,82 +254,169 @@ def artefact_delete(*, artefact: Artefact, actor: AbstractUser) -> Artefact:
     )
 
 
+def artefact_open_for_download(
+    *, artefact: Artefact, actor: AbstractUser, purpose: str = ACCESS_DOWNLOAD
+) -> File:
+    """Return the artefact's file, open and rewound, once its bytes match the stored hash.
+
+    Refuses (NotAllowed) a user who cannot see the artefact's engagement. Records
+    every read as an artefact_access event (`purpose`: download, or preview for the
+    admin's CSV/image previews). Missing or changed bytes are never returned: a
+    critical artefact_access event is written and ArtefactFileUnavailable (a
+    Conflict, 409) raised. The caller closes the file (FileResponse does).
+
+    Not atomic on purpose: each audit event commits on its own, so the critical one
+    survives the exception. A caller must not wrap this in a transaction it rolls back.
+    """
+    try:
+        # Check the committed record, not what a caller's instance may hold in memory.
+        artefact = Artefact.objects.select_related("engagement").get(pk=artefact.pk)
+    except Artefact.DoesNotExist:
+        raise Conflict(ARTEFACT_GONE.format(artefact=artefact)) from None
+    if not engagement_can_view(engagement=artefact.engagement, user=actor):
+        raise NotAllowed(
+            ARTEFACT_DOWNLOAD_NOT_ALLOWED.format(
+                user=actor, artefact=artefact, engagement=artefact.engagement
+            )
+        )
+    try:
+        handle = open_verified(artefact)
+    except ArtefactFileUnavailable as refusal:
+        record_file_problem(artefact=artefact, check=refusal.check, source=purpose, user=actor)
+        raise ArtefactFileUnavailable(artefact=artefact, check=refusal.check) from None
+    try:
+        audit_record(
+            action=AuditAction.ARTEFACT_ACCESS,
+            resource=artefact,
+            user=actor,
+            description=f"Artefact file read ({purpose}): {artefact}",
+            metadata={
+                "purpose": purpose,
+                "content_hash": artefact.content_hash,
+                "file_name": artefact.file_name,
+                "file_size": artefact.file_size,
+                "version": artefact.version,
+            },
+        )
+    except BaseException:
+        handle.close()
+        raise
+    return handle
+
+
 def _save_new(
     artefact: Artefact,
     *,
     upload: File,
-    mime_type: str,
     actor: AbstractUser,
+    uploads: list[StoredFile],
+    max_size: int | None = None,
     replaces: Artefact | None = None,
 ) -> Artefact:
-    """Store the bytes, save the new artefact row and record its creation."""
-    _store_upload(artefact, upload, mime_type=mime_type)
+    """Store the bytes, save the new artefact row and record its creation.
+
+    Runs inside the service's transaction, which holds the engagement's row lock:
+    uploads to one engagement (whose files share a folder) take turns, so a
+    discard here can never remove bytes a concurrent upload has just reused.
+    """
+    # Refuse a bad row (type, name, …) before a byte is stored; an empty name is
+    # filled from the stored file below.
+    artefact.name = artefact.name or original_file_name(getattr(upload, "name", "") or "")
+    validate(artefact, exclude=FILE_FIELDS if artefact.name else (*FILE_FIELDS, "name"))
+    stored = store_artefact_file(
+        engagement_id=artefact.engagement_id,
+        file=upload,
+        file_name=getattr(upload, "name", "") or "",
+        artefact_type=artefact.artefact_type,
+        max_size=max_size,
+    )
+    uploads.append(stored)
     try:
-        if replaces is not None and artefact.content_hash == replaces.content_hash:
-            raise Conflict(ARTEFACT_SAME_BYTES.format(artefact=replaces))
-        artefact.name = artefact.name or artefact.file_name
-        validate(artefact)
-        save_with_history(
-            artefact,
-            actor=actor,
-            reason="Uploaded" if replaces is None else f"New version of v{replaces.version}",
-            created=True,
-        )
-        metadata = {} if replaces is None else {"previous_version_id": str(replaces.pk)}
-        audit_record(
-            action=AuditAction.ARTEFACT_CREATE,
-            resource=artefact,
-            user=actor,
-            description=f"Artefact stored: {artefact}",
-            new_value=snapshot(
+        # A savepoint: when a step fails, the new row is gone before the bytes are
+        # discarded, so the discard sees no row holding them.
+        with transaction.atomic():
+            if replaces is not None and stored.content_hash == replaces.content_hash:
+                raise Conflict(ARTEFACT_SAME_BYTES.format(artefact=replaces))
+            _fill_from_stored(artefact, stored)
+            artefact.name = artefact.name or artefact.file_name
+            validate(artefact)
+            save_with_history(
                 artefact,
-                (
-                    "name",
-                    "artefact_type",
-                    "version",
-                    "previous_version",
-                    "file_name",
-                    "mime_type",
-                    "file_size",
-                    "content_hash",
-                    "workflow_run",
+                actor=actor,
+                reason="Uploaded" if replaces is None else f"New version of v{replaces.version}",
+                created=True,
+            )
+            metadata = {} if replaces is None else {"previous_version_id": str(replaces.pk)}
+            audit_record(
+                action=AuditAction.ARTEFACT_CREATE,
+                resource=artefact,
+                user=actor,
+                description=f"Artefact stored: {artefact}",
+                new_value=snapshot(
+                    artefact,
+                    (
+                        "name",
+                        "artefact_type",
+                        "version",
+                        "previous_version",
+                        "file_name",
+                        "mime_type",
+                        "file_size",
+                        "content_hash",
+                        "workflow_run",
+                    ),
                 ),
-            ),
-            metadata=metadata,
-        )
-    except Exception:
-        # The row was refused: do not leave its bytes behind in storage.
-        artefact.file.delete(save=False)
+                metadata=metadata,
+            )
+    except BaseException:
+        uploads.remove(stored)
+        _discard_quietly(stored)
         raise
     return artefact
 
 
-def _store_upload(artefact: Artefact, upload: File, *, mime_type: str = "") -> None:
-    """Hash, measure and store the uploaded bytes on an unsaved artefact.
+def _fill_from_stored(artefact: Artefact, stored: StoredFile) -> None:
+    """Copy what the storage found about the bytes to the unsaved artefact."""
+    # A name, not a File: the bytes are already stored (and may be shared by other
+    # artefacts); assigning a name keeps FileField from saving them a second time.
+    artefact.file = stored.name
+    artefact.storage_path = stored.name
+    artefact.storage_bucket = stored.storage_bucket
+    artefact.file_name = stored.file_name
+    artefact.mime_type = stored.mime_type
+    artefact.file_size = stored.file_size
+    artefact.content_hash = stored.content_hash
 
-    The only code that touches artefact bytes; `artefacts/files.py` is to replace
-    it with streaming and MIME checks.
+
+@contextmanager
+def _stored_upload() -> Iterator[list[StoredFile]]:
+    """Yield the list of files an upload service stores; discard them if it fails after all.
+
+    `_save_new` discards its file itself when a step inside the transaction fails.
+    What reaches this guard is a failure after that: the COMMIT of the service's own
+    transaction. Then the rows are gone and the bytes are discarded here.
+
+    What remains possible: when the caller wraps the service in its own transaction
+    and rolls that back after the service returned, the bytes stay in storage with
+    no row (Django has no rollback hook). Such a file is harmless: it is stored
+    under its hash, no artefact points to it and it is never served; an identical
+    upload to the same engagement reuses it.
     """
-    digest = hashlib.sha256()
-    size = 0
-    for chunk in upload.chunks():
-        digest.update(chunk)
-        size += len(chunk)
-    file_name = os.path.basename(upload.name or "") or "upload"
-    if size == 0:
-        raise InvalidInput(ARTEFACT_FILE_EMPTY.format(name=file_name))
-    artefact.content_hash = digest.hexdigest()
-    artefact.file_size = size
-    artefact.file_name = file_name
-    artefact.mime_type = (
-        mime_type
-        or getattr(upload, "content_type", None)
-        or mimetypes.guess_type(file_name)[0]
-        or DEFAULT_MIME_TYPE
-    )
-    # upload_to files the bytes under the engagement and the hash just computed.
-    artefact.file.save(file_name, upload, save=False)
-    artefact.storage_path = artefact.file.name
+    uploads: list[StoredFile] = []
+    try:
+        yield uploads
+    except BaseException:
+        for stored in uploads:
+            _discard_quietly(stored)
+        raise
+
+
+def _discard_quietly(stored: StoredFile) -> None:
+    """Delete bytes whose row was not saved; log a failure instead of hiding the real error."""
+    try:
+        discard_stored_file(stored)
+    except Exception:
+        logger.exception("Could not remove the artefact file %s of a failed upload", stored.name)
 
 
 def _require_no_pending_approval(artefact: Artefact, *, verb: str) -> None:

@@ -101,10 +101,12 @@ def test_upload_stores_the_bytes_with_their_sha256_and_size(engagement, actuary,
     assert len(stored_files(media_root)) == 1
 
 
-def test_the_uploads_content_type_is_kept(engagement, actuary):
-    file = SimpleUploadedFile("model.bin", b"\x00\x01", content_type="application/x-model")
-    artefact = artefact_create(engagement=engagement, upload=file, actor=actuary, name="Model")
-    assert artefact.mime_type == "application/x-model" and artefact.name == "Model"
+def test_the_mime_type_comes_from_the_bytes_not_the_client(engagement, actuary):
+    file = SimpleUploadedFile("triangle.csv", TRIANGLE_CSV, content_type="application/x-model")
+    artefact = artefact_create(
+        engagement=engagement, upload=file, actor=actuary, name="Model", mime_type="image/png"
+    )
+    assert artefact.mime_type == "text/csv" and artefact.name == "Model"
 
 
 @pytest.mark.parametrize(
