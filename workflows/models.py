@@ -45,6 +45,16 @@ class WorkflowRun(LifecycleModel, SoftDeleteModel, TraceableModel, TrackedModel)
         editable=False,
         related_name="+",
     )
+    # Who queued the run for a worker: the worker acts for them (starts the run, asks for
+    # its sign-off), so their reviews of it are not independent either.
+    queued_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+    )
     completed_at = models.DateTimeField(null=True, blank=True)
     step_count = models.PositiveIntegerField(default=0)
     current_step = models.PositiveIntegerField(default=0)

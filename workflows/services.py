@@ -9,10 +9,18 @@ kept by the history only, so a long run does not flood the AuditLog.
 
 A run waiting for approval is released only by the decision on its
 workflow_approval (`approvals.services`), never completed directly.
+
+Runs of a type with an implementation (`workflows.registry`) have their input_params
+checked when created, edited and queued; queueing one enqueues its background task
+(`workflows.tasks`) once the transaction commits, and the worker drives it through
+these same services (`workflows.runner`). A run created with no input_params at all
+is a placeholder: its parameters are checked once given, and by the worker.
 """
 
 from __future__ import annotations
 
+import logging
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
@@ -36,11 +44,14 @@ from engagements.selectors import engagement_require_member, engagement_require_
 
 from .choices import WorkflowStatus
 from .models import WorkflowRun
+from .registry import implementation_for, runnable_types, validate_input_params
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractUser
 
     from approvals.models import Approval
+
+logger = logging.getLogger(__name__)
 
 # Fields a plain edit may change while the run has not started.
 EDITABLE_FIELDS = frozenset(
@@ -83,6 +94,15 @@ RUN_APPROVAL_UNDECIDED = (
     "neither approved nor rejected."
 )
 RUN_REJECTED = "Rejected by {approver}: {reason}"
+RUN_NOT_RUNNABLE = (
+    "Cannot queue workflow run “{run}”: the back office does not run {workflow_type} "
+    "workflows itself (it runs {runnable}); record the work done elsewhere with start, "
+    "progress and complete instead."
+)
+RUN_NOT_RUNNABLE_EDIT = (
+    "Cannot make queued workflow run “{run}” a {workflow_type} run: the back office does not "
+    "run {workflow_type} workflows itself (it runs {runnable})."
+)
 RUN_NOT_DELETABLE = (
     "Cannot delete workflow run “{run}”: it is {status}; cancel it first (only finished "
     "runs may be deleted)."
@@ -107,6 +127,13 @@ def workflow_run_create(
     engagement = lock(engagement)
     engagement_require_member(engagement=engagement, user=actor, verb="add workflow runs to")
     engagement_require_open(engagement=engagement, what=NEW_RUNS)
+    if input_params:
+        input_params = validate_input_params(
+            workflow_type=workflow_type, input_params=input_params, engagement=engagement
+        )
+    implementation = implementation_for(workflow_type)
+    if implementation is not None and not step_count:
+        step_count = len(implementation.steps)
     run = WorkflowRun(
         engagement=engagement,
         workflow_type=workflow_type,
@@ -134,13 +161,19 @@ def workflow_run_create(
 def workflow_run_update(
     *, run: WorkflowRun, actor: AbstractUser, data: dict[str, Any]
 ) -> WorkflowRun:
-    """Change a pending or queued run's definition (type, name, inputs, …)."""
+    """Change a pending or queued run's definition (type, name, inputs, …).
+
+    A changed type or changed inputs are checked as at creation; a queued run may
+    only become another type the runner can execute.
+    """
     run = lock(run)
     engagement_require_member(engagement=run.engagement, user=actor, verb="edit workflow runs of")
     if run.status not in EDITABLE_STATUSES:
         raise Conflict(RUN_NOT_EDITABLE.format(run=run, status=run.status))
     before = snapshot(run)
     apply_changes(run, data=data, allowed=EDITABLE_FIELDS, reason=NOT_EDITABLE_REASON)
+    if {"workflow_type", "input_params"} & set(changes(before, snapshot(run))[1]):
+        _check_definition(run)
     old, new = changes(before, snapshot(run))
     if new:
         validate(run)
@@ -148,11 +181,40 @@ def workflow_run_update(
     return run
 
 
-def workflow_run_queue(*, run: WorkflowRun, actor: AbstractUser) -> WorkflowRun:
-    """Queue the run for a worker: pending → queued."""
-    return _run_move(
-        run, "queue", actor=actor, action=AuditAction.WORKFLOW_UPDATE, needs_open_engagement=True
-    )
+@transaction.atomic
+def workflow_run_queue(
+    *, run: WorkflowRun, actor: AbstractUser, enqueue: bool = True
+) -> WorkflowRun:
+    """Queue the run for a worker: pending → queued; its task is enqueued on commit.
+
+    Refused for a type the runner cannot execute, and for input parameters that no
+    longer hold (an artefact deleted since the run was created). The worker acts for
+    `actor` (recorded as queued_by): it starts the run as them and asks for its
+    sign-off in their name. With `enqueue=False` no task is sent: the caller executes
+    the run itself (`run_workflow`, the demo data).
+    """
+    run = lock(run)
+    engagement_require_member(engagement=run.engagement, user=actor, verb="queue workflow runs of")
+    run.check_move("queue")
+    engagement_require_open(engagement=run.engagement, what=RUN_WORK)
+    if implementation_for(run.workflow_type) is None:
+        raise Conflict(
+            RUN_NOT_RUNNABLE.format(
+                run=run, workflow_type=run.workflow_type, runnable=", ".join(runnable_types())
+            )
+        )
+    if run.input_params:
+        validate_input_params(
+            workflow_type=run.workflow_type,
+            input_params=run.input_params,
+            engagement=run.engagement,
+        )
+    run.queued_by = actor
+    move_and_record(run, "queue", actor=actor, action=AuditAction.WORKFLOW_UPDATE)
+    if enqueue:
+        # Only once the queued state is committed can a worker on another connection see it.
+        transaction.on_commit(partial(_enqueue_run, run.pk))
+    return run
 
 
 def workflow_run_start(*, run: WorkflowRun, actor: AbstractUser) -> WorkflowRun:
@@ -227,8 +289,13 @@ def workflow_run_update_progress(
     current_step: int,
     step_count: int | None = None,
     metrics: dict | None = None,
+    output_summary: dict | None = None,
 ) -> WorkflowRun:
-    """Record how far a running run has got; `metrics` are merged into the run's metrics."""
+    """Record how far a running run has got; `metrics` are merged into the run's metrics.
+
+    `output_summary` records results before the run ends (a run that then waits for
+    approval keeps them while it waits).
+    """
     run = lock(run)
     engagement_require_member(
         engagement=run.engagement, user=actor, verb="record progress on workflow runs of"
@@ -242,6 +309,8 @@ def workflow_run_update_progress(
     run.step_count = count
     if metrics:
         run.metrics = {**run.metrics, **metrics}
+    if output_summary is not None:
+        run.output_summary = output_summary
     save_with_history(run, actor=actor, reason=f"Progress: step {current_step} of {count}")
     return run
 
@@ -301,6 +370,36 @@ def workflow_run_conclude_approval(
     raise Conflict(
         RUN_APPROVAL_UNDECIDED.format(run=run, approval=approval, status=approval.status)
     )
+
+
+def _check_definition(run: WorkflowRun) -> None:
+    """Check an edited run's type and inputs as creation and queueing would."""
+    if run.status == WorkflowStatus.QUEUED and implementation_for(run.workflow_type) is None:
+        raise Conflict(
+            RUN_NOT_RUNNABLE_EDIT.format(
+                run=run, workflow_type=run.workflow_type, runnable=", ".join(runnable_types())
+            )
+        )
+    if run.input_params:
+        run.input_params = validate_input_params(
+            workflow_type=run.workflow_type,
+            input_params=run.input_params,
+            engagement=run.engagement,
+        )
+
+
+def _enqueue_run(run_id) -> None:
+    """Send the run's task to the task backend (called once the queueing has committed)."""
+    # Imported here: the task module imports the runner, which imports this module.
+    from .tasks import execute_workflow_run
+
+    try:
+        result = execute_workflow_run.enqueue(str(run_id))
+    except Exception:
+        # The run is committed as queued; `run_workflow <id>` can still execute it.
+        logger.exception("Could not enqueue workflow run %s; run it with run_workflow", run_id)
+        return
+    logger.info("Workflow run %s enqueued as task %s", run_id, result.id)
 
 
 @transaction.atomic

@@ -17,3 +17,6 @@ STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.Static
 # Let the test database reset (flush) empty the append-only AuditLog: the flush runs
 # with the audit triggers suspended in its own transaction. Never set elsewhere.
 AUDIT_LOG_ALLOW_TEST_FLUSH = True
+
+# Run each background task (workflow run) at once, in the test process.
+TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}

@@ -100,10 +100,11 @@ def run_in_state(state, engagement, actor):
 
 def test_a_team_member_creates_a_pending_run_on_record(engagement, reviewer):
     mark = audit_mark()
+    # A type the runner does not execute: its input_params are kept as given.
     run = workflow_run_create(
         engagement=engagement,
-        workflow_type="ibnr_estimation",
-        name="IBNR 2025",
+        workflow_type="csm_calculation",
+        name="CSM 2025",
         period="2025-12",
         input_params={"method": "chain_ladder"},
         actor=reviewer,

@@ -1,0 +1,383 @@
+"""Execute a queued workflow run: claim it once, run its steps with visible progress, end it.
+
+The worker's task (`workflows.tasks`), the `run_workflow` command and the demo data
+all come through `execute_run`:
+
+1. Claim: in one transaction the run is locked (`select_for_update`; on SQLite an
+   exclusive transaction) and started only if it is still queued, so a task
+   delivered twice, or picked up by two workers, executes the run at most once; the
+   later delivery sees it is no longer queued and returns.
+2. Steps: the implementation's steps run in order outside any long transaction.
+   Before each step the status is read again from the database: a cancelled (or
+   failed) run stops there; a paused one waits until it is resumed or cancelled.
+   After each step current_step and the step's duration (metrics) are committed,
+   so progress shows while the run goes on.
+3. End: completed with its output_summary, or, when the results need sign-off,
+   waiting_approval with a workflow_approval requested in the name of the user who
+   queued the run (the reviewer who decides must be someone else); a step that
+   raises fails the run with error_message and error_details (exception type,
+   message, traceback, the step).
+
+Every state change goes through `workflows.services` (and `approvals.services` for
+the sign-off request), acting as the user who queued the run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from django_tasks_db.utils import exclusive_transaction
+
+from approvals.choices import ApprovalType
+from approvals.services import approval_request
+from config.exceptions import Conflict, DomainError, InvalidInput
+
+from .choices import WorkflowStatus
+from .models import WorkflowRun
+from .registry import implementation_for, validate_input_params
+from .services import (
+    workflow_run_complete,
+    workflow_run_fail,
+    workflow_run_start,
+    workflow_run_update_progress,
+)
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractUser
+
+    from .implementations.base import Step, WorkflowImplementation
+
+logger = logging.getLogger(__name__)
+
+# How often a paused run's worker looks whether it was resumed or cancelled.
+PAUSE_POLL_SECONDS = 2.0
+# Tracebacks are kept whole up to this size; a longer one keeps its end (the raise).
+MAX_TRACEBACK_CHARS = 20_000
+
+SKIPPED = "skipped"
+# The pseudo-step that checks input_params again before the first real step.
+VALIDATE_STEP = "validate_input"
+VALIDATE_LABEL = "Check the input parameters"
+
+RUN_MISSING = "Workflow run {run_id} does not exist (or was deleted): nothing to execute."
+RUN_NOT_QUEUED = (
+    "Workflow run “{run}” is {status}, not queued: another delivery of its task, or "
+    "another worker, has it already (a run is executed at most once)."
+)
+RUN_NO_ACTOR = (
+    "Workflow run “{run}” cannot be started: neither the user who queued it nor the "
+    "engagement's lead actuary may work on it ({reason})."
+)
+RUN_NOT_STARTABLE = "Could not start the run: {reason}"
+RUN_NO_IMPLEMENTATION = "No implementation runs {workflow_type} workflows."
+STEP_FAILED = "Step {number} of {count} ({label}) failed: {message}"
+INPUT_FAILED = "The input check before step 1 of {count} failed: {message}"
+WORKER_STOPPED = "The worker stopped during step {number} of {count} ({label}): {kind}."
+STOPPED_BY_STATUS = "Stopped before step {number} of {count}: the run is {status}."
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """How one execution ended: the run's final status, or `skipped` if not executed."""
+
+    run_id: str
+    outcome: str
+    message: str = ""
+    approval_id: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the report as JSON-ready data (the task's return value)."""
+        return asdict(self)
+
+
+Listener = Callable[[str], None]
+
+
+def execute_run(run_id: Any, *, listener: Listener | None = None) -> RunReport:
+    """Execute the queued run `run_id` once; return how it ended.
+
+    `listener` (optional) is told each step as it starts and ends, for an operator
+    watching (`run_workflow`). Refusals and failures are recorded on the run, not
+    raised; only an interruption of the worker itself (KeyboardInterrupt, SystemExit)
+    propagates, after the run is marked failed.
+    """
+    say = listener or (lambda message: None)
+    claimed = _claim(run_id)
+    if isinstance(claimed, RunReport):
+        say(claimed.message)
+        return claimed
+    run, actor = claimed
+    return _Execution(run, actor, say).execute()
+
+
+# --- claiming --------------------------------------------------------------------------
+
+
+def _claim(run_id: Any) -> tuple[WorkflowRun, AbstractUser] | RunReport:
+    """Start the run if it is still queued; else return why it is skipped."""
+    try:
+        with exclusive_transaction():
+            run = WorkflowRun.objects.select_for_update().filter(pk=run_id).first()
+            if run is None:
+                message = RUN_MISSING.format(run_id=run_id)
+                logger.warning(message)
+                return RunReport(str(run_id), SKIPPED, message)
+            if run.status != WorkflowStatus.QUEUED:
+                message = RUN_NOT_QUEUED.format(run=run, status=run.status)
+                logger.info(message)
+                return RunReport(str(run.pk), SKIPPED, message)
+            actor = run.queued_by or run.engagement.lead_actuary
+            return workflow_run_start(run=run, actor=actor), actor
+    except DomainError as refusal:
+        # The queuer left the team, or the engagement closed, while the run was queued.
+        return _fail_unstarted(run_id, refusal)
+
+
+def _fail_unstarted(run_id: Any, refusal: DomainError) -> RunReport:
+    """Fail a queued run that could not be started, acting as its queuer or the lead."""
+    run = WorkflowRun.objects.select_related("queued_by", "engagement__lead_actuary").get(pk=run_id)
+    message = RUN_NOT_STARTABLE.format(reason=refusal.message)
+    details = {"step": "start", "exception_type": _type_name(refusal), "message": refusal.message}
+    for actor in dict.fromkeys(filter(None, (run.queued_by, run.engagement.lead_actuary))):
+        try:
+            run = workflow_run_fail(
+                run=run, actor=actor, error_message=message, error_details=details
+            )
+        except DomainError as error:
+            refusal = error
+            continue
+        logger.error("Workflow run %s failed before it started: %s", run.pk, refusal.message)
+        return RunReport(str(run.pk), run.status, message)
+    message = RUN_NO_ACTOR.format(run=run, reason=refusal.message)
+    logger.error(message)
+    return RunReport(str(run.pk), SKIPPED, message)
+
+
+# --- executing -------------------------------------------------------------------------
+
+
+class _Execution:
+    """One execution of a claimed (running) run."""
+
+    def __init__(self, run: WorkflowRun, actor: AbstractUser, say: Listener):
+        self.run = run
+        self.actor = actor
+        self.say = say
+        self.started = time.perf_counter()
+        self.step_metrics: list[dict[str, Any]] = []
+        implementation = implementation_for(run.workflow_type)
+        self.implementation_class = implementation
+        self.steps: tuple[Step, ...] = implementation.steps if implementation else ()
+
+    def execute(self) -> RunReport:
+        run, count = self.run, len(self.steps)
+        self.say(f"Started workflow run “{run}” ({run.workflow_type}, {count} steps).")
+        if self.implementation_class is None:
+            problem = InvalidInput(RUN_NO_IMPLEMENTATION.format(workflow_type=run.workflow_type))
+            return self._fail(problem, number=0, name=VALIDATE_STEP, label=VALIDATE_LABEL)
+        try:
+            params = validate_input_params(
+                workflow_type=run.workflow_type,
+                input_params=run.input_params,
+                engagement=run.engagement,
+            )
+        except InvalidInput as error:
+            return self._fail(error, number=0, name=VALIDATE_STEP, label=VALIDATE_LABEL)
+        implementation = self.implementation_class(run=run, actor=self.actor, params=params)
+
+        for number, step in enumerate(self.steps, start=1):
+            status = self._status_before_step()
+            if status != WorkflowStatus.RUNNING:
+                return self._stopped(status, number)
+            self.say(f"[{number}/{count}] {step.label} …")
+            step_started = time.perf_counter()
+            try:
+                getattr(implementation, step.name)()
+            except (KeyboardInterrupt, SystemExit) as interruption:
+                self._record_interruption(interruption, number, step)
+                raise
+            except Exception as error:
+                self._add_step_metrics(step, step_started, failed=True)
+                return self._fail(error, number=number, name=step.name, label=step.label)
+            seconds = self._add_step_metrics(step, step_started)
+            self.say(f"[{number}/{count}] {step.label}: done in {seconds:.2f} s")
+            try:
+                self.run = workflow_run_update_progress(
+                    run=self.run,
+                    actor=self.actor,
+                    current_step=number,
+                    step_count=count,
+                    metrics=self._metrics(),
+                )
+            except Conflict:
+                # Cancelled (or failed) while the step ran: its results stay, the run stops.
+                return self._stopped(self._status(), number + 1)
+        return self._finish(implementation)
+
+    # -- ending -------------------------------------------------------------------------
+
+    def _finish(self, implementation: WorkflowImplementation) -> RunReport:
+        summary = implementation.output_summary()
+        total = self._total_seconds()
+        try:
+            if self.implementation_class.needs_approval:
+                self.run = workflow_run_update_progress(
+                    run=self.run,
+                    actor=self.actor,
+                    current_step=len(self.steps),
+                    metrics=self._metrics(),
+                    output_summary=summary,
+                )
+                approval = approval_request(
+                    approval_type=ApprovalType.WORKFLOW_APPROVAL,
+                    workflow_run=self.run,
+                    actor=self.actor,
+                    request_notes=implementation.approval_notes(),
+                    trace_id=self.run.trace_id,
+                )
+                message = (
+                    f"Waiting for approval after {total:.2f} s: workflow approval "
+                    f"{approval.pk} requested by {self.actor}."
+                )
+                self.say(message)
+                return RunReport(
+                    str(self.run.pk), WorkflowStatus.WAITING_APPROVAL, message, str(approval.pk)
+                )
+            self.run = workflow_run_update_progress(
+                run=self.run,
+                actor=self.actor,
+                current_step=len(self.steps),
+                metrics=self._metrics(),
+            )
+            self.run = workflow_run_complete(run=self.run, actor=self.actor, output_summary=summary)
+        except Conflict:
+            # Cancelled between the last step and the end.
+            return self._stopped(self._status(), len(self.steps) + 1)
+        message = f"Completed in {total:.2f} s."
+        self.say(message)
+        return RunReport(str(self.run.pk), WorkflowStatus.COMPLETED, message)
+
+    def _fail(self, error: BaseException, *, number: int, name: str, label: str) -> RunReport:
+        """Fail the run with what went wrong, unless it was cancelled meanwhile."""
+        status = self._status()
+        if status != WorkflowStatus.RUNNING:
+            return self._stopped(status, number)
+        count = len(self.steps)
+        template = STEP_FAILED if number else INPUT_FAILED
+        message = template.format(
+            number=number, count=count, label=label, message=_error_text(error)
+        )
+        details = {
+            "step": name,
+            "step_label": label,
+            "step_number": number,
+            "step_count": count,
+            "exception_type": _type_name(error),
+            "message": str(error),
+            "traceback": _traceback_text(error),
+        }
+        if self.step_metrics:
+            # Keep the durations of the steps that ran, the failing one included.
+            self.run = workflow_run_update_progress(
+                run=self.run, actor=self.actor, current_step=number - 1, metrics=self._metrics()
+            )
+        self.run = workflow_run_fail(
+            run=self.run, actor=self.actor, error_message=message, error_details=details
+        )
+        logger.warning("Workflow run %s failed: %s", self.run.pk, message)
+        self.say(message)
+        return RunReport(str(self.run.pk), WorkflowStatus.FAILED, message)
+
+    def _stopped(self, status: str, number: int) -> RunReport:
+        message = STOPPED_BY_STATUS.format(
+            number=min(number, len(self.steps)), count=len(self.steps), status=status
+        )
+        logger.info("Workflow run %s: %s", self.run.pk, message)
+        self.say(message)
+        return RunReport(str(self.run.pk), status, message)
+
+    def _record_interruption(self, interruption: BaseException, number: int, step: Step) -> None:
+        """Fail the run the worker is abandoning, so it is not left running for ever."""
+        message = WORKER_STOPPED.format(
+            number=number, count=len(self.steps), label=step.label, kind=_type_name(interruption)
+        )
+        try:
+            workflow_run_fail(
+                run=self.run,
+                actor=self.actor,
+                error_message=message,
+                error_details={
+                    "step": step.name,
+                    "step_label": step.label,
+                    "step_number": number,
+                    "step_count": len(self.steps),
+                    "exception_type": _type_name(interruption),
+                    "message": str(interruption),
+                },
+            )
+        except Exception:
+            logger.exception("Could not record the interruption of workflow run %s", self.run.pk)
+
+    # -- status and metrics -------------------------------------------------------------
+
+    def _status(self) -> str:
+        """Return the run's status as committed in the database now."""
+        return WorkflowRun.objects.values_list("status", flat=True).get(pk=self.run.pk)
+
+    def _status_before_step(self) -> str:
+        """Return the status, waiting while the run is paused."""
+        status = self._status()
+        if status == WorkflowStatus.PAUSED:
+            self.say("Paused: waiting until the run is resumed or cancelled.")
+        while status == WorkflowStatus.PAUSED:
+            _sleep(PAUSE_POLL_SECONDS)
+            status = self._status()
+        return status
+
+    def _add_step_metrics(self, step: Step, started: float, *, failed: bool = False) -> float:
+        seconds = time.perf_counter() - started
+        entry = {"name": step.name, "label": step.label, "seconds": round(seconds, 6)}
+        if failed:
+            entry["failed"] = True
+        self.step_metrics.append(entry)
+        return seconds
+
+    def _total_seconds(self) -> float:
+        return time.perf_counter() - self.started
+
+    def _metrics(self) -> dict[str, Any]:
+        return {
+            "steps": list(self.step_metrics),
+            "step_seconds": {entry["name"]: entry["seconds"] for entry in self.step_metrics},
+            "total_seconds": round(self._total_seconds(), 6),
+            "queued_by": str(self.actor),
+        }
+
+
+def _sleep(seconds: float) -> None:
+    """Wait between looks at a paused run (a seam tests replace)."""
+    time.sleep(seconds)
+
+
+def _type_name(error: BaseException) -> str:
+    kind = type(error)
+    return (
+        kind.__qualname__
+        if kind.__module__ == "builtins"
+        else f"{kind.__module__}.{kind.__qualname__}"
+    )
+
+
+def _error_text(error: BaseException) -> str:
+    text = getattr(error, "message", None) or str(error)
+    return text if isinstance(error, DomainError) else f"{type(error).__name__}: {text}"
+
+
+def _traceback_text(error: BaseException) -> str:
+    text = "".join(traceback.format_exception(error))
+    return text if len(text) <= MAX_TRACEBACK_CHARS else "…" + text[-MAX_TRACEBACK_CHARS:]
