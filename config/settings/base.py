@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "simple_history",
+    "django_tasks_db",
     "audit",
     "engagements",
     "workflows",
@@ -156,6 +157,19 @@ STORAGES = {
 
 # Largest artefact file accepted, in bytes (100 MB); a bigger upload is refused with 413.
 ARTEFACT_MAX_UPLOAD_SIZE = env.int("ARTEFACT_MAX_UPLOAD_SIZE", default=100 * 1024 * 1024)
+
+# Background tasks (workflow runs) on Django's tasks framework. By default the database
+# backend of django-tasks-db: durable, on SQLite or PostgreSQL, workers started with
+# `manage.py db_worker` (several, on several machines, may share one PostgreSQL).
+# TASKS_BACKEND names another django.tasks backend class instead: the RQ or Celery ones
+# (docs/workflows.md says what else each needs), or
+# django.tasks.backends.immediate.ImmediateBackend to run each task in the enqueuing process.
+TASKS = {
+    "default": {
+        "BACKEND": env.str("TASKS_BACKEND", default="django_tasks_db.DatabaseBackend"),
+        "QUEUES": ["default"],
+    }
+}
 
 LOGIN_URL = "admin:login"
 
