@@ -1,9 +1,14 @@
-"""URL configuration: the admin is the actuaries' main screen."""
+"""URL configuration: the admin is the actuaries' main screen; the REST API is under /api/."""
 
 from django.conf import settings
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerView,
+)
 
 admin.site.site_header = "AI Actuary back office"
 admin.site.site_title = "AI Actuary"
@@ -12,6 +17,14 @@ admin.site.index_title = "Workspace"
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("admin/", admin.site.urls),
+    path("api/v1/", include("config.api_router")),
+    # The schema and its documentation pages are public (no data in them); their assets
+    # are our own static files (drf-spectacular-sidecar), never a CDN.
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    # Log in and out of the browsable API with a session.
+    path("api/auth/", include("rest_framework.urls")),
 ]
 
 if settings.DEBUG:

@@ -40,6 +40,11 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "simple_history",
     "django_tasks_db",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "audit",
     "engagements",
     "workflows",
@@ -173,6 +178,57 @@ TASKS = {
 
 LOGIN_URL = "admin:login"
 
+# REST API (/api/v1/, see docs/api.md). Token first: its WWW-Authenticate header makes an
+# anonymous request answer 401 rather than 403. Session auth serves the browsable API and
+# Swagger UI (with CSRF). Every list is paginated, with ?page_size= capped at 100.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": (
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ),
+    "DEFAULT_PERMISSION_CLASSES": ("config.api.ModelPermissions",),
+    "DEFAULT_FILTER_BACKENDS": (
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.SearchFilter",
+        "rest_framework.filters.OrderingFilter",
+    ),
+    "DEFAULT_PAGINATION_CLASS": "config.api.PageNumberPagination",
+    "PAGE_SIZE": 25,
+    "DEFAULT_SCHEMA_CLASS": "config.api_schema.AutoSchema",
+    "EXCEPTION_HANDLER": "config.exceptions.api_exception_handler",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+
+# OpenAPI 3 schema (/api/schema/) and Swagger UI (/api/docs/), with the Swagger UI and ReDoc
+# assets served from our own static files: many firms' networks block public CDNs.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "AI Actuary back office API",
+    "DESCRIPTION": (
+        "The system of record for actuarial consulting work: engagements, workflow runs, "
+        "artefacts, approvals, qualifications, the audit log and AI assistant sessions. "
+        "See docs/api.md for authentication, filters, pagination and the error format."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # Every model has its own status choices: name each enum after its model.
+    "ENUM_NAME_OVERRIDES": {
+        "EngagementStatusEnum": "engagements.choices.EngagementStatus",
+        "WorkflowStatusEnum": "workflows.choices.WorkflowStatus",
+        "ArtefactStatusEnum": "artefacts.choices.ArtefactStatus",
+        "ApprovalStatusEnum": "approvals.choices.ApprovalStatus",
+        "BackupStatusEnum": "audit.choices.BackupStatus",
+        "RecoveryStatusEnum": "audit.choices.RecoveryStatus",
+        # Two fields are called "role": a team member's and a chat message's.
+        "TeamRoleEnum": "engagements.choices.TeamRole",
+        "MessageRoleEnum": "conversations.choices.MessageRole",
+    },
+}
+
 # django-simple-history: record which user made each change (taken from the request).
 SIMPLE_HISTORY_REVERT_DISABLED = True
 
@@ -182,3 +238,6 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# Where the `backup` command writes its archives (and `restore` its pre-recovery snapshots).
+BACKUP_ROOT = env.path("BACKUP_ROOT", default=BASE_DIR / "backups")

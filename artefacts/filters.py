@@ -1,0 +1,50 @@
+"""Filters of the artefact list (django-filter FilterSets)."""
+
+import django_filters
+
+from config.api import TrackedFilterSet
+
+from .choices import ArtefactStatus, ArtefactType
+from .models import Artefact
+
+
+class ArtefactFilterSet(TrackedFilterSet):
+    """Artefacts by state, type, engagement, run, version chain, content and dates."""
+
+    status = django_filters.MultipleChoiceFilter(
+        choices=ArtefactStatus.choices, help_text="One or more statuses (repeat the parameter)."
+    )
+    artefact_type = django_filters.MultipleChoiceFilter(
+        choices=ArtefactType.choices, help_text="One or more artefact types."
+    )
+    engagement_id = django_filters.UUIDFilter(help_text="Id of the engagement.")
+    client_code = django_filters.CharFilter(
+        field_name="engagement__client_code",
+        lookup_expr="iexact",
+        help_text="Client code of the engagement (exact, case-insensitive).",
+    )
+    workflow_run_id = django_filters.UUIDFilter(help_text="Id of the run that produced it.")
+    previous_version_id = django_filters.UUIDFilter(help_text="Id of the version it replaces.")
+    content_hash = django_filters.CharFilter(
+        lookup_expr="iexact", help_text="SHA-256 of the bytes (64 hex digits)."
+    )
+    mime_type = django_filters.CharFilter(help_text='MIME type, e.g. "text/csv".')
+    version = django_filters.NumberFilter(help_text="Version number (1 for the first upload).")
+    latest = django_filters.BooleanFilter(
+        method="filter_latest",
+        help_text="true: only the newest version of each chain; false: only older ones.",
+    )
+    trace_id = django_filters.CharFilter(help_text="AI agent trace id.")
+
+    class Meta:
+        model = Artefact
+        fields = ()
+
+    def filter_latest(self, queryset, name, value):
+        """Keep the versions no other version replaces (or, false, those replaced)."""
+        replaced = Artefact.objects.filter(previous_version__isnull=False).values(
+            "previous_version_id"
+        )
+        if value:
+            return queryset.exclude(pk__in=replaced)
+        return queryset.filter(pk__in=replaced)

@@ -1,0 +1,67 @@
+"""API views of the audit log, backups and recoveries: read-only, scoped to your engagements."""
+
+from django.db.models import Q
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import filters, viewsets
+
+from config.api import CursorPagination, ServiceViewSetMixin
+from engagements.selectors import VIEW_ALL_PERMISSION, engagements_visible_to
+
+from ..filters import AuditLogFilterSet, BackupFilterSet, RecoveryFilterSet
+from ..models import AuditLog, Backup, Recovery
+from .serializers import AuditLogSerializer, BackupSerializer, RecoverySerializer
+
+
+class AuditLogPagination(CursorPagination):
+    """Newest first, in chain order: the cursor is the entry's sequence number."""
+
+    ordering = "-sequence"
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List audit events, newest first (cursor pagination)",
+        description="Events of the engagements you are on, and your own; superusers and "
+        "holders of engagements.view_all_engagements see every event.",
+    )
+)
+class AuditLogViewSet(ServiceViewSetMixin, viewsets.ReadOnlyModelViewSet):
+    """The append-only audit log: nobody changes or deletes an event, through any path."""
+
+    queryset = AuditLog.objects.all()
+    serializer_class = AuditLogSerializer
+    filterset_class = AuditLogFilterSet
+    # Cursor pagination orders by sequence; a client-chosen ordering would break it.
+    filter_backends = (DjangoFilterBackend, filters.SearchFilter)
+    pagination_class = AuditLogPagination
+    search_fields = ("description", "resource_type")
+    engagement_path = None
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        user = self.request.user
+        if user.is_superuser or user.has_perm(VIEW_ALL_PERMISSION):
+            return queryset
+        visible = engagements_visible_to(user).values("pk")
+        return queryset.filter(Q(engagement_id__in=visible) | Q(user=user))
+
+
+class BackupViewSet(ServiceViewSetMixin, viewsets.ReadOnlyModelViewSet):
+    """Backup records (written by the backup command); those of your engagements."""
+
+    queryset = Backup.objects.all()
+    serializer_class = BackupSerializer
+    filterset_class = BackupFilterSet
+    search_fields = ("name", "description")
+    ordering_fields = ("created_at", "completed_at", "expires_at", "name", "status")
+
+
+class RecoveryViewSet(ServiceViewSetMixin, viewsets.ReadOnlyModelViewSet):
+    """Recovery records (written by the restore command); those of your engagements."""
+
+    queryset = Recovery.objects.all()
+    serializer_class = RecoverySerializer
+    filterset_class = RecoveryFilterSet
+    search_fields = ("name", "description")
+    ordering_fields = ("created_at", "completed_at", "name", "status")

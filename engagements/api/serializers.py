@@ -1,0 +1,104 @@
+"""Serializers of engagements, their team members and the users list."""
+
+from django.contrib.auth import get_user_model
+from rest_framework import serializers
+
+from config.api import (
+    ActiveUserField,
+    JSONObjectField,
+    ModelSerializer,
+    VisiblePrimaryKeyRelatedField,
+)
+
+from ..models import Engagement, EngagementMember
+
+AUDIT_FIELDS = ("created_at", "updated_at", "created_by", "updated_by")
+
+
+class TeamMemberSummarySerializer(serializers.ModelSerializer):
+    """A team member as shown inside an engagement: who, and in which role."""
+
+    username = serializers.CharField(source="user.get_username", read_only=True)
+
+    class Meta:
+        model = EngagementMember
+        fields = ("id", "user", "username", "role")
+        read_only_fields = fields
+
+
+class EngagementSerializer(ModelSerializer):
+    """An engagement; its status changes only through the transition actions."""
+
+    lead_actuary = ActiveUserField(
+        required=False,
+        allow_null=True,
+        help_text="User id of the lead actuary (put on the team as lead). Defaults to you "
+        "when creating, so the engagement you open is on your team.",
+    )
+    reviewer = ActiveUserField(
+        required=False,
+        allow_null=True,
+        help_text="User id of the reviewer (put on the team); never the lead actuary.",
+    )
+    config = JSONObjectField(required=False, help_text="Engagement settings (a JSON object).")
+    metadata = JSONObjectField(required=False, help_text="Tags and custom fields (a JSON object).")
+    team = TeamMemberSummarySerializer(many=True, read_only=True)
+    available_moves = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="The transition actions allowed from the current status.",
+    )
+
+    class Meta:
+        model = Engagement
+        fields = (
+            "id",
+            "client_code",
+            "client_name",
+            "name",
+            "description",
+            "engagement_type",
+            "status",
+            "period_start",
+            "period_end",
+            "due_date",
+            "lead_actuary",
+            "reviewer",
+            "config",
+            "metadata",
+            "team",
+            "is_active",
+            "is_editable",
+            "available_moves",
+            *AUDIT_FIELDS,
+        )
+        read_only_fields = ("id", "status", "is_active", "is_editable", *AUDIT_FIELDS)
+
+
+class EngagementMemberSerializer(ModelSerializer):
+    """A user on an engagement's team; only the role changes afterwards."""
+
+    engagement = VisiblePrimaryKeyRelatedField(
+        queryset=Engagement.objects.all(),
+        engagement_path="",
+        help_text="Id of the engagement (one you are on). Set on creation only.",
+    )
+    user = ActiveUserField(help_text="Id of the user to add. Set on creation only.")
+    username = serializers.CharField(source="user.get_username", read_only=True)
+
+    class Meta:
+        model = EngagementMember
+        fields = ("id", "engagement", "user", "username", "role", *AUDIT_FIELDS)
+        read_only_fields = ("id", *AUDIT_FIELDS)
+        create_only_fields = ("engagement", "user")
+
+
+class UserSerializer(serializers.ModelSerializer):
+    """A user as others see them when picking approvers and team members."""
+
+    full_name = serializers.CharField(source="get_full_name", read_only=True)
+
+    class Meta:
+        model = get_user_model()
+        fields = ("id", "username", "full_name", "is_active")
+        read_only_fields = fields

@@ -1,0 +1,74 @@
+"""Serializers of workflow runs."""
+
+from rest_framework import serializers
+
+from config.api import JSONObjectField, ModelSerializer, VisiblePrimaryKeyRelatedField
+from engagements.models import Engagement
+
+from ..models import WorkflowRun
+
+AUDIT_FIELDS = ("created_at", "updated_at", "created_by", "updated_by")
+
+
+class WorkflowRunSerializer(ModelSerializer):
+    """A workflow run; what the run itself records (status, timing, results) is read-only."""
+
+    engagement = VisiblePrimaryKeyRelatedField(
+        queryset=Engagement.objects.all(),
+        engagement_path="",
+        help_text="Id of the engagement (one you are on). Set on creation only.",
+    )
+    input_params = JSONObjectField(required=False, help_text="Inputs of the run (a JSON object).")
+    progress_percent = serializers.IntegerField(read_only=True, help_text="0–100.")
+    duration_seconds = serializers.FloatField(
+        read_only=True, allow_null=True, help_text="Run time; null until it started and ended."
+    )
+    available_moves = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="The lifecycle moves allowed from the current status (the API offers "
+        "queue, start, pause, resume and cancel).",
+    )
+
+    class Meta:
+        model = WorkflowRun
+        fields = (
+            "id",
+            "engagement",
+            "workflow_type",
+            "name",
+            "description",
+            "period",
+            "status",
+            "started_at",
+            "started_by",
+            "completed_at",
+            "step_count",
+            "current_step",
+            "progress_percent",
+            "duration_seconds",
+            "input_params",
+            "output_summary",
+            "error_message",
+            "error_details",
+            "agent_name",
+            "metrics",
+            "trace_id",
+            "available_moves",
+            *AUDIT_FIELDS,
+        )
+        read_only_fields = (
+            "id",
+            "status",
+            "started_at",
+            "started_by",
+            "completed_at",
+            "current_step",
+            "output_summary",
+            "error_message",
+            "error_details",
+            "metrics",
+            "trace_id",
+            *AUDIT_FIELDS,
+        )
+        create_only_fields = ("engagement",)
