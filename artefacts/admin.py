@@ -87,6 +87,7 @@ NEW_VERSION_DESCRIPTION_HELP = "Leave empty to keep the previous version's descr
 NO_FILE = "No file stored."
 DOWNLOAD_LABEL = "Download “{file_name}”"
 SIZE_DISPLAY = "{human} ({size} bytes)"
+SMALL_SIZE = 1024
 NO_APPROVALS = "No approvals requested."
 NO_APPROVER = "—"
 DESIGNATED_APPROVER = "designated: {user}"
@@ -246,6 +247,7 @@ class ArtefactAdmin(ServiceAdminMixin, RecordAdmin):
         "file_name",
         "download_link",
         "mime_type",
+        "file_size",
         "file_size_display",
         "content_hash",
         "storage_path",
@@ -386,15 +388,16 @@ class ArtefactAdmin(ServiceAdminMixin, RecordAdmin):
     def get_fieldsets(self, request, obj=None):
         if obj is None:
             return ((None, {"fields": (*ADD_FIELDS, UPLOAD_FIELD)}),)
-        shown = {*STORED_FILE_FIELDS, *VERSION_FIELDS, *REVIEW_FIELDS}
-        main = [name for name in self.get_fields(request, obj) if name not in shown]
-        record = [name for name in main if name not in {*ADD_FIELDS, UPLOAD_FIELD}]
+        # file_size is shown readable (file_size_display); the upload field only on add.
+        shown = {*ADD_FIELDS, *STORED_FILE_FIELDS, *VERSION_FIELDS, *REVIEW_FIELDS}
+        hidden = {UPLOAD_FIELD, "file_size"}
+        record = [name for name in self.get_fields(request, obj) if name not in shown | hidden]
         return (
-            (None, {"fields": [name for name in main if name not in record]}),
+            (None, {"fields": ADD_FIELDS}),
             ("Stored file", {"fields": STORED_FILE_FIELDS}),
             ("Versions", {"fields": VERSION_FIELDS}),
             ("Review", {"fields": REVIEW_FIELDS}),
-            ("Record", {"fields": [name for name in record if name != "status"]}),
+            ("Record", {"fields": record}),
         )
 
     def get_fields(self, request, obj=None):
@@ -453,7 +456,10 @@ class ArtefactAdmin(ServiceAdminMixin, RecordAdmin):
 
     @admin.display(description="Size", ordering="file_size")
     def file_size_display(self, obj):
-        return SIZE_DISPLAY.format(human=filesizeformat(obj.file_size), size=f"{obj.file_size:,}")
+        human = filesizeformat(obj.file_size)
+        if obj.file_size < SMALL_SIZE:
+            return human
+        return SIZE_DISPLAY.format(human=human, size=f"{obj.file_size:,}")
 
     @admin.display(description="File")
     def download_link(self, obj):
