@@ -82,6 +82,9 @@ class ModelPermissions(permissions.DjangoModelPermissions):
             return False
         if getattr(view, "_ignore_model_permissions", False):
             return True
+        if getattr(view, "action_map", None) is not None and view.action is None:
+            # A method the viewset does not route: let it answer 405, not 403.
+            return True
         model = getattr(view, "permission_model", None) or self._queryset(view).model
         return request.user.has_perms(self.required_permissions(request, view, model))
 
@@ -244,6 +247,10 @@ class ModelSerializer(WritableFieldsOnlyMixin, serializers.ModelSerializer):
     `Meta.create_only_fields` are writable when creating and read-only afterwards
     (an artefact's engagement, an approval's subject, a qualification's holder).
     """
+
+    def get_validators(self):
+        """Return no model-level validators: uniqueness is the services' rule (409, explained)."""
+        return []
 
     def get_fields(self):
         """Return the fields, with the create-only ones read-only on an existing object."""

@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from config.api import JSONObjectField, ModelSerializer, VisiblePrimaryKeyRelatedField
+from config.api import JSONObjectField, ModelSerializer, Serializer, VisiblePrimaryKeyRelatedField
 from engagements.models import Engagement
 
 from ..models import WorkflowRun
@@ -42,6 +42,7 @@ class WorkflowRunSerializer(ModelSerializer):
             "status",
             "started_at",
             "started_by",
+            "queued_by",
             "completed_at",
             "step_count",
             "current_step",
@@ -62,6 +63,7 @@ class WorkflowRunSerializer(ModelSerializer):
             "status",
             "started_at",
             "started_by",
+            "queued_by",
             "completed_at",
             "current_step",
             "output_summary",
@@ -72,3 +74,31 @@ class WorkflowRunSerializer(ModelSerializer):
             *AUDIT_FIELDS,
         )
         create_only_fields = ("engagement",)
+
+
+class WorkflowRunProgressSerializer(Serializer):
+    """How far a run executed outside the back office has got."""
+
+    current_step = serializers.IntegerField(min_value=0, help_text="Steps done so far.")
+    step_count = serializers.IntegerField(
+        min_value=0, required=False, help_text="Total number of steps, if it changed."
+    )
+    metrics = JSONObjectField(required=False, help_text="Merged into the run's metrics.")
+    output_summary = JSONObjectField(required=False, help_text="Results recorded so far.")
+
+
+class WorkflowRunCompleteSerializer(Serializer):
+    """The end of a run executed outside the back office: its results summary."""
+
+    output_summary = JSONObjectField(
+        required=False, allow_null=True, help_text="Totals, parameters, key figures."
+    )
+
+
+class WorkflowRunFailSerializer(Serializer):
+    """The failure of a run executed outside the back office: what went wrong."""
+
+    error_message = serializers.CharField(help_text="What went wrong, in a sentence.")
+    error_details = JSONObjectField(
+        required=False, allow_null=True, help_text="Exception type, traceback, context."
+    )

@@ -1,10 +1,11 @@
 """API views of workflow runs and their lifecycle.
 
-The runs themselves are executed by the background runner (workflows/tasks.py):
-queueing a run hands it over. The API offers the moves a person or an agent
-makes on a run (queue, start, pause, resume, cancel); completing or failing a run
-is the runner's job, and a run waiting for approval is released only by the
-decision on its workflow approval (/approvals/{id}/approve/ or …/reject/).
+Runs of the types the back office runs itself (workflows/registry.py) are executed
+by the background runner: queueing one hands it over, and the runner alone records
+its progress, results and failure. Work done elsewhere (by an agent or a person,
+for the other types) is reported with start, progress, complete and fail. A run
+waiting for approval is released only by the decision on its workflow approval
+(/approvals/{id}/approve/ or …/reject/).
 """
 
 from drf_spectacular.utils import extend_schema, extend_schema_view
@@ -12,13 +13,28 @@ from rest_framework import viewsets
 from rest_framework.decorators import action
 
 from config.api import ServiceViewSetMixin
+from config.exceptions import Conflict
 
 from .. import services
 from ..filters import WorkflowRunFilterSet
 from ..models import WorkflowRun
-from .serializers import WorkflowRunSerializer
+from ..registry import implementation_for
+from .serializers import (
+    WorkflowRunCompleteSerializer,
+    WorkflowRunFailSerializer,
+    WorkflowRunProgressSerializer,
+    WorkflowRunSerializer,
+)
 
 TRANSITION = "Lifecycle move of the run; any working member of the engagement's team."
+REPORTED_ELSEWHERE = (
+    "For work done outside the back office (types the runner does not run); any working "
+    "member of the engagement's team. Refused (409) for the types the runner executes."
+)
+RUN_REPORTED_BY_RUNNER = (
+    "Cannot {verb} workflow run “{run}” through the API: the back office runs "
+    "{workflow_type} workflows itself, and only its runner records their {what}."
+)
 
 
 @extend_schema_view(
@@ -91,3 +107,51 @@ class WorkflowRunViewSet(ServiceViewSetMixin, viewsets.ModelViewSet):
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         return self.transition(services.workflow_run_cancel)
+
+    @extend_schema(
+        request=WorkflowRunProgressSerializer,
+        summary="Record progress of a running run (work done elsewhere)",
+        description=REPORTED_ELSEWHERE,
+    )
+    @action(detail=True, methods=["post"])
+    def progress(self, request, pk=None):
+        data = self.validated_input(WorkflowRunProgressSerializer)
+        self._refuse_runner_work(verb="record progress of", what="progress")
+        return self.transition(services.workflow_run_update_progress, **data)
+
+    @extend_schema(
+        request=WorkflowRunCompleteSerializer,
+        summary="Complete a running run with its results (work done elsewhere)",
+        description=REPORTED_ELSEWHERE + " A run waiting for approval is released by the "
+        "decision on its workflow approval instead (409).",
+    )
+    @action(detail=True, methods=["post"])
+    def complete(self, request, pk=None):
+        data = self.validated_input(WorkflowRunCompleteSerializer)
+        self._refuse_runner_work(verb="complete", what="results")
+        return self.transition(services.workflow_run_complete, **data)
+
+    @extend_schema(
+        request=WorkflowRunFailSerializer,
+        summary="Fail an open run with what went wrong (work done elsewhere)",
+        description=REPORTED_ELSEWHERE,
+    )
+    @action(detail=True, methods=["post"])
+    def fail(self, request, pk=None):
+        data = self.validated_input(WorkflowRunFailSerializer)
+        self._refuse_runner_work(verb="fail", what="failures")
+        return self.transition(services.workflow_run_fail, **data)
+
+    def _refuse_runner_work(self, *, verb: str, what: str) -> None:
+        """Refuse to report by hand on a run whose type the background runner executes.
+
+        A result nobody computed must not be typed in (issue 7). The services accept
+        these moves from the runner, so the API keeps the rule for its callers.
+        """
+        run = self.get_object()
+        if implementation_for(run.workflow_type) is not None:
+            raise Conflict(
+                RUN_REPORTED_BY_RUNNER.format(
+                    verb=verb, run=run, workflow_type=run.workflow_type, what=what
+                )
+            )
