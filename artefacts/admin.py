@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import csv
 import itertools
+import logging
 from dataclasses import dataclass, field
 from functools import update_wrapper
 
@@ -46,6 +47,8 @@ from .services import (
     artefact_submit_for_review,
     artefact_update,
 )
+
+logger = logging.getLogger(__name__)
 
 # The add form, the file last: an upload stopped at the size limit loses the fields
 # that follow the file in the request body.
@@ -567,17 +570,23 @@ def _discard_rolled_back_upload(request) -> None:
     saved = getattr(request, "artefact_uploaded", None)
     if saved is None or Artefact.all_objects.filter(pk=saved.pk).exists():
         return
-    discard_stored_file(
-        StoredFile(
-            name=saved.file.name,
-            content_hash=saved.content_hash,
-            file_size=saved.file_size,
-            mime_type=saved.mime_type,
-            file_name=saved.file_name,
-            storage_bucket=saved.storage_bucket,
-            format="",
-        )
+    stored = StoredFile(
+        name=saved.file.name,
+        content_hash=saved.content_hash,
+        file_size=saved.file_size,
+        mime_type=saved.mime_type,
+        file_name=saved.file_name,
+        storage_bucket=saved.storage_bucket,
+        format="",
     )
+    try:
+        # Shared bytes (another artefact points to them) are kept by discard_stored_file.
+        discard_stored_file(stored)
+    except Exception:
+        # Runs while the admin's own error propagates: log, do not replace that error.
+        logger.exception(
+            "Could not remove the artefact file %s of a rolled-back upload", stored.name
+        )
 
 
 def _version_chain(obj) -> list[Artefact]:

@@ -1,8 +1,13 @@
-"""Every write to artefacts: upload, new version, edit, review submission, archive, delete.
+"""Every write to artefacts, and the one way to read their bytes.
+
+Writes: upload, new version, edit, review submission, archive, delete. Reads of
+the bytes (downloads, previews) go through `artefact_open_for_download`.
 
 The bytes of an artefact never change once stored: a change is a new version
-(version + 1, previous_version set, the older one superseded). Review decisions
-(approve / reject / back to review) are made by the approval services, never here.
+(version + 1, previous_version set, the older one superseded). `artefacts.files`
+stores them (streamed, hashed, checked against the type's allow-list) and checks
+them before they are served. Review decisions (approve / reject / back to review)
+are made by the approval services, never here.
 """
 
 from __future__ import annotations
