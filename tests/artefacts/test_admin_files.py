@@ -305,15 +305,21 @@ def test_a_new_version_through_the_admin_page_keeps_both_files(
     assert "v1 · Paid claims triangle · Superseded" in new_page
 
 
-def test_an_oversize_new_version_is_a_form_error(admin_client, draft, media_root, settings):
+@pytest.mark.parametrize("enforce_csrf", [False, True])
+def test_an_oversize_new_version_is_a_form_error(
+    admin_user, draft, media_root, settings, enforce_csrf
+):
     settings.ARTEFACT_MAX_UPLOAD_SIZE = len(TRIANGLE_CSV)
+    client = Client(enforce_csrf_checks=enforce_csrf)
+    client.force_login(admin_user)
+    client.get(move_url(draft, "new_version"))
+    data = {"description": "Too big", "upload": SimpleUploadedFile("triangle.csv", REVISED_CSV)}
+    if enforce_csrf:
+        data = {"csrfmiddlewaretoken": client.cookies["csrftoken"].value, **data}
     files = stored_files(media_root)
     before = database_state()
 
-    response = admin_client.post(
-        move_url(draft, "new_version"),
-        {"description": "Too big", "upload": SimpleUploadedFile("triangle.csv", REVISED_CSV)},
-    )
+    response = client.post(move_url(draft, "new_version"), data)
 
     assert response.status_code == 200
     form = response.context["form"]
