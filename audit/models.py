@@ -16,7 +16,7 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 from simple_history.utils import get_history_manager_for_model
 
-from config.exceptions import InvalidTransition
+from config.exceptions import Conflict, InvalidTransition
 
 from .chain import GENESIS_HASH, HASHED_FIELDS, JSON_FIELDS, compute_entry_hash, normalize_json
 from .choices import (
@@ -40,6 +40,20 @@ AUDIT_LOG_UPDATE_REFUSED = (
 AUDIT_LOG_CONFLICTS_REFUSED = (
     "The audit log is append-only: bulk_create() with ignore_conflicts or "
     "update_conflicts is refused."
+)
+AUDIT_LOG_RESTORE_EXISTS = (
+    "Cannot restore audit entry {entry} (sequence {sequence}): the audit log already holds "
+    "an entry with this id; restored entries are only ever inserted, never written over."
+)
+AUDIT_LOG_RESTORE_UNLINKED = (
+    "Cannot restore audit entry {entry} (sequence {sequence}, previous hash {previous_hash}): "
+    "it does not link to the chain head (sequence {head_sequence}, hash {head_hash}). "
+    "Restored entries are appended in chain order onto the current head; the chain is "
+    "never re-linked around them."
+)
+AUDIT_LOG_RESTORE_HASH_MISMATCH = (
+    "Cannot restore audit entry {entry} (sequence {sequence}): its content hashes to "
+    "{recomputed}, not to its stored hash {stored} (the entry was changed)."
 )
 BULK_CREATE_CONFLICTS_REFUSED = (
     "bulk_create() with ignore_conflicts or update_conflicts on {model} is refused: "
@@ -347,6 +361,62 @@ class AuditLogQuerySet(models.QuerySet):
         return created
 
     bulk_create.alters_data = True
+
+    def append_restored(self, entries):
+        """Insert entries restored from a backup exactly as written: ids, sequence, hashes.
+
+        The one path that does not number and hash entries itself (the `restore`
+        command uses it): each entry must already carry the sequence, previous hash
+        and entry hash it had, must be the next link of the current chain head
+        (sequence = head + 1, previous_hash = head hash), must hash to its stored
+        `entry_hash`, and must not be in the log yet. Anything else is refused
+        (Conflict) and nothing is inserted, so a restore can extend the chain but
+        never fork, re-link or rewrite it. Moves the chain head to the last entry,
+        in one transaction that holds the head's lock. Return the entries.
+        """
+        entries = list(entries)
+        if not entries:
+            return entries
+        with transaction.atomic(using=self.db, savepoint=False):
+            head = AuditChainHead.objects.locked(using=self.db)
+            stored = set(
+                AuditLog.objects.db_manager(self.db)
+                .filter(pk__in=[entry.pk for entry in entries])
+                .values_list("pk", flat=True)
+            )
+            for entry in entries:
+                if entry.pk in stored or not entry._state.adding:
+                    raise Conflict(
+                        AUDIT_LOG_RESTORE_EXISTS.format(entry=entry.pk, sequence=entry.sequence)
+                    )
+                if entry.sequence != head.sequence + 1 or entry.previous_hash != head.entry_hash:
+                    raise Conflict(
+                        AUDIT_LOG_RESTORE_UNLINKED.format(
+                            entry=entry.pk,
+                            sequence=entry.sequence,
+                            previous_hash=entry.previous_hash,
+                            head_sequence=head.sequence,
+                            head_hash=head.entry_hash,
+                        )
+                    )
+                recomputed = entry.compute_hash()
+                if recomputed != entry.entry_hash:
+                    raise Conflict(
+                        AUDIT_LOG_RESTORE_HASH_MISMATCH.format(
+                            entry=entry.pk,
+                            sequence=entry.sequence,
+                            recomputed=recomputed,
+                            stored=entry.entry_hash,
+                        )
+                    )
+                head.sequence, head.entry_hash = entry.sequence, entry.entry_hash
+            # The plain insert: the entries are numbered and hashed already and were
+            # checked against the head above, so the chain-numbering bulk_create is skipped.
+            created = super().bulk_create(entries)
+            head.save(using=self.db, update_fields=("sequence", "entry_hash", "updated_at"))
+        return created
+
+    append_restored.alters_data = True
 
 
 AuditLogManager = models.Manager.from_queryset(AuditLogQuerySet)

@@ -1,0 +1,134 @@
+"""Write one compressed archive of the whole back office or of one engagement.
+
+The archive holds the rows (soft-deleted ones, history and audit events included),
+the artefact files and a manifest with the SHA-256 of every member; a Backup row and
+a data_export audit event record it. See docs/maintenance.md.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from audit.backups import (
+    DEFAULT_KEEP_DAYS,
+    BackupError,
+    BackupScope,
+    backup_create,
+    scope_tables,
+    terminal_progress,
+)
+from engagements.models import Engagement
+
+NO_SUCH_ENGAGEMENT = "No engagement with id {engagement_id} (deleted ones included)."
+NEGATIVE_KEEP_DAYS = "--keep-days must be 0 (keep for ever) or more, not {days}."
+DRY_RUN_TABLE = "  {label}: {rows} rows"
+DRY_RUN_SUMMARY = (
+    "Dry run: a {scope} backup would hold {rows} rows from {tables} tables and the files "
+    "of their artefacts, written to {output_dir}; nothing was written."
+)
+PROBLEM_LINE = "Warning: {problem}"
+SUMMARY = (
+    "Backup {backup_id} completed: {rows} rows from {tables} tables and {files} files "
+    "({size} bytes) in {path}, SHA-256 {checksum}, {expiry}."
+)
+EXPIRES = "expires {expires_at:%Y-%m-%d %H:%M} UTC"
+NEVER_EXPIRES = "kept until removed by hand"
+
+
+class Command(BaseCommand):
+    help = (
+        "Write a compressed backup archive (rows, history, audit events, artefact files, "
+        "manifest with SHA-256 of every member) of everything (--full) or of one engagement."
+    )
+
+    def add_arguments(self, parser):
+        """Declare the scope, retention, output folder, dry run and progress options."""
+        scope = parser.add_mutually_exclusive_group(required=True)
+        scope.add_argument(
+            "--engagement",
+            type=uuid.UUID,
+            metavar="UUID",
+            help="Back up one engagement with everything in it.",
+        )
+        scope.add_argument("--full", action="store_true", help="Back up everything.")
+        parser.add_argument(
+            "--keep-days",
+            type=int,
+            default=DEFAULT_KEEP_DAYS,
+            help=(
+                f"Days until prune_backups may remove the archive (default {DEFAULT_KEEP_DAYS}; "
+                "0 keeps it until removed by hand)."
+            ),
+        )
+        parser.add_argument(
+            "--output-dir",
+            type=Path,
+            help="Folder of the archive (default: the BACKUP_ROOT setting).",
+        )
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Count what would be backed up; write nothing."
+        )
+        parser.add_argument("--no-progress", action="store_true", help="Hide the progress bar.")
+
+    def handle(
+        self, *args, engagement, full, keep_days, output_dir, dry_run, no_progress, **options
+    ):
+        """Write the archive (or, with --dry-run, count it) and print a summary."""
+        self.verbosity = options["verbosity"]
+        if keep_days < 0:
+            raise CommandError(NEGATIVE_KEEP_DAYS.format(days=keep_days))
+        if engagement is not None and not Engagement.all_objects.filter(pk=engagement).exists():
+            raise CommandError(NO_SUCH_ENGAGEMENT.format(engagement_id=engagement))
+        scope = BackupScope(engagement_id=engagement)
+        output_dir = Path(str(output_dir or settings.BACKUP_ROOT)).resolve()
+        if dry_run:
+            self._dry_run(scope, output_dir)
+            return
+        try:
+            backup = backup_create(
+                scope=scope,
+                output_dir=output_dir,
+                keep_days=keep_days,
+                progress=terminal_progress(disabled=no_progress),
+            )
+        except BackupError as error:
+            raise CommandError(error.message) from error
+        for problem in backup.metadata.get("problems", []):
+            self.stdout.write(self.style.WARNING(PROBLEM_LINE.format(problem=problem)))
+        self.stdout.write(
+            self.style.SUCCESS(
+                SUMMARY.format(
+                    backup_id=backup.pk,
+                    rows=backup.record_count,
+                    tables=len(backup.tables_included),
+                    files=backup.metadata.get("files", 0),
+                    size=backup.file_size_bytes,
+                    path=backup.storage_path,
+                    checksum=backup.checksum,
+                    expiry=(
+                        EXPIRES.format(expires_at=backup.expires_at)
+                        if backup.expires_at
+                        else NEVER_EXPIRES
+                    ),
+                )
+            )
+        )
+
+    def _dry_run(self, scope: BackupScope, output_dir: Path) -> None:
+        """Print the tables and row counts a backup of `scope` would hold."""
+        tables = scope_tables(scope)
+        total = 0
+        for table in tables:
+            rows = table.queryset.count()
+            total += rows
+            if self.verbosity >= 2 or rows:
+                self.stdout.write(DRY_RUN_TABLE.format(label=table.label, rows=rows))
+        self.stdout.write(
+            DRY_RUN_SUMMARY.format(
+                scope=scope.kind, rows=total, tables=len(tables), output_dir=output_dir
+            )
+        )
