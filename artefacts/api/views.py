@@ -209,9 +209,12 @@ class ArtefactViewSet(ServiceViewSetMixin, viewsets.ModelViewSet):
 
 
 def _matches(if_none_match: str, etag: str) -> bool:
-    """Return whether an If-None-Match header names `etag` (or `*`)."""
+    """Return whether an If-None-Match header names `etag` (or `*`).
+
+    The comparison is weak, as RFC 9110 asks for If-None-Match: `W/"…"` matches too.
+    """
     etags = parse_etags(if_none_match) if if_none_match else []
-    return "*" in etags or etag in etags
+    return "*" in etags or etag in {tag.removeprefix("W/") for tag in etags}
 
 
 def version_chain(artefact: Artefact, visible) -> list[Artefact]:
