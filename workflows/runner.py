@@ -31,13 +31,14 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from django.db import transaction
 from django_tasks_db.utils import exclusive_transaction
 
 from approvals.choices import ApprovalType
 from approvals.services import approval_request
 from config.exceptions import Conflict, DomainError, InvalidInput
 
-from .choices import WorkflowStatus
+from .choices import TERMINAL_STATUSES, WorkflowStatus
 from .models import WorkflowRun
 from .registry import implementation_for, validate_input_params
 from .services import (
@@ -63,6 +64,9 @@ SKIPPED = "skipped"
 # The pseudo-step that checks input_params again before the first real step.
 VALIDATE_STEP = "validate_input"
 VALIDATE_LABEL = "Check the input parameters"
+# The pseudo-step after the last one: summary, sign-off request or completion.
+FINISH_STEP = "finish"
+FINISH_LABEL = "Record the results"
 
 RUN_MISSING = "Workflow run {run_id} does not exist (or was deleted): nothing to execute."
 RUN_NOT_QUEUED = (
@@ -77,6 +81,7 @@ RUN_NOT_STARTABLE = "Could not start the run: {reason}"
 RUN_NO_IMPLEMENTATION = "No implementation runs {workflow_type} workflows."
 STEP_FAILED = "Step {number} of {count} ({label}) failed: {message}"
 INPUT_FAILED = "The input check before step 1 of {count} failed: {message}"
+FINISH_FAILED = "Recording the results after step {count} of {count} failed: {message}"
 WORKER_STOPPED = "The worker stopped during step {number} of {count} ({label}): {kind}."
 STOPPED_BY_STATUS = "Stopped before step {number} of {count}: the run is {status}."
 
@@ -206,69 +211,93 @@ class _Execution:
                 return self._fail(error, number=number, name=step.name, label=step.label)
             seconds = self._add_step_metrics(step, step_started)
             self.say(f"[{number}/{count}] {step.label}: done in {seconds:.2f} s")
+            stopped = self._commit_progress(number)
+            if stopped is not None:
+                return stopped
+        return self._finish(implementation)
+
+    def _commit_progress(self, number: int) -> RunReport | None:
+        """Commit current_step and the metrics; return a report if the run was stopped."""
+        while True:
             try:
                 self.run = workflow_run_update_progress(
                     run=self.run,
                     actor=self.actor,
                     current_step=number,
-                    step_count=count,
+                    step_count=len(self.steps),
                     metrics=self._metrics(),
                 )
+                return None
             except Conflict:
-                # Cancelled (or failed) while the step ran: its results stay, the run stops.
-                return self._stopped(self._status(), number + 1)
-        return self._finish(implementation)
+                # Paused, cancelled or failed while the step ran: wait out a pause, and
+                # stop otherwise (what the step wrote stays, linked to the run).
+                status = self._status_before_step()
+                if status != WorkflowStatus.RUNNING:
+                    return self._stopped(status, number + 1)
 
     # -- ending -------------------------------------------------------------------------
 
     def _finish(self, implementation: WorkflowImplementation) -> RunReport:
-        summary = implementation.output_summary()
-        total = self._total_seconds()
+        """End the run: completed, or waiting for its sign-off; stopped if cancelled."""
+        count = len(self.steps)
         try:
-            if self.implementation_class.needs_approval:
-                self.run = workflow_run_update_progress(
-                    run=self.run,
-                    actor=self.actor,
-                    current_step=len(self.steps),
-                    metrics=self._metrics(),
-                    output_summary=summary,
-                )
-                approval = approval_request(
-                    approval_type=ApprovalType.WORKFLOW_APPROVAL,
-                    workflow_run=self.run,
-                    actor=self.actor,
-                    request_notes=implementation.approval_notes(),
-                    trace_id=self.run.trace_id,
-                )
-                message = (
-                    f"Waiting for approval after {total:.2f} s: workflow approval "
-                    f"{approval.pk} requested by {self.actor}."
-                )
-                self.say(message)
-                return RunReport(
-                    str(self.run.pk), WorkflowStatus.WAITING_APPROVAL, message, str(approval.pk)
-                )
-            self.run = workflow_run_update_progress(
-                run=self.run,
-                actor=self.actor,
-                current_step=len(self.steps),
-                metrics=self._metrics(),
+            summary = implementation.output_summary()
+            notes = (
+                implementation.approval_notes() if self.implementation_class.needs_approval else ""
             )
-            self.run = workflow_run_complete(run=self.run, actor=self.actor, output_summary=summary)
-        except Conflict:
-            # Cancelled between the last step and the end.
-            return self._stopped(self._status(), len(self.steps) + 1)
-        message = f"Completed in {total:.2f} s."
+        except Exception as error:
+            return self._fail(error, number=count, name=FINISH_STEP, label=FINISH_LABEL)
+        while True:
+            status = self._status_before_step()
+            if status != WorkflowStatus.RUNNING:
+                return self._stopped(status, count + 1)
+            try:
+                if self.implementation_class.needs_approval:
+                    return self._await_approval(summary, notes)
+                self.run = workflow_run_complete(
+                    run=self.run, actor=self.actor, output_summary=summary
+                )
+                break
+            except DomainError as refusal:
+                if self._status() == WorkflowStatus.RUNNING:
+                    # Refused for another reason than a pause or cancel (e.g. the
+                    # engagement closed): the run cannot end well.
+                    return self._fail(refusal, number=count, name=FINISH_STEP, label=FINISH_LABEL)
+                # Paused or cancelled between the status check and the move: look again.
+        message = f"Completed in {self._total_seconds():.2f} s."
         self.say(message)
         return RunReport(str(self.run.pk), WorkflowStatus.COMPLETED, message)
+
+    def _await_approval(self, summary: dict[str, Any], notes: str) -> RunReport:
+        """Keep the results on the run and ask for its workflow approval (run → waiting)."""
+        with transaction.atomic():
+            self.run = workflow_run_update_progress(
+                run=self.run, actor=self.actor, current_step=len(self.steps), output_summary=summary
+            )
+            approval = approval_request(
+                approval_type=ApprovalType.WORKFLOW_APPROVAL,
+                workflow_run=self.run,
+                actor=self.actor,
+                request_notes=notes,
+                trace_id=self.run.trace_id,
+            )
+        self.run.refresh_from_db()
+        message = (
+            f"Waiting for approval after {self._total_seconds():.2f} s: workflow approval "
+            f"{approval.pk} requested by {self.actor}."
+        )
+        self.say(message)
+        return RunReport(
+            str(self.run.pk), WorkflowStatus.WAITING_APPROVAL, message, str(approval.pk)
+        )
 
     def _fail(self, error: BaseException, *, number: int, name: str, label: str) -> RunReport:
         """Fail the run with what went wrong, unless it was cancelled meanwhile."""
         status = self._status()
-        if status != WorkflowStatus.RUNNING:
+        if status in TERMINAL_STATUSES:
             return self._stopped(status, number)
         count = len(self.steps)
-        template = STEP_FAILED if number else INPUT_FAILED
+        template = {VALIDATE_STEP: INPUT_FAILED, FINISH_STEP: FINISH_FAILED}.get(name, STEP_FAILED)
         message = template.format(
             number=number, count=count, label=label, message=_error_text(error)
         )
@@ -281,7 +310,7 @@ class _Execution:
             "message": str(error),
             "traceback": _traceback_text(error),
         }
-        if self.step_metrics:
+        if self.step_metrics and status == WorkflowStatus.RUNNING:
             # Keep the durations of the steps that ran, the failing one included.
             self.run = workflow_run_update_progress(
                 run=self.run, actor=self.actor, current_step=number - 1, metrics=self._metrics()
