@@ -154,6 +154,7 @@ ENGAGEMENT_HISTORY_SCOPE: dict[str, Callable[[uuid.UUID], Q]] = {
 
 NO_SUCH_ENGAGEMENT = "No engagement with id {engagement_id} (deleted ones included)."
 ARCHIVE_WRITE_FAILED = "Backup “{backup}” failed: {error}"
+BACKUP_NOT_DUE = "Cannot expire backup “{backup}”: it is kept until {expires_at}."
 NO_SUCH_ARCHIVE = "No backup archive at {path} and no backup with id “{value}”."
 BACKUP_NOT_RESTORABLE = "Backup “{backup}” is {status}: only a completed backup can be restored."
 BACKUP_ARCHIVE_MISSING = "The archive of backup “{backup}” is missing: {path}."
@@ -902,6 +903,10 @@ def backup_expire(*, backup: Backup, actor=None) -> bool:
     with transaction.atomic():
         backup = Backup.objects.select_for_update().get(pk=backup.pk)
         backup.check_move("expire")
+        if backup.expires_at is None or backup.expires_at > timezone.now():
+            raise Conflict(
+                BACKUP_NOT_DUE.format(backup=backup, expires_at=backup.expires_at or "never")
+            )
         removed = False
         if backup.storage_path:
             path = Path(backup.storage_path)
