@@ -300,3 +300,57 @@ def test_progress_refusals_change_nothing(engagement, actuary, state, step, coun
     with pytest.raises(error, match=match):
         workflow_run_update_progress(run=run, actor=actuary, current_step=step, step_count=count)
     assert database_state() == before
+
+
+# --- input parameters of runs the back office executes (issue 7) -------------------------
+
+
+def test_progress_may_record_results_before_the_run_ends(engagement, actuary):
+    run = run_in(engagement, actor=actuary, start=True)
+    workflow_run_update_progress(
+        run=run, actor=actuary, current_step=4, output_summary={"ibnr": 52135}
+    )
+    run.refresh_from_db()
+    assert run.output_summary == {"ibnr": 52135} and run.status == "running"
+
+
+def test_an_edit_checks_changed_input_params(engagement, actuary):
+    run = run_in(engagement, actor=actuary)  # reserve_calculation, no input yet
+    before = database_state()
+    with pytest.raises(
+        InvalidInput,
+        match=r"Invalid input_params \(reserve_calculation\): triangle_artefact is required",
+    ):
+        workflow_run_update(run=run, actor=actuary, data={"input_params": {"measure": "paid"}})
+    assert database_state() == before
+
+
+def test_a_queued_run_cannot_become_a_type_the_runner_does_not_run(engagement, actuary):
+    run = workflow_run_queue(run=run_in(engagement, actor=actuary), actor=actuary)
+    with pytest.raises(Conflict, match=r"Cannot make queued workflow run .* a csm_calculation run"):
+        workflow_run_update(run=run, actor=actuary, data={"workflow_type": "csm_calculation"})
+    # A pending run may: it is then a record of work done elsewhere.
+    pending = run_in(engagement, actor=actuary, name="Other")
+    workflow_run_update(run=pending, actor=actuary, data={"workflow_type": "csm_calculation"})
+
+
+def test_queueing_checks_the_input_params_again(engagement, actuary):
+    from artefacts.services import artefact_delete
+    from tests.workflows.conftest import reserving_params, upload_triangle
+
+    triangle = upload_triangle(
+        engagement,
+        actor=actuary,
+        content=b"origin,development,value\n2019,12,100\n2019,24,150\n2020,12,110\n2021,12,120\n",
+    )
+    run = run_in(
+        engagement,
+        actor=actuary,
+        workflow_type="data_validation",
+        input_params=reserving_params(triangle),
+    )
+    artefact_delete(artefact=triangle, actor=actuary)
+    before = database_state()
+    with pytest.raises(InvalidInput, match=r"triangle_artefact: engagement .* has no artefact"):
+        workflow_run_queue(run=run, actor=actuary)
+    assert database_state() == before
