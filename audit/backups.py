@@ -1576,9 +1576,18 @@ def backup_restore(
     """
     archive = resolve_source(source, using=using)
     manifest = verify_archive(archive, progress=progress)
-    plan = _RestoreWalk(
-        source=archive, manifest=manifest, mode=mode, write=False, using=using, progress=progress
-    ).run()
+    try:
+        plan = _RestoreWalk(
+            source=archive,
+            manifest=manifest,
+            mode=mode,
+            write=False,
+            using=using,
+            progress=progress,
+        ).run()
+    except (tarfile.TarError, EOFError, zlib.error, OSError, UnicodeError) as error:
+        # The file changed after it was checked.
+        raise RestoreRefused(ARCHIVE_UNREADABLE.format(path=archive.path, error=error)) from error
     if plan.refusal_count:
         raise RestoreRefused(plan.refusal_message())
     result = RestoreResult(source=archive, manifest=manifest, plan=plan, dry_run=dry_run)

@@ -32,7 +32,7 @@ from conversations.models import ChatMessage, Session
 from conversations.services import chat_message_add, session_create
 from engagements.models import Engagement, EngagementMember
 from engagements.services import engagement_update
-from tests.factories import EngagementFactory, UserFactory
+from tests.factories import EngagementFactory, EngagementMemberFactory, UserFactory
 from tests.factories.states import active_engagement, artefact_in, run_in, upload
 from workflows.models import WorkflowRun
 from workflows.services import (
@@ -476,25 +476,27 @@ def test_a_failed_restore_leaves_the_database_as_it_was(diverged, monkeypatch, m
 # --- The audit chain ----------------------------------------------------------------------------
 
 
-def test_audit_entries_missing_from_the_chain_are_never_fabricated(built, monkeypatch):
+@pytest.mark.django_db(transaction=True)
+def test_an_engagement_archive_never_fabricates_audit_entries_it_cannot_link(
+    built, actuary, reviewer
+):
+    # Another engagement's event comes between this engagement's events in the chain, so
+    # the engagement's events are a subset that cannot be linked from the genesis.
+    other = EngagementFactory(lead_actuary=actuary, reviewer=reviewer)
+    EngagementMemberFactory(engagement=other, user=actuary, role="lead")
+    active_engagement(other, actor=actuary)
+    engagement_update(engagement=built, actor=actuary, data={"description": "Later"})
     call("backup", "--engagement", str(built.pk))
-    backup = only_backup()
-    delete_for_real(built.pk)
-    # Pretend this database never had the engagement's events (another database).
-    original = backups._chain_head
-    monkeypatch.setattr(backups, "_chain_head", lambda using: (original(using)[0] + 5, "f" * 64))
-    first = AuditLog.objects.filter(engagement_id=built.pk).order_by("sequence").first()
-    real_rows = backups.rows_as_records
+    archive = only_backup().storage_path
+    call_command("flush", "--no-input", verbosity=0)
 
-    def hide_audit_rows(rows, options):
-        records = real_rows(rows, options)
-        return [record for record in records if record.get("pk") != str(first.pk)]
+    with pytest.raises(CommandError, match="does not link to the chain head") as refused:
+        call("restore", archive)
 
-    monkeypatch.setattr(backups, "rows_as_records", hide_audit_rows)
-
-    with pytest.raises(CommandError, match="does not link to the chain head"):
-        call("restore", str(backup.pk))
-    assert not Engagement.all_objects.filter(pk=built.pk).exists()
+    assert "an audit entry is never re-linked or fabricated" in str(refused.value)
+    assert not Engagement.all_objects.exists()
+    assert not AuditLog.objects.exists()
+    assert not Recovery.objects.exists() and not Backup.objects.exists()
 
 
 def test_restored_audit_rows_refuse_a_broken_link():
@@ -553,3 +555,63 @@ def test_a_full_backup_restores_an_emptied_database_with_its_chain(built, review
     recovery = Recovery.objects.get()
     assert recovery.backup.metadata["imported"] is True
     assert connection.vendor in {"sqlite", "postgresql"}
+
+
+# --- Scope and sources ----------------------------------------------------------------------
+
+
+def test_every_project_model_is_placed_in_or_out_of_the_engagement_scope():
+    labels = {model._meta.label_lower for model in backups.record_models()}
+    placed = set(backups.ENGAGEMENT_SCOPE) | set(backups.NOT_ENGAGEMENT_SCOPED)
+    assert labels == placed, "add the new model to ENGAGEMENT_SCOPE or NOT_ENGAGEMENT_SCOPED"
+
+
+def test_the_full_scope_holds_accounts_every_record_table_its_history_and_the_chain():
+    labels = [table.label for table in backups.scope_tables(backups.BackupScope())]
+    assert labels[:2] == ["auth.group", "auth.user"] and labels[-1] == "audit.auditlog"
+    assert not set(labels) & backups.CATALOGUE_LABELS
+    for model in backups.record_models():
+        assert model._meta.label_lower in labels
+        assert model.history.model._meta.label_lower in labels
+    # Parents come before the rows that point to them.
+    assert labels.index("engagements.engagement") < labels.index("artefacts.artefact")
+    assert labels.index("workflows.workflowrun") < labels.index("artefacts.artefact")
+
+
+def test_backup_writes_to_the_output_dir_given(engagement, tmp_path):
+    target = tmp_path / "elsewhere"
+    call("backup", "--engagement", str(engagement.pk), "--output-dir", str(target))
+    backup = only_backup()
+    assert Path(backup.storage_path).parent == target.resolve()
+    assert Path(backup.storage_path).name.startswith(f"backup-engagement-{engagement.pk}-")
+
+
+def test_a_path_without_a_backup_row_is_checked_against_its_sha256_file(built, tmp_path):
+    call("backup", "--engagement", str(built.pk))
+    source = Path(only_backup().storage_path)
+    copy = tmp_path / "copied.tar.gz"
+    copy.write_bytes(source.read_bytes())
+    checksum = Path(f"{source}.sha256").read_text().split()[0]
+    Path(f"{copy}.sha256").write_text(f"{checksum}  copied.tar.gz\n")
+    flip_one_byte(copy, offset=len(copy.read_bytes()) - 3)  # the gzip trailer
+
+    with pytest.raises(CommandError, match=r"copied\.tar\.gz\.sha256 records"):
+        call("restore", str(copy))
+    assert not Recovery.objects.exists()
+
+
+def test_an_archive_from_elsewhere_is_recorded_as_an_imported_backup(built, tmp_path):
+    call("backup", "--engagement", str(built.pk))
+    source = Path(only_backup().storage_path)
+    copy = tmp_path / "from-another-office.tar.gz"
+    copy.write_bytes(source.read_bytes())
+    delete_for_real(built.pk)
+
+    call("restore", str(copy))
+
+    recovery = Recovery.objects.get()
+    imported = recovery.backup
+    assert imported.storage_path == str(copy) and imported.status == "completed"
+    assert imported.metadata["imported"] is True and imported.expires_at is None
+    assert imported.checksum == sha256(copy.read_bytes())
+    assert Engagement.objects.filter(pk=built.pk).exists()
