@@ -4,11 +4,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
-from drf_spectacular.views import (
-    SpectacularAPIView,
-    SpectacularRedocView,
-    SpectacularSwaggerView,
-)
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 admin.site.site_header = "AI Actuary back office"
 admin.site.site_title = "AI Actuary"
@@ -22,7 +18,6 @@ urlpatterns = [
     # are our own static files (drf-spectacular-sidecar), never a CDN.
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     # Log in and out of the browsable API with a session.
     path("api/auth/", include("rest_framework.urls")),
 ]
