@@ -84,6 +84,7 @@ INPUT_FAILED = "The input check before step 1 of {count} failed: {message}"
 FINISH_FAILED = "Recording the results after step {count} of {count} failed: {message}"
 WORKER_STOPPED = "The worker stopped during step {number} of {count} ({label}): {kind}."
 STOPPED_BY_STATUS = "Stopped before step {number} of {count}: the run is {status}."
+STOPPED_AT_END = "Stopped after the last step ({count} of {count}): the run is {status}."
 
 
 @dataclass(frozen=True)
@@ -313,7 +314,10 @@ class _Execution:
         if self.step_metrics and status == WorkflowStatus.RUNNING:
             # Keep the durations of the steps that ran, the failing one included.
             self.run = workflow_run_update_progress(
-                run=self.run, actor=self.actor, current_step=number - 1, metrics=self._metrics()
+                run=self.run,
+                actor=self.actor,
+                current_step=count if name == FINISH_STEP else number - 1,
+                metrics=self._metrics(),
             )
         self.run = workflow_run_fail(
             run=self.run, actor=self.actor, error_message=message, error_details=details
@@ -323,9 +327,8 @@ class _Execution:
         return RunReport(str(self.run.pk), WorkflowStatus.FAILED, message)
 
     def _stopped(self, status: str, number: int) -> RunReport:
-        message = STOPPED_BY_STATUS.format(
-            number=min(number, len(self.steps)), count=len(self.steps), status=status
-        )
+        template = STOPPED_AT_END if number > len(self.steps) else STOPPED_BY_STATUS
+        message = template.format(number=number, count=len(self.steps), status=status)
         logger.info("Workflow run %s: %s", self.run.pk, message)
         self.say(message)
         return RunReport(str(self.run.pk), status, message)

@@ -230,6 +230,18 @@ def test_a_failing_step_fails_the_run_with_its_exception(run, queue_and_run):
     assert AuditAction.WORKFLOW_FAIL in [event.action for event in audit_events_since(mark)]
 
 
+def test_a_failing_summary_fails_the_run_after_its_steps(run, register, queue_and_run):
+    class BadSummary(Recorder):
+        def output_summary(self):
+            raise KeyError("ibnr")
+
+    register(TEST_TYPE, BadSummary)
+    run = queue_and_run(run)
+    assert run.status == "failed" and run.current_step == 3
+    assert run.error_message == ("Recording the results after step 3 of 3 failed: KeyError: 'ibnr'")
+    assert run.error_details["step"] == "finish"
+
+
 def test_a_run_with_no_input_yet_fails_at_its_input_check(engagement, actuary, queue_and_run):
     run = run_in(engagement, actor=actuary)  # reserve_calculation, input_params {}
     run = queue_and_run(run)
@@ -252,13 +264,16 @@ def test_cancelling_a_running_run_stops_it_between_steps(run, reviewer, queue_an
 
     assert run.status == "cancelled" and run.updated_by == reviewer
     assert Recorder.executed == ["first"]
-    assert run.error_message == ""
+    assert run.error_message == "" and run.current_step == 0
 
 
 def test_cancelling_during_the_last_step_keeps_the_run_cancelled(run, reviewer, queue_and_run):
     Recorder.during = {"third": lambda impl: workflow_run_cancel(run=impl.run, actor=reviewer)}
+    report = execute_workflow_run.enqueue(str(run.pk))  # not queued yet: skipped
+    assert report.return_value["outcome"] == SKIPPED
     run = queue_and_run(run)
     assert run.status == "cancelled" and Recorder.executed == ["first", "second", "third"]
+    assert run.current_step == 2  # the last step's progress was refused: cancelled meanwhile
 
 
 def test_a_run_cancelled_while_queued_is_never_executed(run, actuary, reviewer):
