@@ -345,8 +345,10 @@ def test_backing_up_twice_writes_two_archives(engagement, backup_root):
 def test_a_full_backup_dry_run_counts_and_writes_nothing(engagement, backup_root):
     before = database_state()
     output = call("backup", "--full", "--dry-run", verbosity=2)
-    assert "auth.user: 2 rows" in output and "engagements.engagement: 1 rows" in output
-    assert "Dry run: a full backup would hold" in output and "nothing was written" in output
+    assert "auth.user: 2 row(s)" in output and "engagements.engagement: 1 row(s)" in output
+    assert (
+        "Dry run: a backup of everything would hold" in output and "nothing was written" in output
+    )
     assert database_state() == before
     assert not Backup.objects.exists()
     assert not backup_root.exists()

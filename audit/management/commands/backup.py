@@ -25,14 +25,16 @@ from engagements.models import Engagement
 
 NO_SUCH_ENGAGEMENT = "No engagement with id {engagement_id} (deleted ones included)."
 NEGATIVE_KEEP_DAYS = "--keep-days must be 0 (keep for ever) or more, not {days}."
-DRY_RUN_TABLE = "  {label}: {rows} rows"
+DRY_RUN_TABLE = "  {label}: {rows} row(s)"
 DRY_RUN_SUMMARY = (
-    "Dry run: a {scope} backup would hold {rows} rows from {tables} tables and the files "
-    "of their artefacts, written to {output_dir}; nothing was written."
+    "Dry run: a backup of {scope} would hold {rows} row(s) from {tables} tables and the "
+    "files of their artefacts, written to {output_dir}; nothing was written."
 )
+SCOPE_FULL = "everything"
+SCOPE_ENGAGEMENT = "engagement {engagement_id}"
 PROBLEM_LINE = "Warning: {problem}"
 SUMMARY = (
-    "Backup {backup_id} completed: {rows} rows from {tables} tables and {files} files "
+    "Backup {backup_id} completed: {rows} row(s) from {tables} tables and {files} file(s) "
     "({size} bytes) in {path}, SHA-256 {checksum}, {expiry}."
 )
 EXPIRES = "expires {expires_at:%Y-%m-%d %H:%M} UTC"
@@ -129,6 +131,13 @@ class Command(BaseCommand):
                 self.stdout.write(DRY_RUN_TABLE.format(label=table.label, rows=rows))
         self.stdout.write(
             DRY_RUN_SUMMARY.format(
-                scope=scope.kind, rows=total, tables=len(tables), output_dir=output_dir
+                scope=(
+                    SCOPE_FULL
+                    if scope.engagement_id is None
+                    else SCOPE_ENGAGEMENT.format(engagement_id=scope.engagement_id)
+                ),
+                rows=total,
+                tables=len(tables),
+                output_dir=output_dir,
             )
         )

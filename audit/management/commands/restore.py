@@ -26,13 +26,18 @@ NOTHING_TO_DO = (
     "({rows} rows checked); nothing was changed."
 )
 DRY_RUN_SUMMARY = (
-    "Dry run: restoring {path} would write {rows} rows into {tables} tables and {files} "
-    "files ({mode}); nothing was changed."
+    "Dry run: restoring {path} would write {rows} row(s) into {tables} tables and {files} "
+    "file(s) ({mode}); nothing was changed."
 )
 SUMMARY = (
-    "Restored {rows} rows into {tables} tables and {files} files from {path} "
-    "(recovery {recovery_id}, {mode}); pre-recovery snapshot {snapshot}."
+    "Restored {rows} row(s) into {tables} tables and {files} file(s) from {path} "
+    "(recovery {recovery_id}; {mode}); pre-recovery snapshot {snapshot}."
 )
+MODE_DESCRIPTIONS = {
+    RestoreMode.REFUSE: "only missing rows added, none changed",
+    RestoreMode.MERGE: "missing rows added, differing rows kept as they were",
+    RestoreMode.OVERWRITE: "missing rows added, differing rows replaced",
+}
 
 
 class Command(BaseCommand):
@@ -65,13 +70,11 @@ class Command(BaseCommand):
     def handle(self, *args, backup, overwrite, merge, dry_run, no_progress, **options):
         """Restore (or plan) and print what was done; exit non-zero on refusal or failure."""
         self.verbosity = options["verbosity"]
-        mode = (
-            RestoreMode.OVERWRITE
-            if overwrite
-            else RestoreMode.MERGE
-            if merge
-            else RestoreMode.REFUSE
-        )
+        mode = RestoreMode.REFUSE
+        if overwrite:
+            mode = RestoreMode.OVERWRITE
+        elif merge:
+            mode = RestoreMode.MERGE
         try:
             result = backup_restore(
                 source=backup,
@@ -96,19 +99,19 @@ class Command(BaseCommand):
         for warning in plan.warnings:
             self.stdout.write(self.style.WARNING(WARNING_LINE.format(warning=warning)))
         path = result.source.path
-        if result.dry_run:
+        if result.nothing_to_do:
+            self.stdout.write(
+                self.style.SUCCESS(NOTHING_TO_DO.format(path=path, rows=result.manifest.total_rows))
+            )
+        elif result.dry_run:
             self.stdout.write(
                 DRY_RUN_SUMMARY.format(
                     path=path,
                     rows=plan.rows_written,
                     tables=len(plan.tables_written),
                     files=plan.files_written,
-                    mode=mode,
+                    mode=MODE_DESCRIPTIONS[mode],
                 )
-            )
-        elif result.recovery is None:
-            self.stdout.write(
-                self.style.SUCCESS(NOTHING_TO_DO.format(path=path, rows=result.manifest.total_rows))
             )
         else:
             self.stdout.write(
@@ -119,7 +122,7 @@ class Command(BaseCommand):
                         files=plan.files_written,
                         path=path,
                         recovery_id=result.recovery.pk,
-                        mode=mode,
+                        mode=MODE_DESCRIPTIONS[mode],
                         snapshot=result.recovery.pre_recovery_snapshot,
                     )
                 )
