@@ -615,3 +615,9 @@ def test_an_archive_from_elsewhere_is_recorded_as_an_imported_backup(built, tmp_
     assert imported.metadata["imported"] is True and imported.expires_at is None
     assert imported.checksum == sha256(copy.read_bytes())
     assert Engagement.objects.filter(pk=built.pk).exists()
+
+
+def test_a_dry_run_of_a_restore_that_would_be_refused_fails(diverged):
+    with pytest.raises(CommandError, match="Restore refused, nothing was changed"):
+        call("restore", str(diverged["backup"].pk), "--dry-run")
+    assert not Recovery.objects.exists()

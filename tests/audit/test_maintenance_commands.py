@@ -378,3 +378,28 @@ def test_the_backup_command_options(engagement):
     with pytest.raises(CommandError):
         call("backup")  # neither --full nor --engagement
     assert WorkflowRun.objects.count() == 0
+
+
+def test_a_purge_that_is_refused_midway_keeps_the_row_and_its_files(deleted, clock, monkeypatch):
+    from django.db.models import ProtectedError
+
+    from audit.management.commands import purge_deleted
+
+    real_record = purge_deleted.audit_record
+
+    def protect_engagements(**kwargs):
+        if kwargs["action"] == AuditAction.ENGAGEMENT_DELETE:
+            raise ProtectedError("Cannot delete: a record protects it", set())
+        return real_record(**kwargs)
+
+    monkeypatch.setattr(purge_deleted, "audit_record", protect_engagements)
+    clock(31)
+
+    output = call("purge_deleted", "--older-than", "30")
+
+    assert f"Kept engagement {deleted['doomed'].pk}" in output
+    assert "other records protect it (Cannot delete: a record protects it)" in output
+    assert "0 engagement(s)" in output and "kept 6 protected record(s)" in output
+    assert exists(Engagement, deleted["doomed"].pk)
+    assert exists(Artefact, deleted["doomed_artefact"].pk)
+    assert file_exists(deleted["doomed_artefact"].file.name)

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import ProtectedError, Q, RestrictedError
 from django.utils import timezone
 from tqdm import tqdm
 
@@ -62,6 +62,7 @@ REASON_SIGNED_OFF = "it carries an approved sign-off"
 REASON_BUILT_ON = "version {version} ({artefact_id}) builds on it"
 REASON_RUN_SOURCE = "{count} artefact(s) or approval(s) name it as their source"
 REASON_APPROVED_WORK = "it holds approved work (an approved artefact or sign-off)"
+REASON_PROTECTED = "other records protect it ({error})"
 
 
 @dataclass
@@ -75,6 +76,13 @@ class PurgeTally:
     # Ids of artefacts gone (or, in a dry run, going) in this run.
     artefacts_gone: set = field(default_factory=set)
     files_freed: set = field(default_factory=set)
+
+    def add(self, other: PurgeTally) -> None:
+        """Count in what one committed purge did."""
+        for label, count in other.purged.items():
+            self.purged[label] = self.purged.get(label, 0) + count
+        self.cascaded += other.cascaded
+        self.artefacts_gone |= other.artefacts_gone
 
 
 class Command(BaseCommand):
@@ -130,7 +138,6 @@ class Command(BaseCommand):
                 for pk in pks:
                     self._one(model, pk, kept, purge)
                     progress.update(1)
-        self._remove_files()
         self._summary()
 
     def _due(self, model, order):
@@ -143,6 +150,19 @@ class Command(BaseCommand):
 
     def _one(self, model, pk, kept, purge) -> None:
         """Purge one record in its own transaction, unless something still needs it."""
+        # What this purge does is counted only once its transaction has committed: a
+        # rolled-back purge must not free files or count as done.
+        self.pending = PurgeTally()
+        try:
+            self._purge_one(model, pk, kept, purge)
+        except (ProtectedError, RestrictedError) as protected:
+            # A foreign key that protects the row (on_delete PROTECT/RESTRICT) keeps it too.
+            self._keep(model, pk, REASON_PROTECTED.format(error=protected.args[0]))
+            return
+        self.tally.add(self.pending)
+        self._remove_files(self.pending.files_freed)
+
+    def _purge_one(self, model, pk, kept, purge) -> None:
         with transaction.atomic():
             rows = model.all_objects.filter(pk=pk, is_deleted=True, deleted_at__lt=self.cutoff)
             record = rows.first() if self.dry_run else rows.select_for_update().first()
@@ -150,13 +170,7 @@ class Command(BaseCommand):
                 return  # restored or purged meanwhile
             reason = kept(record)
             if reason:
-                self.tally.kept += 1
-                self._write(
-                    KEPT_LINE.format(
-                        label=model._meta.verbose_name, pk=pk, record=record, reason=reason
-                    ),
-                    level=1,
-                )
+                self._keep(model, pk, reason, record=record)
                 return
             self._write(
                 PURGE_LINE.format(
@@ -168,9 +182,15 @@ class Command(BaseCommand):
                 ),
                 level=1 if self.dry_run else 2,
             )
-            label = str(model._meta.verbose_name)
-            self.tally.purged[label] = self.tally.purged.get(label, 0) + 1
             purge(record)
+            self.pending.purged[str(model._meta.verbose_name)] = 1
+
+    def _keep(self, model, pk, reason: str, *, record=None) -> None:
+        self.tally.kept += 1
+        line = KEPT_LINE.format(
+            label=model._meta.verbose_name, pk=pk, record=record or pk, reason=reason
+        )
+        self._write(line, level=1)
 
     # What is kept --------------------------------------------------------------------------
 
@@ -231,9 +251,9 @@ class Command(BaseCommand):
     # Purging ------------------------------------------------------------------------------
 
     def _purge_artefact(self, artefact: Artefact, *, cascade_of=None) -> None:
-        self.tally.artefacts_gone.add(artefact.pk)
+        self.pending.artefacts_gone.add(artefact.pk)
         if artefact.file:
-            self.tally.files_freed.add(artefact.file.name)
+            self.pending.files_freed.add(artefact.file.name)
         if self.dry_run:
             return
         before, pk = snapshot(artefact), artefact.pk
@@ -255,7 +275,7 @@ class Command(BaseCommand):
             run.delete()
 
     def _purge_session(self, session: Session) -> None:
-        self.tally.cascaded += session.messages.count()
+        self.pending.cascaded += session.messages.count()
         if self.dry_run:
             return
         before, pk = snapshot(session), session.pk
@@ -279,7 +299,7 @@ class Command(BaseCommand):
                 Q(engagement=engagement) | Q(artefact__engagement=engagement)
             ).count(),
         }
-        self.tally.cascaded += sum(contents.values())
+        self.pending.cascaded += sum(contents.values())
         before, pk = snapshot(engagement), engagement.pk
         if not self.dry_run:
             engagement.delete()
@@ -320,10 +340,10 @@ class Command(BaseCommand):
             },
         )
 
-    def _remove_files(self) -> None:
+    def _remove_files(self, names: set[str]) -> None:
         """Remove each freed file that no remaining artefact row references."""
         storage = artefact_storage()
-        for name in sorted(self.tally.files_freed):
+        for name in sorted(names):
             still_used = (
                 Artefact.all_objects.filter(file=name)
                 .exclude(pk__in=self.tally.artefacts_gone)
