@@ -840,11 +840,14 @@ def backup_create(
         summary = write_archive(
             scope=scope, path=path, backup_id=backup.pk, progress=progress, using=using
         )
-    except Exception as error:
-        backup.fail(str(error))
+    except BaseException as error:
+        # Interrupted too (Ctrl-C): the row must not stay in progress for ever.
+        backup.fail(str(error) or type(error).__name__)
         save_with_history(backup, actor=actor, reason="Failed")
         if record_event:
             record_backup_event(backup, actor=actor, severity=Severity.ERROR)
+        if not isinstance(error, Exception):
+            raise
         raise BackupFailed(ARCHIVE_WRITE_FAILED.format(backup=backup, error=error)) from error
     backup.file_size_bytes = summary.size
     backup.checksum = summary.checksum
@@ -1223,7 +1226,10 @@ class _RestoreWalk:
                     self._fatal(MEMBER_UNLISTED.format(path=self.source.path, name=member.name))
                 reader = HashingReader(tar.extractfile(member))
                 if member.name.startswith(DATA_PREFIX):
-                    self._table(self.tables[member.name], reader, bar)
+                    table = self.tables.get(member.name)
+                    if table is None:
+                        self._fatal(MEMBER_UNLISTED.format(path=self.source.path, name=member.name))
+                    self._table(table, reader, bar)
                 else:
                     self._file(member.name[len(FILES_PREFIX) :], reader, expected)
                     bar.update(1)
@@ -1640,12 +1646,15 @@ def backup_restore(
         with transaction.atomic(using=using):
             done = walk.run()
             walk.finish()
-    except Exception as error:
+    except BaseException as error:
+        # Interrupted too (Ctrl-C): the rows rolled back, so the files and the record follow.
         walk.remove_written_files()
         message = (
             error.message if isinstance(error, BackupError) else f"{type(error).__name__}: {error}"
         )
         _fail_recovery(recovery, message, actor=actor, snapshot=snapshot)
+        if not isinstance(error, Exception):
+            raise
         raise RestoreFailed(RESTORE_FAILED.format(archive=archive.path, error=message)) from error
 
     result.plan = done
