@@ -403,3 +403,11 @@ def test_a_purge_that_is_refused_midway_keeps_the_row_and_its_files(deleted, clo
     assert exists(Engagement, deleted["doomed"].pk)
     assert exists(Artefact, deleted["doomed_artefact"].pk)
     assert file_exists(deleted["doomed_artefact"].file.name)
+
+
+def test_no_progress_bar_off_a_terminal(engagement, capsys):
+    call_command("backup", "--engagement", str(engagement.pk), stdout=io.StringIO())
+    call_command("purge_deleted", "--older-than", "0", stdout=io.StringIO())
+    call_command("prune_backups", stdout=io.StringIO())
+    call_command("expire_approvals", stdout=io.StringIO())
+    assert capsys.readouterr().err == ""
