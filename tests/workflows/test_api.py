@@ -298,17 +298,24 @@ CASES = [(state, move) for move in ALLOWED for state in STATES]
 def test_every_move_from_every_state(
     engagement, lead, reviewer_user, teammate, teammate_client, state, move
 ):
-    run = run_in_state(state, engagement, lead=lead, reviewer=reviewer_user)
+    # Only the runner's types can be queued; the runner alone starts those.
+    runnable = move == "queue" or state == "queued"
+    workflow_type = "reserve_calculation" if runnable else "custom"
+    run = run_in_state(
+        state, engagement, lead=lead, reviewer=reviewer_user, workflow_type=workflow_type
+    )
     mark = audit_mark()
     response = teammate_client.post(detail(run, f"{move}/"))
     run.refresh_from_db()
     target = ALLOWED[move].get(state)
-    if target:
+    if move == "start" and runnable:
+        assert_error(response, 409, "conflict", match="only its runner starts them")
+        assert run.status == state
+        assert audit_events_since(mark) == []
+    elif target:
         assert response.status_code == 200, response.content
         assert response.json()["status"] == target == run.status
-        events = [
-            event for event in audit_events_since(mark) if event.resource_type == "workflowrun"
-        ]
+        events = [e for e in audit_events_since(mark) if e.resource_type == "workflowrun"]
         assert [(event.action, event.user) for event in events] == [(AUDITED[move], teammate)]
     else:
         body = assert_error(response, 409, "invalid_transition")
@@ -334,7 +341,7 @@ def test_queue_refuses_types_the_runner_does_not_run(engagement, lead, lead_clie
 def test_moves_need_the_change_permission_and_a_working_role(
     engagement, lead, observer_client, observer_worker_client
 ):
-    run = run_in(engagement, actor=lead)
+    run = run_in(engagement, actor=lead, workflow_type="custom")
     assert_error(observer_client.post(detail(run, "start/")), 403, "permission_denied")
     assert_error(
         observer_worker_client.post(detail(run, "start/")),
@@ -410,15 +417,16 @@ def test_progress_is_checked(engagement, lead, lead_client):
     )
 
 
-@pytest.mark.parametrize("move", ["progress", "complete", "fail"])
+@pytest.mark.parametrize("move", ["start", "progress", "complete", "fail"])
 def test_runner_work_is_never_typed_in(engagement, lead, lead_client, move):
-    run = run_in(engagement, actor=lead, start=True)  # reserve_calculation: the runner's
-    body = {"progress": {"current_step": 1}, "complete": {}, "fail": {"error_message": "x"}}[move]
+    run = run_in(engagement, actor=lead, start=move != "start")  # reserve_calculation
+    status = run.status
+    body = {"progress": {"current_step": 1}, "fail": {"error_message": "x"}}.get(move, {})
     assert_error(
         lead_client.post(detail(run, f"{move}/"), body), 409, "conflict", match="only its runner"
     )
     run.refresh_from_db()
-    assert run.status == "running"
+    assert run.status == status
 
 
 def test_a_waiting_run_is_released_only_by_its_approval(

@@ -33,8 +33,10 @@ REPORTED_ELSEWHERE = (
 )
 RUN_REPORTED_BY_RUNNER = (
     "Cannot {verb} workflow run “{run}” through the API: the back office runs "
-    "{workflow_type} workflows itself, and only its runner records their {what}."
+    "{workflow_type} workflows itself, and only its runner {does}."
 )
+RUNNER_STARTS = "starts them (queue the run instead)"
+RUNNER_RECORDS = "records their {what}"
 
 
 @extend_schema_view(
@@ -85,10 +87,13 @@ class WorkflowRunViewSet(ServiceViewSetMixin, viewsets.ModelViewSet):
         return self.transition(services.workflow_run_queue)
 
     @extend_schema(
-        request=None, summary="Start: pending or queued → running", description=TRANSITION
+        request=None,
+        summary="Start work done elsewhere: pending → running",
+        description=REPORTED_ELSEWHERE + " Runs of the runner's types are queued instead.",
     )
     @action(detail=True, methods=["post"])
     def start(self, request, pk=None):
+        self._refuse_runner_work(verb="start", does=RUNNER_STARTS)
         return self.transition(services.workflow_run_start)
 
     @extend_schema(request=None, summary="Pause: running → paused", description=TRANSITION)
@@ -116,7 +121,9 @@ class WorkflowRunViewSet(ServiceViewSetMixin, viewsets.ModelViewSet):
     @action(detail=True, methods=["post"])
     def progress(self, request, pk=None):
         data = self.validated_input(WorkflowRunProgressSerializer)
-        self._refuse_runner_work(verb="record progress of", what="progress")
+        self._refuse_runner_work(
+            verb="record progress of", does=RUNNER_RECORDS.format(what="progress")
+        )
         return self.transition(services.workflow_run_update_progress, **data)
 
     @extend_schema(
@@ -128,7 +135,7 @@ class WorkflowRunViewSet(ServiceViewSetMixin, viewsets.ModelViewSet):
     @action(detail=True, methods=["post"])
     def complete(self, request, pk=None):
         data = self.validated_input(WorkflowRunCompleteSerializer)
-        self._refuse_runner_work(verb="complete", what="results")
+        self._refuse_runner_work(verb="complete", does=RUNNER_RECORDS.format(what="results"))
         return self.transition(services.workflow_run_complete, **data)
 
     @extend_schema(
@@ -139,19 +146,21 @@ class WorkflowRunViewSet(ServiceViewSetMixin, viewsets.ModelViewSet):
     @action(detail=True, methods=["post"])
     def fail(self, request, pk=None):
         data = self.validated_input(WorkflowRunFailSerializer)
-        self._refuse_runner_work(verb="fail", what="failures")
+        self._refuse_runner_work(verb="fail", does=RUNNER_RECORDS.format(what="failures"))
         return self.transition(services.workflow_run_fail, **data)
 
-    def _refuse_runner_work(self, *, verb: str, what: str) -> None:
-        """Refuse to report by hand on a run whose type the background runner executes.
+    def _refuse_runner_work(self, *, verb: str, does: str) -> None:
+        """Refuse to start or report by hand on a run whose type the background runner executes.
 
-        A result nobody computed must not be typed in (issue 7). The services accept
-        these moves from the runner, so the API keeps the rule for its callers.
+        A run must not be a status someone types in (issue 7): such a run is queued,
+        and the runner starts it and records its progress, results or failure. The
+        services accept these moves from the runner, so the API keeps the rule for
+        its callers.
         """
         run = self.get_object()
         if implementation_for(run.workflow_type) is not None:
             raise Conflict(
                 RUN_REPORTED_BY_RUNNER.format(
-                    verb=verb, run=run, workflow_type=run.workflow_type, what=what
+                    verb=verb, run=run, workflow_type=run.workflow_type, does=does
                 )
             )
