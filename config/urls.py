@@ -1,6 +1,5 @@
 """URL configuration: the admin is the actuaries' main screen; the REST API is under /api/."""
 
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
@@ -22,7 +21,5 @@ urlpatterns = [
     path("api/auth/", include("rest_framework.urls")),
 ]
 
-if settings.DEBUG:
-    from django.conf.urls.static import static
-
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+# MEDIA_ROOT is deliberately never served as static files, not even with DEBUG on:
+# artefact bytes leave only through the verified, scoped and audited download views.
