@@ -50,3 +50,22 @@ def test_production_starts_with_a_secret_key(tmp_path):
 def test_time_zone_is_utc(settings):
     assert settings.TIME_ZONE == "UTC"
     assert settings.USE_TZ is True
+
+
+def _variables_read_by_settings():
+    import re
+
+    pattern = re.compile(r"""env(?:\.\w+)?\(\s*["']([A-Z][A-Z0-9_]+)["']""")
+    names = set()
+    for path in (ROOT / "config" / "settings").glob("*.py"):
+        names.update(pattern.findall(path.read_text()))
+    return names
+
+
+def test_every_environment_variable_is_documented():
+    names = _variables_read_by_settings()
+    assert {"DATABASE_URL", "SECRET_KEY", "TASKS_BACKEND"} <= names
+    example = (ROOT / ".env.example").read_text()
+    readme = (ROOT / "README.md").read_text()
+    assert not [n for n in names if f"# {n}=" not in example], "missing from .env.example"
+    assert not [n for n in names if f"`{n}`" not in readme], "missing from README.md"

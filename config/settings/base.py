@@ -167,7 +167,7 @@ ARTEFACT_MAX_UPLOAD_SIZE = env.int("ARTEFACT_MAX_UPLOAD_SIZE", default=100 * 102
 # backend of django-tasks-db: durable, on SQLite or PostgreSQL, workers started with
 # `manage.py db_worker` (several, on several machines, may share one PostgreSQL).
 # TASKS_BACKEND names another django.tasks backend class instead: the RQ or Celery ones
-# (docs/workflows.md says what else each needs), or
+# (README, section "Workflow runs" says what else each needs), or
 # django.tasks.backends.immediate.ImmediateBackend to run each task in the enqueuing process.
 TASKS = {
     "default": {
@@ -178,7 +178,7 @@ TASKS = {
 
 LOGIN_URL = "admin:login"
 
-# REST API (/api/v1/, see docs/api.md). Token first: its WWW-Authenticate header makes an
+# REST API (/api/v1/, see README, section "REST API"). Token first: its WWW-Authenticate header makes an
 # anonymous request answer 401 rather than 403. Session auth serves the browsable API and
 # Swagger UI (with CSRF). Every list is paginated, with ?page_size= capped at 100.
 REST_FRAMEWORK = {
@@ -206,7 +206,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": (
         "The system of record for actuarial consulting work: engagements, workflow runs, "
         "artefacts, approvals, qualifications, the audit log and AI assistant sessions. "
-        "See docs/api.md for authentication, filters, pagination and the error format."
+        "See README, section "REST API" for authentication, filters, pagination and the error format."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
