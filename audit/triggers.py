@@ -48,7 +48,7 @@ POSTGRES_INSTALL = (
     BEGIN
         RAISE EXCEPTION '{APPEND_ONLY_DB_ERROR}: % on % refused', TG_OP, TG_TABLE_NAME
             USING ERRCODE = 'restrict_violation',
-                  HINT = 'Audit entries are only ever inserted; see README, section "The audit trail".';
+                  HINT = 'Audit entries are only ever inserted; see the README (The audit trail).';
     END;
     $$
     """,

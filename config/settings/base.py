@@ -178,7 +178,7 @@ TASKS = {
 
 LOGIN_URL = "admin:login"
 
-# REST API (/api/v1/, see README, section "REST API"). Token first: its WWW-Authenticate header makes an
+# REST API (/api/v1/, see the README). Token first: its WWW-Authenticate header makes an
 # anonymous request answer 401 rather than 403. Session auth serves the browsable API and
 # Swagger UI (with CSRF). Every list is paginated, with ?page_size= capped at 100.
 REST_FRAMEWORK = {
@@ -206,7 +206,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": (
         "The system of record for actuarial consulting work: engagements, workflow runs, "
         "artefacts, approvals, qualifications, the audit log and AI assistant sessions. "
-        "See README, section "REST API" for authentication, filters, pagination and the error format."
+        "See the README (REST API) for authentication, filters, pagination and the error format."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
