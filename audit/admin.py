@@ -1,6 +1,7 @@
 """Admin for the audit trail, and the admin base class every domain model admin uses."""
 
 import json
+import uuid
 
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
@@ -8,6 +9,7 @@ from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connections
+from django.db.models import Q
 from django.http import Http404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -16,14 +18,27 @@ from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from config.exceptions import DomainError
+from conversations.models import Session
+from engagements.models import Engagement, EngagementMember
+from engagements.selectors import (
+    VIEW_ALL_PERMISSION,
+    engagement_can_view,
+    engagements_visible_to,
+    scope_to_user,
+)
 
 from .models import AuditLog, Backup, Recovery
 from .selectors import TIMELINE_DEFAULT_LIMIT, engagement_timeline, user_has_audit_trail
 from .services import user_deactivate
 
 TIMELINE_MAX_LIMIT = 2000
+NO_ENGAGEMENT = "No engagement with this id."
 # Below this many rows an exact COUNT(*) is cheap, and exact is better.
 EXACT_COUNT_THRESHOLD = 10_000
+
+# Users other than superusers pick a designated approver among the people on their
+# engagements' teams (the service refuses anyone else); (app_label, model_name, field).
+TEAM_USER_FIELDS = frozenset({("approvals", "approval", "designated_approver")})
 
 TRACKED_FIELDS = ("created_at", "created_by", "updated_at", "updated_by")
 SOFT_DELETE_FIELDS = ("is_deleted", "deleted_at", "deleted_by")
@@ -64,6 +79,35 @@ class RecordAdmin(SimpleHistoryAdmin):
         else:
             super().delete_queryset(request, queryset)
 
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        # A form offers (and accepts) only the engagements, runs, artefacts and chat
+        # sessions the user may see: a hand-typed id of another engagement's object
+        # is "not a valid choice", as if it did not exist.
+        formfield = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if formfield is not None and hasattr(formfield, "queryset"):
+            formfield.queryset = scoped_choices(formfield.queryset, request.user)
+        return formfield
+
+
+def scoped_choices(queryset, user):
+    """Return the rows of `queryset` (engagements, or rows of an engagement) `user` may see.
+
+    Chat sessions are their owner's; other models are returned as they are.
+    """
+    model = queryset.model
+    if model is Engagement:
+        return scope_to_user(queryset, user, engagement_path="")
+    if model is Session:
+        return queryset if user.is_superuser else queryset.filter(user=user)
+    if any(f.name == "engagement" and f.is_relation for f in model._meta.get_fields()):
+        return scope_to_user(queryset, user)
+    return queryset
+
+
+def sees_every_engagement(user) -> bool:
+    """Return whether `user` sees every engagement (superuser or the global view permission)."""
+    return user.is_superuser or user.has_perm(VIEW_ALL_PERMISSION)
+
 
 class EstimatedCountPaginator(Paginator):
     """Paginator that asks PostgreSQL's planner for the row count instead of COUNT(*).
@@ -101,23 +145,32 @@ class EstimatedCountPaginator(Paginator):
 
 
 class EngagementListFilter(admin.SimpleListFilter):
-    """Filter audit entries by engagement (the indexed engagement_id column)."""
+    """Filter by engagement: those the user may see (by the indexed engagement_id column).
+
+    Works on the audit log's engagement_id and on every model with an engagement
+    foreign key (whose column is engagement_id too).
+    """
 
     title = "engagement"
     parameter_name = "engagement_id"
 
     def lookups(self, request, model_admin):
-        from engagements.models import Engagement
-
-        engagements = Engagement.all_objects.order_by("client_code", "name").only(
-            "id", "client_code", "name"
-        )
+        if request.user.is_superuser:
+            # Deleted engagements keep their audit trail, runs and artefacts.
+            engagements = Engagement.all_objects.all()
+        else:
+            engagements = engagements_visible_to(request.user)
+        engagements = engagements.order_by("client_code", "name").only("id", "client_code", "name")
         return [(str(engagement.pk), str(engagement)) for engagement in engagements]
 
     def queryset(self, request, queryset):
-        if self.value():
-            return queryset.filter(engagement_id=self.value())
-        return queryset
+        if not self.value():
+            return queryset
+        try:
+            engagement_id = uuid.UUID(self.value())
+        except ValueError:
+            return queryset.none()
+        return queryset.filter(engagement_id=engagement_id)
 
 
 @admin.register(AuditLog)
@@ -156,6 +209,15 @@ class AuditLogAdmin(admin.ModelAdmin):
     paginator = EstimatedCountPaginator
     show_full_result_count = False
 
+    def get_queryset(self, request):
+        # The API's rule: the events of your engagements, and your own.
+        queryset = super().get_queryset(request)
+        user = request.user
+        if sees_every_engagement(user):
+            return queryset
+        visible = engagements_visible_to(user).values("pk")
+        return queryset.filter(Q(engagement_id__in=visible) | Q(user=user))
+
     def get_readonly_fields(self, request, obj=None):
         return tuple(f.name for f in self.model._meta.fields)
 
@@ -185,13 +247,12 @@ class AuditLogAdmin(admin.ModelAdmin):
 
     def timeline_view(self, request, engagement_id):
         """Show an engagement's audit events and change history, newest first."""
-        from engagements.models import Engagement
-
         if not self.has_view_permission(request):
             raise PermissionDenied
         engagement = Engagement.all_objects.filter(pk=engagement_id).first()
-        if engagement is None:
-            raise Http404("No engagement with this id.")
+        if engagement is None or not engagement_can_view(engagement=engagement, user=request.user):
+            # Another team's engagement is answered as if it did not exist.
+            raise Http404(NO_ENGAGEMENT)
         try:
             limit = int(request.GET.get("limit", TIMELINE_DEFAULT_LIMIT))
         except ValueError:
@@ -235,6 +296,21 @@ class AuditedUserAdmin(UserAdmin):
 
     actions = (deactivate_users,)
 
+    def get_queryset(self, request):
+        # Staff pick colleagues who can still act; a designated approver must moreover
+        # be on the team of one of their engagements (the autocomplete says which field).
+        queryset = super().get_queryset(request)
+        user = request.user
+        if user.is_superuser:
+            return queryset
+        queryset = queryset.filter(is_active=True)
+        if _autocomplete_source(request) in TEAM_USER_FIELDS:
+            teams = engagements_visible_to(user).values("pk")
+            queryset = queryset.filter(
+                pk__in=EngagementMember.objects.filter(engagement__in=teams).values("user")
+            )
+        return queryset
+
     def has_delete_permission(self, request, obj=None):
         # Without an object this is the bulk delete action, which would fail
         # half-way on the first user with a trail: offer deactivation instead.
@@ -243,8 +319,27 @@ class AuditedUserAdmin(UserAdmin):
         return super().has_delete_permission(request, obj)
 
 
+def _autocomplete_source(request) -> tuple[str, str, str] | None:
+    """Return (app_label, model_name, field_name) of the autocomplete being served, if any."""
+    match = getattr(request, "resolver_match", None)
+    if match is None or match.url_name != "autocomplete":
+        return None
+    return (
+        request.GET.get("app_label", ""),
+        request.GET.get("model_name", ""),
+        request.GET.get("field_name", ""),
+    )
+
+
+class EngagementScopedAdmin(RecordAdmin):
+    """Admin of maintenance records: those of the user's engagements (all for admins)."""
+
+    def get_queryset(self, request):
+        return scope_to_user(super().get_queryset(request), request.user)
+
+
 @admin.register(Backup)
-class BackupAdmin(RecordAdmin):
+class BackupAdmin(EngagementScopedAdmin):
     list_display = (
         "name",
         "backup_type",
@@ -263,7 +358,7 @@ class BackupAdmin(RecordAdmin):
 
 
 @admin.register(Recovery)
-class RecoveryAdmin(RecordAdmin):
+class RecoveryAdmin(EngagementScopedAdmin):
     list_display = ("name", "backup", "status", "engagement", "records_recovered", "completed_at")
     list_filter = ("status",)
     search_fields = ("name", "description", "backup__name")

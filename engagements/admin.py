@@ -5,14 +5,17 @@ Saving, deleting, team changes and lifecycle moves all go through
 """
 
 from django.contrib import admin
+from django.urls import reverse
 
 from approvals.models import Approval
 from artefacts.models import Artefact
 from audit.admin import RecordAdmin
+from audit.selectors import engagement_timeline
 from config.exceptions import InvalidInput
 from config.service_admin import AdminMove, ServiceAdminMixin, adopt, changed_data, form_data
 from workflows.models import WorkflowRun
 
+from .choices import CLOSED_STATUSES
 from .models import Engagement, EngagementMember
 from .selectors import scope_to_user
 from .services import (
@@ -32,6 +35,15 @@ from .services import (
 
 MEMBER_USER_FIXED = (
     "A team row keeps its person: change their role, or remove them and add the other person."
+)
+# How many of the latest timeline entries the engagement page shows (the rest: its link).
+TIMELINE_ENTRIES = 15
+# Work started from the engagement page: (label, add view, permission); the add form
+# opens with this engagement chosen.
+ENGAGEMENT_ADD_LINKS = (
+    ("Upload artefact", "admin:artefacts_artefact_add", "artefacts.add_artefact"),
+    ("New workflow run", "admin:workflows_workflowrun_add", "workflows.add_workflowrun"),
+    ("Request sign-off", "admin:approvals_approval_add", "approvals.add_approval"),
 )
 
 
@@ -129,6 +141,26 @@ class EngagementAdmin(ServiceAdminMixin, RecordAdmin):
 
     def get_queryset(self, request):
         return scope_to_user(super().get_queryset(request), request.user, engagement_path="")
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None and not add:
+            context.update(self._workspace_context(request, obj))
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def _workspace_context(self, request, obj) -> dict:
+        """Return the engagement page's latest timeline entries and its "add work" links."""
+        user = request.user
+        context = {}
+        if user.has_perm("audit.view_auditlog"):
+            context["timeline_entries"] = engagement_timeline(obj, limit=TIMELINE_ENTRIES)
+            context["timeline_url"] = reverse("admin:audit_auditlog_timeline", args=(obj.pk,))
+        if obj.status not in CLOSED_STATUSES:
+            context["engagement_add_links"] = [
+                (label, f"{reverse(view)}?engagement={obj.pk}")
+                for label, view, permission in ENGAGEMENT_ADD_LINKS
+                if user.has_perm(permission)
+            ]
+        return context
 
     def get_readonly_fields(self, request, obj=None):
         readonly = super().get_readonly_fields(request, obj)

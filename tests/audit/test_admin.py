@@ -14,7 +14,12 @@ from audit.admin import EstimatedCountPaginator
 from audit.choices import AuditAction, Severity
 from audit.models import AuditLog
 from audit.services import audit_record
-from tests.factories import AuditLogFactory, StaffUserFactory, UserFactory
+from tests.factories import (
+    AuditLogFactory,
+    EngagementMemberFactory,
+    StaffUserFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -162,10 +167,15 @@ class TestTimeline:
         client.force_login(StaffUserFactory())
         assert client.get(_timeline_url(engagement)).status_code == 403
 
-    def test_staff_with_the_view_permission_see_it(self, client, engagement):
+    def test_staff_with_the_view_permission_see_it_on_their_engagements(
+        self, client, engagement
+    ):
         viewer = StaffUserFactory()
         viewer.user_permissions.add(Permission.objects.get(codename="view_auditlog"))
         client.force_login(viewer)
+        # Another team's engagement is answered as if it did not exist.
+        assert client.get(_timeline_url(engagement)).status_code == 404
+        EngagementMemberFactory(engagement=engagement, user=viewer, role="observer")
         assert client.get(_timeline_url(engagement)).status_code == 200
 
     def test_the_limit_is_bounded(self, admin_client, engagement):

@@ -1,0 +1,116 @@
+"""What the admin's index shows a user: the work waiting for them, scoped to their engagements.
+
+Each section is one bounded query (the pending approvals add one check per shown
+row): the dashboard costs the same with ten rows or ten million. A section shows
+only if the user may view its model in the admin.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from django.utils import timezone
+
+from approvals.selectors import PendingDecision, approvals_awaiting_decision_by
+from audit.choices import Severity
+from audit.models import AuditLog
+from engagements.choices import EngagementStatus
+from engagements.models import Engagement
+from engagements.selectors import VIEW_ALL_PERMISSION, engagements_visible_to, scope_to_user
+from workflows.choices import WorkflowStatus
+from workflows.models import WorkflowRun
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractUser
+
+SECTION_LIMIT = 10
+DUE_WITHIN_DAYS = 30
+FAILED_WITHIN_DAYS = 7
+# Engagements still to be delivered (a due date means something only for these).
+OPEN_STATUSES = (EngagementStatus.DRAFT, EngagementStatus.ACTIVE, EngagementStatus.ON_HOLD)
+IN_PROGRESS_STATUSES = (WorkflowStatus.QUEUED, WorkflowStatus.RUNNING, WorkflowStatus.PAUSED)
+
+
+@dataclass
+class Dashboard:
+    """The sections of one user's dashboard; None: the user may not view that model."""
+
+    today: datetime.date
+    limit: int = SECTION_LIMIT
+    due_within_days: int = DUE_WITHIN_DAYS
+    failed_within_days: int = FAILED_WITHIN_DAYS
+    pending_approvals: list[PendingDecision] | None = None
+    due_engagements: list[Engagement] | None = None
+    runs_in_progress: list[WorkflowRun] | None = None
+    failed_runs: list[WorkflowRun] | None = None
+    critical_events: list[AuditLog] | None = None
+    sees_every_engagement: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def dashboard_for(user: AbstractUser) -> Dashboard:
+    """Return the dashboard of `user`: only what they may see, the most urgent first."""
+    today = timezone.localdate()
+    dashboard = Dashboard(
+        today=today,
+        sees_every_engagement=user.is_superuser or user.has_perm(VIEW_ALL_PERMISSION),
+    )
+    if user.has_perm("approvals.view_approval"):
+        dashboard.pending_approvals = approvals_awaiting_decision_by(user, limit=SECTION_LIMIT)
+    if user.has_perm("engagements.view_engagement"):
+        dashboard.due_engagements = engagements_due(user, today=today)
+    if user.has_perm("workflows.view_workflowrun"):
+        dashboard.runs_in_progress = runs_in_progress(user)
+        dashboard.failed_runs = runs_failed_recently(user)
+    if user.has_perm("audit.view_auditlog"):
+        dashboard.critical_events = critical_events(user)
+    return dashboard
+
+
+def engagements_due(user: AbstractUser, *, today: datetime.date) -> list[Engagement]:
+    """Return the user's open engagements due within DUE_WITHIN_DAYS, overdue ones first."""
+    return list(
+        engagements_visible_to(user)
+        .filter(
+            status__in=OPEN_STATUSES,
+            due_date__isnull=False,
+            due_date__lte=today + datetime.timedelta(days=DUE_WITHIN_DAYS),
+        )
+        .select_related("lead_actuary")
+        .order_by("due_date", "client_code")[:SECTION_LIMIT]
+    )
+
+
+def runs_in_progress(user: AbstractUser) -> list[WorkflowRun]:
+    """Return the user's queued, running and paused workflow runs, latest first."""
+    return list(
+        scope_to_user(WorkflowRun.objects.all(), user)
+        .filter(status__in=IN_PROGRESS_STATUSES)
+        .select_related("engagement", "started_by", "queued_by")
+        .order_by("-created_at")[:SECTION_LIMIT]
+    )
+
+
+def runs_failed_recently(user: AbstractUser) -> list[WorkflowRun]:
+    """Return the user's workflow runs that failed within FAILED_WITHIN_DAYS, latest first."""
+    since = timezone.now() - datetime.timedelta(days=FAILED_WITHIN_DAYS)
+    return list(
+        scope_to_user(WorkflowRun.objects.all(), user)
+        .filter(status=WorkflowStatus.FAILED, completed_at__gte=since)
+        .select_related("engagement")
+        .order_by("-completed_at")[:SECTION_LIMIT]
+    )
+
+
+def critical_events(user: AbstractUser) -> list[AuditLog]:
+    """Return the latest critical audit events: of the user's engagements, or all for admins.
+
+    Newest first by the chain's sequence (a unique index), so the query stops after
+    SECTION_LIMIT rows however long the log is.
+    """
+    events = AuditLog.objects.filter(severity=Severity.CRITICAL)
+    if not (user.is_superuser or user.has_perm(VIEW_ALL_PERMISSION)):
+        events = events.filter(engagement_id__in=engagements_visible_to(user).values("pk"))
+    return list(events.select_related("user").order_by("-sequence")[:SECTION_LIMIT])
