@@ -9,7 +9,7 @@ decisions: they are never deleted here (a qualification ends with its end date).
 from django import forms
 from django.contrib import admin
 
-from audit.admin import RecordAdmin
+from audit.admin import EngagementListFilter, RecordAdmin
 from config.service_admin import (
     AdminMove,
     NotesForm,
@@ -22,6 +22,7 @@ from config.service_admin import (
 from engagements.selectors import scope_to_user
 
 from .models import Approval, ProfessionalQualification
+from .selectors import approval_decision_refusal
 from .services import (
     EDITABLE_FIELDS,
     QUALIFICATION_FIELDS,
@@ -36,6 +37,29 @@ from .services import (
 )
 
 REQUEST_FIELDS = ("approval_type", "artefact", "engagement", "workflow_run", "request_notes")
+DECISION_MOVES = ("approve", "reject")
+# The change page's sections; the other fields go to a collapsed "Record" section.
+REQUEST_GROUP = (
+    "approval_type",
+    "status",
+    "artefact",
+    "workflow_run",
+    "engagement",
+    "requested_by",
+    "requested_at",
+    "request_notes",
+    "designated_approver",
+    "expires_at",
+)
+DECISION_GROUP = (
+    "approver",
+    "reviewed_at",
+    "decision_notes",
+    "rejection_reason",
+    "approver_qualifications",
+)
+REVOCATION_GROUP = ("revoked_by", "revoked_at", "revocation_reason")
+MAY_DECIDE = "You may decide this approval."
 
 
 class RevocationForm(forms.Form):
@@ -60,7 +84,7 @@ class ApprovalAdmin(ServiceAdminMixin, RecordAdmin):
         "requested_at",
         "expires_at",
     )
-    list_filter = ("status", "approval_type")
+    list_filter = ("status", "approval_type", EngagementListFilter)
     search_fields = ("request_notes", "decision_notes", "artefact__name", "engagement__name")
     list_select_related = (
         "artefact",
@@ -103,6 +127,38 @@ class ApprovalAdmin(ServiceAdminMixin, RecordAdmin):
 
     def get_queryset(self, request):
         return scope_to_user(super().get_queryset(request), request.user)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None and obj.is_pending:
+            # Say before anyone clicks whether the services would accept their decision.
+            refusal = approval_decision_refusal(approval=obj, user=request.user)
+            context["decision_refusal"] = refusal
+            context["decision_allowed"] = MAY_DECIDE if refusal is None else ""
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def get_move_context(self, request, move, objects):
+        if move.name in DECISION_MOVES and len(objects) == 1 and objects[0].is_pending:
+            return {
+                "move_warning": approval_decision_refusal(approval=objects[0], user=request.user)
+            }
+        return {}
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return super().get_fieldsets(request, obj)
+        fields = self.get_fields(request, obj)
+        groups = (
+            ("Request", REQUEST_GROUP),
+            ("Decision", DECISION_GROUP),
+            ("Revocation", REVOCATION_GROUP),
+        )
+        fieldsets = [
+            (title, {"fields": tuple(f for f in group if f in fields)}) for title, group in groups
+        ]
+        grouped = {f for _, group in groups for f in group}
+        record = tuple(f for f in fields if f not in grouped)
+        fieldsets.append(("Record", {"classes": ("collapse",), "fields": record}))
+        return fieldsets
 
     def get_readonly_fields(self, request, obj=None):
         readonly = super().get_readonly_fields(request, obj)

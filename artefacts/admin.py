@@ -20,6 +20,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, HttpResponse, HttpResponseRedirect
 from django.template.defaultfilters import filesizeformat
@@ -27,12 +28,14 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.csrf import csrf_exempt
 
-from audit.admin import RecordAdmin
+from approvals.choices import SIGN_OFF_TYPES, ApprovalType
+from approvals.services import approval_request
+from audit.admin import EngagementListFilter, RecordAdmin
 from config.exceptions import DomainError
 from config.service_admin import AdminMove, ServiceAdminMixin, adopt, changed_data
-from engagements.selectors import scope_to_user
+from engagements.selectors import WORKING_ROLES, scope_to_user
 
-from .choices import ArtefactStatus
+from .choices import REVIEWABLE_STATUSES, ArtefactStatus
 from .files import FileTooLarge, StoredFile, discard_stored_file, install_max_size_upload_handler
 from .models import Artefact
 from .services import (
@@ -105,6 +108,22 @@ PREVIEW_COLUMNS_CUT = "Only the first {columns} columns are shown."
 PREVIEW_UNREADABLE = "The first rows cannot be shown: {error}"
 PREVIEW_REFUSED = "No preview: {error}"
 
+# What may be asked of one artefact: a workflow approval belongs to its run (the runner
+# asks for it) and a final sign-off to the whole engagement.
+ARTEFACT_APPROVAL_TYPES = tuple(
+    approval_type
+    for approval_type in ApprovalType
+    if approval_type not in (ApprovalType.WORKFLOW_APPROVAL, ApprovalType.FINAL_SIGN_OFF)
+)
+SIGN_OFF_LABEL = "{label} (needs a qualified approver)"
+DESIGNATED_APPROVER_HELP = (
+    "Only this person may decide. Empty: anyone on the team who is independent of the "
+    "work may (qualified, for a sign-off)."
+)
+EXPIRES_AT_HELP = "Empty: no expiry. After it, the request can no longer be decided."
+APPROVER_LABEL = "{name} ({username}) — {role}"
+DATETIME_INPUT_FORMAT = "%Y-%m-%dT%H:%M"
+
 
 class ArtefactUploadFormMixin:
     """Report an upload stopped at the size limit as an error on the form's file field.
@@ -153,6 +172,84 @@ class NewVersionForm(ArtefactUploadFormMixin, forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
         required=False,
         help_text=NEW_VERSION_DESCRIPTION_HELP,
+    )
+
+
+class ApprovalRequestForm(forms.Form):
+    """What an approval request on an artefact asks: which review, of whom, until when."""
+
+    approval_type = forms.ChoiceField(
+        choices=tuple(
+            (
+                approval_type.value,
+                SIGN_OFF_LABEL.format(label=approval_type.label)
+                if approval_type in SIGN_OFF_TYPES
+                else approval_type.label,
+            )
+            for approval_type in ARTEFACT_APPROVAL_TYPES
+        )
+    )
+    designated_approver = forms.ModelChoiceField(
+        queryset=get_user_model().objects.none(),
+        required=False,
+        help_text=DESIGNATED_APPROVER_HELP,
+    )
+    expires_at = forms.DateTimeField(
+        required=False,
+        label="Expires at",
+        input_formats=(DATETIME_INPUT_FORMAT,),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DATETIME_INPUT_FORMAT),
+        help_text=EXPIRES_AT_HELP,
+    )
+    request_notes = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}), required=False, label="Notes"
+    )
+
+    # Set per artefact and user (`for_artefact`): who may be designated.
+    approvers = get_user_model().objects.none()
+    roles: dict = {}
+
+    @classmethod
+    def for_artefact(cls, artefact, user) -> type[ApprovalRequestForm]:
+        """Return the form offering the artefact's team (working roles), requester excluded."""
+        members = artefact.engagement.team.filter(
+            role__in=WORKING_ROLES, user__is_active=True
+        ).exclude(user=user)
+        roles = dict(members.values_list("user_id", "role"))
+        approvers = get_user_model().objects.filter(pk__in=roles).order_by("username")
+        return type(cls.__name__, (cls,), {"approvers": approvers, "roles": roles})
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["designated_approver"]
+        field.queryset = self.approvers
+        field.label_from_instance = self._approver_label
+
+    def _approver_label(self, user) -> str:
+        return APPROVER_LABEL.format(
+            name=user.get_full_name() or user.username,
+            username=user.username,
+            role=self.roles.get(user.pk, ""),
+        )
+
+
+def artefact_request_approval(
+    *,
+    artefact,
+    actor,
+    approval_type,
+    designated_approver=None,
+    expires_at=None,
+    request_notes="",
+):
+    """Ask for a review or sign-off of `artefact` (admin form adapter)."""
+    return approval_request(
+        approval_type=approval_type,
+        artefact=artefact,
+        designated_approver=designated_approver,
+        expires_at=expires_at,
+        request_notes=request_notes,
+        actor=actor,
     )
 
 
@@ -240,7 +337,7 @@ class ArtefactAdmin(ServiceAdminMixin, RecordAdmin):
         "created_by",
         "created_at",
     )
-    list_filter = ("status", "artefact_type")
+    list_filter = ("status", "artefact_type", EngagementListFilter)
     search_fields = ("name", "description", "file_name", "=content_hash", "engagement__name")
     list_select_related = ("engagement", "created_by")
     autocomplete_fields = ("engagement", "workflow_run")
@@ -264,6 +361,14 @@ class ArtefactAdmin(ServiceAdminMixin, RecordAdmin):
     service_object_argument = "artefact"
     service_moves = (
         AdminMove("submit_for_review", "Submit for review", artefact_submit_for_review),
+        AdminMove(
+            "request_approval",
+            "Request approval",
+            artefact_request_approval,
+            form=ApprovalRequestForm,
+            available=lambda artefact: artefact.status in REVIEWABLE_STATUSES,
+            bulk=False,
+        ),
         AdminMove(
             "new_version",
             "Upload new version",
@@ -332,6 +437,11 @@ class ArtefactAdmin(ServiceAdminMixin, RecordAdmin):
         return self._render_move_form(
             request, admin_move, form, [obj], cancel_url=self._change_url(obj)
         )
+
+    def get_move_form(self, request, move, obj=None):
+        if move.name == "request_approval" and obj is not None:
+            return ApprovalRequestForm.for_artefact(obj, request.user)
+        return super().get_move_form(request, move, obj)
 
     def download_view(self, request, object_id):
         """Serve the artefact's verified bytes: an attachment, or an inline PNG/JPEG preview.

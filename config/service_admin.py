@@ -126,14 +126,27 @@ class ServiceAdminMixin:
                 return HttpResponseNotAllowed(["POST"])
             self._perform(request, admin_move, obj, {})
             return HttpResponseRedirect(change_url)
+        form_class = self.get_move_form(request, admin_move, obj)
         if request.method == "POST":
-            form = admin_move.form(request.POST, request.FILES)
+            form = form_class(request.POST, request.FILES)
             if form.is_valid():
                 self._perform(request, admin_move, obj, form.cleaned_data)
                 return HttpResponseRedirect(change_url)
         else:
-            form = admin_move.form()
+            form = form_class()
         return self._render_move_form(request, admin_move, form, [obj], cancel_url=change_url)
+
+    def get_move_form(self, request, move: AdminMove, obj=None) -> type[forms.Form]:
+        """Return the form class that asks for `move`'s input (on `obj`; None: in bulk).
+
+        Override to offer choices that depend on the object or the user (the people
+        who may be designated on this engagement, …).
+        """
+        return move.form
+
+    def get_move_context(self, request, move: AdminMove, objects) -> dict:
+        """Return extra context for the intermediate page of `move` (a warning, …)."""
+        return {}
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         obj = self.get_object(request, unquote(object_id))
@@ -151,6 +164,8 @@ class ServiceAdminMixin:
             # The admin's transaction rolled back: show the form again, as submitted.
             self.message_user(request, error.message, messages.ERROR)
             request.service_refusal = error.message
+            # An invalid input the service names (InvalidInput.field) is shown next to it.
+            request.service_refusal_field = getattr(error, "field", None)
             return super().changeform_view(request, object_id, form_url, extra_context)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
@@ -158,9 +173,14 @@ class ServiceAdminMixin:
         if getattr(request, "service_refusal", None) is None:
             return form_class
 
+        refusal = request.service_refusal
+        field = getattr(request, "service_refusal_field", None)
+
         class RefusedForm(form_class):
             def clean(self):
                 super().clean()
+                if field in self.fields:
+                    self.add_error(field, refusal)
                 raise ValidationError(NOT_SAVED)
 
         return RefusedForm
@@ -220,7 +240,8 @@ class ServiceAdminMixin:
     def _bulk_move(self, request, queryset, move: AdminMove):
         data = {}
         if move.form is not None:
-            form = move.form(request.POST) if "apply" in request.POST else move.form()
+            form_class = self.get_move_form(request, move)
+            form = form_class(request.POST) if "apply" in request.POST else form_class()
             if not form.is_bound or not form.is_valid():
                 return self._render_move_form(request, move, form, list(queryset), bulk=True)
             data = form.cleaned_data
@@ -303,6 +324,7 @@ class ServiceAdminMixin:
             "cancel_url": cancel_url
             or reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"),
             "media": self.media + form.media,
+            **self.get_move_context(request, move, objects),
         }
         request.current_app = self.admin_site.name
         return TemplateResponse(

@@ -6,7 +6,7 @@ ones go through `chat_message_add` (which bumps the session's last activity).
 
 from django.contrib import admin
 
-from audit.admin import RecordAdmin
+from audit.admin import EngagementListFilter, RecordAdmin
 from config.service_admin import ServiceAdminMixin, adopt, changed_data
 
 from .models import ChatMessage, Session
@@ -45,6 +45,7 @@ class ChatMessageInline(admin.TabularInline):
 @admin.register(Session)
 class SessionAdmin(ServiceAdminMixin, RecordAdmin):
     list_display = ("__str__", "user", "engagement", "last_activity_at", "created_at")
+    list_filter = (EngagementListFilter,)
     search_fields = ("title", "user__username", "engagement__name")
     list_select_related = ("user", "engagement")
     autocomplete_fields = ("user", "engagement")

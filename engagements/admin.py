@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from approvals.models import Approval
 from artefacts.models import Artefact
-from audit.admin import RecordAdmin
+from audit.admin import EngagementListFilter, RecordAdmin
 from audit.selectors import engagement_timeline
 from config.exceptions import InvalidInput
 from config.service_admin import AdminMove, ServiceAdminMixin, adopt, changed_data, form_data
@@ -218,7 +218,7 @@ class EngagementAdmin(ServiceAdminMixin, RecordAdmin):
 @admin.register(EngagementMember)
 class EngagementMemberAdmin(ServiceAdminMixin, RecordAdmin):
     list_display = ("engagement", "user", "role", "created_at")
-    list_filter = ("role",)
+    list_filter = ("role", EngagementListFilter)
     search_fields = ("engagement__name", "engagement__client_code", "user__username")
     list_select_related = ("engagement", "user")
     autocomplete_fields = ("engagement", "user")
