@@ -47,9 +47,17 @@ class Conflict(DomainError):
 
 
 class InvalidInput(DomainError):
-    """The operation was given input that breaks a rule (missing reason, bad parameters)."""
+    """The operation was given input that breaks a rule (missing reason, bad parameters).
+
+    `field` (optional) names the input at fault (`input_params`, `file`, `reason`, …):
+    the API reports the message under it, the admin can show it next to the field.
+    """
 
     code = "invalid"
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 # --- The REST API's one exception handler ------------------------------------------------
@@ -75,7 +83,8 @@ def api_exception_handler(exc, context):
     Every error body has `detail` (a sentence) and `code` (machine-readable). A
     validation error (400) adds `errors`, the messages per field; an illegal
     lifecycle move (409, code invalid_transition) adds `status`, the object's
-    current state; a file over the upload limit answers 413 with `max_size`.
+    current state; a file over the upload limit answers 413 with `max_size`. A
+    service's InvalidInput that names its `field` is reported under that field.
     Domain errors from the services map to 409 (InvalidTransition, Conflict), 403
     (NotAllowed) and 400 (InvalidInput); DRF's own errors keep their status.
     """
@@ -115,7 +124,8 @@ def _domain_error_body(exc: DomainError) -> dict:
     if exc.code in HTTP_STATUS_BY_CODE and hasattr(exc, "limit"):
         body["max_size"] = exc.limit
     elif isinstance(exc, InvalidInput):
-        body["errors"] = {NON_FIELD_ERRORS: [exc.message]}
+        # Under the input at fault when the service knows it, as a serializer would say.
+        body["errors"] = {getattr(exc, "field", None) or NON_FIELD_ERRORS: [exc.message]}
     return body
 
 
