@@ -12,6 +12,7 @@ from audit.models import (
     TraceableModel,
     TrackedModel,
     empty_dict,
+    empty_list,
 )
 
 from .choices import TERMINAL_STATUSES, WORKFLOW_RUN_TRANSITIONS, WorkflowStatus, WorkflowType
@@ -64,6 +65,9 @@ class WorkflowRun(LifecycleModel, SoftDeleteModel, TraceableModel, TrackedModel)
     error_details = models.JSONField(null=True, blank=True)
     agent_name = models.CharField(max_length=100, blank=True, db_index=True)
     metrics = models.JSONField(default=empty_dict, blank=True)
+    # What the runner ran, recorded when it starts the run (ASOP 56): the inputs' ids,
+    # versions and SHA-256, the parameters' hash, the code and library versions.
+    provenance = models.JSONField(default=empty_dict, blank=True, editable=False)
 
     history = HistoricalRecords()
 
@@ -169,3 +173,48 @@ class WorkflowRun(LifecycleModel, SoftDeleteModel, TraceableModel, TrackedModel)
         self.completed_at = timezone.now()
 
     cancel.alters_data = True
+
+
+class ReplayRecord(TrackedModel):
+    """Evidence that a run was re-executed on the same inputs, and whether its outputs matched.
+
+    A replay never creates artefacts: it recomputes the run's outputs in memory and
+    compares their SHA-256 with the artefacts the run stored (model validation, ASOP 56).
+    """
+
+    run = models.ForeignKey(WorkflowRun, on_delete=models.CASCADE, related_name="replays")
+    replayed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    replayed_at = models.DateTimeField(default=timezone.now, db_index=True)
+    matched = models.BooleanField(
+        db_index=True, help_text="Whether every output artefact's SHA-256 matched the original."
+    )
+    inputs = models.JSONField(
+        default=empty_list, blank=True, help_text="The inputs verified before replaying (id, hash)."
+    )
+    outputs = models.JSONField(
+        default=empty_list,
+        blank=True,
+        help_text="Per output artefact: name, file name, original and replay SHA-256, match.",
+    )
+    environment = models.JSONField(
+        default=empty_dict,
+        blank=True,
+        help_text="The replay's code and library versions and how they differ from the run's.",
+    )
+    error_message = models.TextField(blank=True, help_text="Why the replay did not finish.")
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ("-replayed_at",)
+        verbose_name = "replay record"
+
+    def __str__(self):
+        outcome = "matched" if self.matched else "did not match"
+        return f"Replay of {self.run} on {self.replayed_at:%Y-%m-%d %H:%M} ({outcome})"

@@ -55,7 +55,9 @@ def validate_input_params(
     """Return the run's input parameters checked and completed with defaults.
 
     Types without an implementation keep their parameters as given (their work is done
-    elsewhere). Raise InvalidInput, naming the workflow and the parameter, for bad input.
+    elsewhere). For the others missing parameters are as wrong as bad ones: a run the
+    runner cannot execute is no placeholder worth keeping. Raise InvalidInput (field
+    `input_params`), naming the workflow and the parameter, for bad input.
     """
     implementation = implementation_for(workflow_type)
     if implementation is None:
@@ -64,5 +66,17 @@ def validate_input_params(
         return implementation.validate_params(input_params, engagement)
     except InvalidInput as error:
         raise InvalidInput(
-            INVALID_PARAMS.format(workflow_type=workflow_type, problem=error.message)
+            INVALID_PARAMS.format(workflow_type=workflow_type, problem=error.message),
+            field="input_params",
         ) from None
+
+
+def input_artefact_ids(*, workflow_type: str, input_params: Any) -> list[tuple[str, str]]:
+    """Return (parameter, artefact id) for each artefact a run of this type reads as input.
+
+    Empty for the types the runner cannot execute (their inputs are not declared).
+    """
+    implementation = implementation_for(workflow_type)
+    if implementation is None or not isinstance(input_params, dict):
+        return []
+    return implementation.input_artefact_ids(input_params)

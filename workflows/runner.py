@@ -7,6 +7,9 @@ all come through `execute_run`:
    exclusive transaction) and started only if it is still queued, so a task
    delivered twice, or picked up by two workers, executes the run at most once; the
    later delivery sees it is no longer queued and returns.
+   Once its input parameters are checked again, the run's provenance is recorded:
+   the id, version and SHA-256 of every input artefact, the parameters' hash, and the
+   versions of the code and libraries (`workflows.provenance`).
 2. Steps: the implementation's steps run in order outside any long transaction.
    Before each step the status is read again from the database: a cancelled (or
    failed) run stops there; a paused one waits until it is resumed or cancelled.
@@ -40,10 +43,12 @@ from config.exceptions import Conflict, DomainError, InvalidInput
 
 from .choices import TERMINAL_STATUSES, WorkflowStatus
 from .models import WorkflowRun
+from .provenance import run_provenance
 from .registry import implementation_for, validate_input_params
 from .services import (
     workflow_run_complete,
     workflow_run_fail,
+    workflow_run_record_provenance,
     workflow_run_start,
     workflow_run_update_progress,
 )
@@ -138,7 +143,7 @@ def _claim(run_id: Any) -> tuple[WorkflowRun, AbstractUser] | RunReport:
                 logger.info(message)
                 return RunReport(str(run.pk), SKIPPED, message)
             actor = run.queued_by or run.engagement.lead_actuary
-            return workflow_run_start(run=run, actor=actor), actor
+            return workflow_run_start(run=run, actor=actor, by_runner=True), actor
     except DomainError as refusal:
         # The queuer left the team, or the engagement closed, while the run was queued.
         return _fail_unstarted(run_id, refusal)
@@ -152,7 +157,7 @@ def _fail_unstarted(run_id: Any, refusal: DomainError) -> RunReport:
     for actor in dict.fromkeys(filter(None, (run.queued_by, run.engagement.lead_actuary))):
         try:
             run = workflow_run_fail(
-                run=run, actor=actor, error_message=message, error_details=details
+                run=run, actor=actor, error_message=message, error_details=details, by_runner=True
             )
         except DomainError as error:
             refusal = error
@@ -194,6 +199,12 @@ class _Execution:
             )
         except InvalidInput as error:
             return self._fail(error, number=0, name=VALIDATE_STEP, label=VALIDATE_LABEL)
+        try:
+            self.run = run = workflow_run_record_provenance(
+                run=run, actor=self.actor, provenance=run_provenance(run, params)
+            )
+        except (DomainError, LookupError) as error:
+            return self._fail(error, number=0, name=VALIDATE_STEP, label=VALIDATE_LABEL)
         implementation = self.implementation_class(run=run, actor=self.actor, params=params)
 
         for number, step in enumerate(self.steps, start=1):
@@ -227,6 +238,7 @@ class _Execution:
                     current_step=number,
                     step_count=len(self.steps),
                     metrics=self._metrics(),
+                    by_runner=True,
                 )
                 return None
             except Conflict:
@@ -256,7 +268,7 @@ class _Execution:
                 if self.implementation_class.needs_approval:
                     return self._await_approval(summary, notes)
                 self.run = workflow_run_complete(
-                    run=self.run, actor=self.actor, output_summary=summary
+                    run=self.run, actor=self.actor, output_summary=summary, by_runner=True
                 )
                 break
             except DomainError as refusal:
@@ -273,7 +285,11 @@ class _Execution:
         """Keep the results on the run and ask for its workflow approval (run → waiting)."""
         with transaction.atomic():
             self.run = workflow_run_update_progress(
-                run=self.run, actor=self.actor, current_step=len(self.steps), output_summary=summary
+                run=self.run,
+                actor=self.actor,
+                current_step=len(self.steps),
+                output_summary=summary,
+                by_runner=True,
             )
             approval = approval_request(
                 approval_type=ApprovalType.WORKFLOW_APPROVAL,
@@ -318,9 +334,14 @@ class _Execution:
                 actor=self.actor,
                 current_step=count if name == FINISH_STEP else number - 1,
                 metrics=self._metrics(),
+                by_runner=True,
             )
         self.run = workflow_run_fail(
-            run=self.run, actor=self.actor, error_message=message, error_details=details
+            run=self.run,
+            actor=self.actor,
+            error_message=message,
+            error_details=details,
+            by_runner=True,
         )
         logger.warning("Workflow run %s failed: %s", self.run.pk, message)
         self.say(message)
@@ -351,6 +372,7 @@ class _Execution:
                     "exception_type": _type_name(interruption),
                     "message": str(interruption),
                 },
+                by_runner=True,
             )
         except Exception:
             logger.exception("Could not record the interruption of workflow run %s", self.run.pk)
@@ -389,6 +411,33 @@ class _Execution:
             "total_seconds": round(self._total_seconds(), 6),
             "queued_by": str(self.actor),
         }
+
+
+# --- replaying ---------------------------------------------------------------------------
+
+
+def replay_steps(
+    run: WorkflowRun, *, actor: AbstractUser, params: dict[str, Any]
+) -> tuple[list[dict[str, Any]], tuple[str, str] | None]:
+    """Execute the run's steps again in replay mode (nothing stored); return what they made.
+
+    Return the outputs (name, file name, SHA-256 of the bytes) and, if a step raised,
+    (step number and label, error text). The run itself is not touched: the caller
+    (`workflows.services.workflow_run_replay`) checked it and records the outcome.
+    """
+    implementation_class = implementation_for(run.workflow_type)
+    implementation = implementation_class(run=run, actor=actor, params=params, replay=True)
+    count = len(implementation_class.steps)
+    for number, step in enumerate(implementation_class.steps, start=1):
+        try:
+            getattr(implementation, step.name)()
+        except Exception as error:
+            logger.warning("Replay of workflow run %s failed at step %s", run.pk, step.name)
+            return implementation.artefacts, (
+                f"{number} of {count} ({step.label})",
+                _error_text(error),
+            )
+    return implementation.artefacts, None
 
 
 def _sleep(seconds: float) -> None:

@@ -11,10 +11,17 @@ A run waiting for approval is released only by the decision on its
 workflow_approval (`approvals.services`), never completed directly.
 
 Runs of a type with an implementation (`workflows.registry`) have their input_params
-checked when created, edited and queued; queueing one enqueues its background task
-(`workflows.tasks`) once the transaction commits, and the worker drives it through
-these same services (`workflows.runner`). A run created with no input_params at all
-is a placeholder: its parameters are checked once given, and by the worker.
+checked when created, edited and queued (missing parameters are refused like bad
+ones: there are no placeholder runs of these types); queueing one enqueues its
+background task (`workflows.tasks`) once the transaction commits, and the worker
+drives it through these same services (`workflows.runner`, with `by_runner=True`).
+Nobody else starts such a run or records its progress, results or failure, through
+any door (API, admin, scripts): a run must not be a status someone types in.
+
+The runner records each run's provenance when it starts (inputs, parameters, code
+and library versions); `workflow_run_replay` re-executes a finished run on the same
+inputs without storing anything and records whether every output's SHA-256 matched
+(a ReplayRecord and a workflow_replay event): evidence for model validation.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from django.db import transaction
 from approvals.choices import ApprovalStatus
 from audit.choices import AuditAction, Severity
 from audit.services import audit_record
-from config.exceptions import Conflict, InvalidInput
+from config.exceptions import Conflict, DomainError, InvalidInput
 from config.services import (
     apply_changes,
     changes,
@@ -43,7 +50,7 @@ from engagements.models import Engagement
 from engagements.selectors import engagement_require_member, engagement_require_open
 
 from .choices import WorkflowStatus
-from .models import WorkflowRun
+from .models import ReplayRecord, WorkflowRun
 from .registry import implementation_for, runnable_types, validate_input_params
 
 if TYPE_CHECKING:
@@ -68,6 +75,8 @@ EDITABLE_FIELDS = frozenset(
 EDITABLE_STATUSES = frozenset({WorkflowStatus.PENDING, WorkflowStatus.QUEUED})
 NEW_RUNS = "workflow runs"
 RUN_WORK = "work on its workflow runs"
+# How a replay's check of an input's bytes is named in the artefact_access audit event.
+ACCESS_REPLAY_INPUT = "replay input check"
 
 RUN_NOT_EDITABLE = (
     "Cannot edit workflow run “{run}”: it is {status} (a run may be edited only "
@@ -107,6 +116,49 @@ RUN_NOT_DELETABLE = (
     "Cannot delete workflow run “{run}”: it is {status}; cancel it first (only finished "
     "runs may be deleted)."
 )
+RUN_REPORTED_BY_RUNNER = (
+    "Cannot {verb} workflow run “{run}” by hand: the back office runs {workflow_type} "
+    "workflows itself, and only its runner {does}."
+)
+RUNNER_STARTS = "starts them (queue the run instead)"
+RUNNER_RECORDS = "records their {what}"
+RUN_PROVENANCE_RECORDED = (
+    "The provenance of workflow run “{run}” is already recorded: it is what the run ran "
+    "with, and it never changes."
+)
+RUN_PROVENANCE_NOT_RUNNING = (
+    "Cannot record the provenance of workflow run “{run}”: it is {status}, not running."
+)
+REPLAY_NOT_RUNNABLE = (
+    "Cannot replay workflow run “{run}”: the back office does not run {workflow_type} "
+    "workflows itself, so there is nothing it could re-execute."
+)
+REPLAY_NOT_FINISHED = (
+    "Cannot replay workflow run “{run}”: it is {status} (only a run that produced its "
+    "results, completed or waiting for approval, can be replayed)."
+)
+REPLAY_NO_PROVENANCE = (
+    "Cannot replay workflow run “{run}”: it has no recorded provenance (it ran before "
+    "inputs and versions were recorded), so its inputs cannot be verified."
+)
+REPLAY_INPUT_MISSING = (
+    "Cannot replay workflow run “{run}”: its input “{name}” (version {version}, artefact "
+    "{artefact_id}) no longer exists or was deleted."
+)
+REPLAY_INPUT_CHANGED = (
+    "Cannot replay workflow run “{run}”: its input “{name}” (version {version}) changed "
+    "since the run (recorded SHA-256 {recorded}, now {current})."
+)
+REPLAY_INPUT_UNREADABLE = (
+    "Cannot replay workflow run “{run}”: its input “{name}” (version {version}) cannot be "
+    "read as recorded: {problem}"
+)
+REPLAY_PARAMETERS_CHANGED = (
+    "Cannot replay workflow run “{run}”: its parameters no longer hash to the recorded "
+    "SHA-256 ({recorded}, now {current})."
+)
+REPLAY_FAILED = "The replay of workflow run “{run}” failed at step {step}: {message}"
+REPLAY_DESCRIPTION = "Workflow run replayed: {run} ({outcome})"
 
 
 @transaction.atomic
@@ -123,15 +175,18 @@ def workflow_run_create(
     agent_name: str = "",
     trace_id: str | None = None,
 ) -> WorkflowRun:
-    """Create a pending run in an engagement that still accepts work."""
+    """Create a pending run in an engagement that still accepts work.
+
+    A run of a type the runner executes needs valid input_params from the start.
+    """
     engagement = lock(engagement)
     engagement_require_member(engagement=engagement, user=actor, verb="add workflow runs to")
     engagement_require_open(engagement=engagement, what=NEW_RUNS)
-    if input_params:
-        input_params = validate_input_params(
-            workflow_type=workflow_type, input_params=input_params, engagement=engagement
-        )
     implementation = implementation_for(workflow_type)
+    if implementation is not None or input_params:
+        input_params = validate_input_params(
+            workflow_type=workflow_type, input_params=input_params or {}, engagement=engagement
+        )
     if implementation is not None and not step_count:
         step_count = len(implementation.steps)
     run = WorkflowRun(
@@ -203,12 +258,9 @@ def workflow_run_queue(
                 run=run, workflow_type=run.workflow_type, runnable=", ".join(runnable_types())
             )
         )
-    if run.input_params:
-        validate_input_params(
-            workflow_type=run.workflow_type,
-            input_params=run.input_params,
-            engagement=run.engagement,
-        )
+    validate_input_params(
+        workflow_type=run.workflow_type, input_params=run.input_params, engagement=run.engagement
+    )
     run.queued_by = actor
     move_and_record(run, "queue", actor=actor, action=AuditAction.WORKFLOW_UPDATE)
     if enqueue:
@@ -217,10 +269,20 @@ def workflow_run_queue(
     return run
 
 
-def workflow_run_start(*, run: WorkflowRun, actor: AbstractUser) -> WorkflowRun:
-    """Start the run and record who started it: pending or queued → running."""
+def workflow_run_start(
+    *, run: WorkflowRun, actor: AbstractUser, by_runner: bool = False
+) -> WorkflowRun:
+    """Start the run and record who started it: pending or queued → running.
+
+    A run of a type the runner executes is started by the runner only (`by_runner`).
+    """
     return _run_move(
-        run, "start", actor=actor, action=AuditAction.WORKFLOW_START, needs_open_engagement=True
+        run,
+        "start",
+        actor=actor,
+        action=AuditAction.WORKFLOW_START,
+        needs_open_engagement=True,
+        runner_only=None if by_runner else ("start", RUNNER_STARTS),
     )
 
 
@@ -242,15 +304,23 @@ def workflow_run_await_approval(*, run: WorkflowRun, actor: AbstractUser) -> Wor
 
 
 def workflow_run_complete(
-    *, run: WorkflowRun, actor: AbstractUser, output_summary: dict | None = None
+    *,
+    run: WorkflowRun,
+    actor: AbstractUser,
+    output_summary: dict | None = None,
+    by_runner: bool = False,
 ) -> WorkflowRun:
-    """Complete a running run, optionally with its results summary: running → completed."""
+    """Complete a running run, optionally with its results summary: running → completed.
+
+    The results of a type the runner executes are recorded by the runner only.
+    """
     return _run_move(
         run,
         "complete",
         actor=actor,
         action=AuditAction.WORKFLOW_COMPLETE,
         refuse_waiting=True,
+        runner_only=None if by_runner else ("complete", RUNNER_RECORDS.format(what="results")),
         output_summary=output_summary,
     )
 
@@ -261,16 +331,22 @@ def workflow_run_fail(
     actor: AbstractUser,
     error_message: str,
     error_details: dict | None = None,
+    by_runner: bool = False,
 ) -> WorkflowRun:
-    """End the run as failed with what went wrong (any non-terminal state → failed)."""
+    """End the run as failed with what went wrong (any non-terminal state → failed).
+
+    The failure of a type the runner executes is recorded by the runner only (cancel
+    stops such a run by hand).
+    """
     if not error_message or not error_message.strip():
-        raise InvalidInput(RUN_ERROR_REQUIRED.format(run=run))
+        raise InvalidInput(RUN_ERROR_REQUIRED.format(run=run), field="error_message")
     return _run_move(
         run,
         "fail",
         actor=actor,
         action=AuditAction.WORKFLOW_FAIL,
         severity=Severity.ERROR,
+        runner_only=None if by_runner else ("fail", RUNNER_RECORDS.format(what="failures")),
         error_message=error_message.strip(),
         error_details=error_details,
     )
@@ -290,16 +366,22 @@ def workflow_run_update_progress(
     step_count: int | None = None,
     metrics: dict | None = None,
     output_summary: dict | None = None,
+    by_runner: bool = False,
 ) -> WorkflowRun:
     """Record how far a running run has got; `metrics` are merged into the run's metrics.
 
     `output_summary` records results before the run ends (a run that then waits for
-    approval keeps them while it waits).
+    approval keeps them while it waits). The progress of a type the runner executes
+    is recorded by the runner only.
     """
     run = lock(run)
     engagement_require_member(
         engagement=run.engagement, user=actor, verb="record progress on workflow runs of"
     )
+    if not by_runner:
+        _refuse_runner_work(
+            run, verb="record progress of", does=RUNNER_RECORDS.format(what="progress")
+        )
     if run.status != WorkflowStatus.RUNNING:
         raise Conflict(RUN_NOT_RUNNING.format(run=run, status=run.status))
     count = run.step_count if step_count is None else step_count
@@ -372,6 +454,216 @@ def workflow_run_conclude_approval(
     )
 
 
+@transaction.atomic
+def workflow_run_record_provenance(
+    *, run: WorkflowRun, actor: AbstractUser, provenance: dict[str, Any]
+) -> WorkflowRun:
+    """Record what a running run runs with: its inputs, parameters and versions (once).
+
+    Called by the runner when it starts the run (`workflows.provenance.run_provenance`);
+    kept by the history only, like progress.
+    """
+    run = lock(run)
+    engagement_require_member(
+        engagement=run.engagement, user=actor, verb="record the provenance of workflow runs of"
+    )
+    if run.status != WorkflowStatus.RUNNING:
+        raise Conflict(RUN_PROVENANCE_NOT_RUNNING.format(run=run, status=run.status))
+    if run.provenance:
+        raise Conflict(RUN_PROVENANCE_RECORDED.format(run=run))
+    run.provenance = provenance
+    save_with_history(run, actor=actor, reason="Provenance recorded")
+    return run
+
+
+def workflow_run_replay(*, run: WorkflowRun, actor: AbstractUser) -> ReplayRecord:
+    """Re-execute a finished run on its recorded inputs, store nothing, and record the outcome.
+
+    First the recorded inputs are verified: each still exists, with the recorded
+    version and SHA-256, and its bytes match (Conflict naming the input otherwise;
+    nothing is recorded then). The parameters must hash as recorded. The run's steps
+    then execute in replay mode (outputs are hashed, never stored) and each output's
+    SHA-256 is compared with the artefact the run stored. The ReplayRecord keeps the
+    comparison per artefact and the environment's differences from the run's; a
+    workflow_replay audit event records it (warning when something did not match).
+    A step that raises makes a replay that did not match, with its error.
+
+    Any working member of the team may replay, also once the engagement is completed:
+    a replay changes no work product, it adds evidence for model validation.
+    """
+    # Imported here: the runner imports this module.
+    from .provenance import canonical_json_hash, environment, environment_differences
+    from .runner import replay_steps
+
+    run = WorkflowRun.objects.select_related("engagement").get(pk=run.pk)
+    engagement_require_member(engagement=run.engagement, user=actor, verb="replay workflow runs of")
+    if implementation_for(run.workflow_type) is None:
+        raise Conflict(REPLAY_NOT_RUNNABLE.format(run=run, workflow_type=run.workflow_type))
+    if run.status not in (WorkflowStatus.COMPLETED, WorkflowStatus.WAITING_APPROVAL):
+        raise Conflict(REPLAY_NOT_FINISHED.format(run=run, status=run.status))
+    provenance = run.provenance or {}
+    if "parameters" not in provenance or "environment" not in provenance:
+        raise Conflict(REPLAY_NO_PROVENANCE.format(run=run))
+    inputs = _verified_inputs(run, provenance.get("inputs") or [], actor=actor)
+    try:
+        params = validate_input_params(
+            workflow_type=run.workflow_type,
+            input_params=run.input_params,
+            engagement=run.engagement,
+        )
+    except InvalidInput as error:
+        raise Conflict(REPLAY_FAILED.format(run=run, step="0", message=error.message)) from None
+    recorded_hash = provenance["parameters"].get("sha256")
+    if canonical_json_hash(params) != recorded_hash:
+        raise Conflict(
+            REPLAY_PARAMETERS_CHANGED.format(
+                run=run, recorded=recorded_hash, current=canonical_json_hash(params)
+            )
+        )
+
+    replayed, failure = replay_steps(run, actor=actor, params=params)
+    outputs = _compare_outputs(run, replayed) if failure is None else []
+    current = environment()
+    record = ReplayRecord(
+        run=run,
+        replayed_by=actor,
+        matched=failure is None and all(output["match"] for output in outputs),
+        inputs=inputs,
+        outputs=outputs,
+        environment={
+            "replay": current,
+            "original": provenance["environment"],
+            "differences": environment_differences(provenance["environment"], current),
+        },
+        error_message=(
+            REPLAY_FAILED.format(run=run, step=failure[0], message=failure[1]) if failure else ""
+        ),
+    )
+    with transaction.atomic():
+        save_with_history(record, actor=actor, reason="Replayed", created=True)
+        outcome = "all outputs matched" if record.matched else "outputs did not match"
+        audit_record(
+            action=AuditAction.WORKFLOW_REPLAY,
+            resource=run,
+            user=actor,
+            severity=Severity.INFO if record.matched else Severity.WARNING,
+            description=REPLAY_DESCRIPTION.format(run=run, outcome=outcome),
+            new_value={"replay_record": str(record.pk), "matched": record.matched},
+            metadata={
+                "outputs": outputs,
+                "environment_differences": record.environment["differences"],
+                "error_message": record.error_message,
+            },
+        )
+    return record
+
+
+def _refuse_runner_work(run: WorkflowRun, *, verb: str, does: str) -> None:
+    """Refuse to start or report by hand on a run whose type the background runner executes.
+
+    Such a run is queued, and the runner starts it and records its progress, results
+    or failure (`by_runner=True`): its record is what ran, never what someone typed.
+    """
+    if implementation_for(run.workflow_type) is not None:
+        raise Conflict(
+            RUN_REPORTED_BY_RUNNER.format(
+                verb=verb, run=run, workflow_type=run.workflow_type, does=does
+            )
+        )
+
+
+def _verified_inputs(
+    run: WorkflowRun, recorded: list[dict[str, Any]], *, actor: AbstractUser
+) -> list[dict[str, Any]]:
+    """Return the recorded inputs once each exists unchanged; raise Conflict naming one that not.
+
+    Each input's bytes are read back and checked against the SHA-256 (an
+    artefact_access event; a critical one if they are missing or changed).
+    """
+    # Imported here: artefacts.services imports this app's models.
+    from artefacts.models import Artefact
+    from artefacts.services import artefact_open_for_download
+
+    verified = []
+    for item in recorded:
+        names = {"run": run, "name": item.get("name"), "version": item.get("version")}
+        artefact = Artefact.objects.filter(pk=item.get("artefact_id")).first()
+        if artefact is None:
+            raise Conflict(
+                REPLAY_INPUT_MISSING.format(artefact_id=item.get("artefact_id"), **names)
+            )
+        if artefact.content_hash != item.get("content_hash") or artefact.version != item.get(
+            "version"
+        ):
+            raise Conflict(
+                REPLAY_INPUT_CHANGED.format(
+                    recorded=item.get("content_hash"), current=artefact.content_hash, **names
+                )
+            )
+        try:
+            handle = artefact_open_for_download(
+                artefact=artefact, actor=actor, purpose=ACCESS_REPLAY_INPUT
+            )
+        except DomainError as refusal:
+            raise Conflict(
+                REPLAY_INPUT_UNREADABLE.format(problem=refusal.message, **names)
+            ) from None
+        handle.close()
+        verified.append({**item, "verified": True})
+    return verified
+
+
+def _compare_outputs(run: WorkflowRun, replayed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return, per output artefact, the original and the replay's SHA-256 and whether they match.
+
+    Outputs are paired by file name (the implementations name their files), in order.
+    """
+    original = list((run.output_summary or {}).get("artefacts") or [])
+    if not original:
+        original = [
+            {
+                "id": str(artefact.pk),
+                "name": artefact.name,
+                "artefact_type": artefact.artefact_type,
+                "file_name": artefact.file_name,
+                "content_hash": artefact.content_hash,
+            }
+            for artefact in run.artefacts.filter(previous_version__isnull=True).order_by(
+                "created_at"
+            )
+        ]
+    remaining = list(replayed)
+    outputs = []
+    for stored in original:
+        twin = next((r for r in remaining if r["file_name"] == stored.get("file_name")), None)
+        if twin is not None:
+            remaining.remove(twin)
+        replay_hash = twin["content_hash"] if twin else None
+        outputs.append(
+            {
+                "artefact_id": stored.get("id"),
+                "name": stored.get("name"),
+                "file_name": stored.get("file_name"),
+                "original_hash": stored.get("content_hash"),
+                "replay_hash": replay_hash,
+                "match": replay_hash is not None and replay_hash == stored.get("content_hash"),
+            }
+        )
+    # Outputs the replay made that the run never stored.
+    outputs.extend(
+        {
+            "artefact_id": None,
+            "name": extra["name"],
+            "file_name": extra["file_name"],
+            "original_hash": None,
+            "replay_hash": extra["content_hash"],
+            "match": False,
+        }
+        for extra in remaining
+    )
+    return outputs
+
+
 def _check_definition(run: WorkflowRun) -> None:
     """Check an edited run's type and inputs as creation and queueing would."""
     if run.status == WorkflowStatus.QUEUED and implementation_for(run.workflow_type) is None:
@@ -380,7 +672,7 @@ def _check_definition(run: WorkflowRun) -> None:
                 run=run, workflow_type=run.workflow_type, runnable=", ".join(runnable_types())
             )
         )
-    if run.input_params:
+    if implementation_for(run.workflow_type) is not None or run.input_params:
         run.input_params = validate_input_params(
             workflow_type=run.workflow_type,
             input_params=run.input_params,
@@ -412,12 +704,16 @@ def _run_move(
     severity: str | None = None,
     needs_open_engagement: bool = False,
     refuse_waiting: bool = False,
+    runner_only: tuple[str, str] | None = None,
     **move_arguments: Any,
 ) -> WorkflowRun:
     run = lock(run)
     engagement_require_member(
         engagement=run.engagement, user=actor, verb=f"{move.replace('_', ' ')} workflow runs of"
     )
+    if runner_only is not None:
+        verb, does = runner_only
+        _refuse_runner_work(run, verb=verb, does=does)
     run.check_move(move)
     if refuse_waiting and run.status == WorkflowStatus.WAITING_APPROVAL:
         raise Conflict(RUN_AWAITS_APPROVAL.format(run=run))

@@ -5,7 +5,7 @@ from rest_framework import serializers
 from config.api import JSONObjectField, ModelSerializer, Serializer, VisiblePrimaryKeyRelatedField
 from engagements.models import Engagement
 
-from ..models import WorkflowRun
+from ..models import ReplayRecord, WorkflowRun
 
 AUDIT_FIELDS = ("created_at", "updated_at", "created_by", "updated_by")
 
@@ -54,6 +54,7 @@ class WorkflowRunSerializer(ModelSerializer):
             "error_details",
             "agent_name",
             "metrics",
+            "provenance",
             "trace_id",
             "available_moves",
             *AUDIT_FIELDS,
@@ -70,6 +71,7 @@ class WorkflowRunSerializer(ModelSerializer):
             "error_message",
             "error_details",
             "metrics",
+            "provenance",
             "trace_id",
             *AUDIT_FIELDS,
         )
@@ -102,3 +104,22 @@ class WorkflowRunFailSerializer(Serializer):
     error_details = JSONObjectField(
         required=False, allow_null=True, help_text="Exception type, traceback, context."
     )
+
+
+class ReplayRecordSerializer(ModelSerializer):
+    """A replay of a run: whether every output matched, per artefact, and the environment."""
+
+    class Meta:
+        model = ReplayRecord
+        fields = (
+            "id",
+            "run",
+            "replayed_by",
+            "replayed_at",
+            "matched",
+            "inputs",
+            "outputs",
+            "environment",
+            "error_message",
+        )
+        read_only_fields = fields

@@ -1,25 +1,27 @@
-"""API views of workflow runs and their lifecycle.
+"""API views of workflow runs, their lifecycle, and replays of their results.
 
 Runs of the types the back office runs itself (workflows/registry.py) are executed
 by the background runner: queueing one hands it over, and the runner alone records
-its progress, results and failure. Work done elsewhere (by an agent or a person,
-for the other types) is reported with start, progress, complete and fail. A run
-waiting for approval is released only by the decision on its workflow approval
-(/approvals/{id}/approve/ or …/reject/).
+its progress, results and failure (the services refuse anyone else: 409). Work done
+elsewhere (by an agent or a person, for the other types) is reported with start,
+progress, complete and fail. A run waiting for approval is released only by the
+decision on its workflow approval (/approvals/{id}/approve/ or …/reject/). A
+finished run of a runner type can be replayed: re-executed on its recorded inputs,
+storing nothing, to show its outputs are reproduced byte for byte.
 """
 
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import viewsets
 from rest_framework.decorators import action
+from rest_framework.response import Response
 
 from config.api import ServiceViewSetMixin
-from config.exceptions import Conflict
 
 from .. import services
 from ..filters import WorkflowRunFilterSet
-from ..models import WorkflowRun
-from ..registry import implementation_for
+from ..models import ReplayRecord, WorkflowRun
 from .serializers import (
+    ReplayRecordSerializer,
     WorkflowRunCompleteSerializer,
     WorkflowRunFailSerializer,
     WorkflowRunProgressSerializer,
@@ -31,12 +33,14 @@ REPORTED_ELSEWHERE = (
     "For work done outside the back office (types the runner does not run); any working "
     "member of the engagement's team. Refused (409) for the types the runner executes."
 )
-RUN_REPORTED_BY_RUNNER = (
-    "Cannot {verb} workflow run “{run}” through the API: the back office runs "
-    "{workflow_type} workflows itself, and only its runner {does}."
+REPLAY = (
+    "Re-execute a completed (or waiting) run of a type the runner executes on its recorded "
+    "inputs, storing nothing, and compare each output's SHA-256 with the artefact the run "
+    "stored. 409 if an input is missing or changed (nothing is recorded then). The report "
+    "(a replay record: per artefact the original and replay hashes and whether they match, "
+    "and how the code and library versions differ) is kept as evidence. Any working member "
+    "of the team."
 )
-RUNNER_STARTS = "starts them (queue the run instead)"
-RUNNER_RECORDS = "records their {what}"
 
 
 @extend_schema_view(
@@ -93,7 +97,6 @@ class WorkflowRunViewSet(ServiceViewSetMixin, viewsets.ModelViewSet):
     )
     @action(detail=True, methods=["post"])
     def start(self, request, pk=None):
-        self._refuse_runner_work(verb="start", does=RUNNER_STARTS)
         return self.transition(services.workflow_run_start)
 
     @extend_schema(request=None, summary="Pause: running → paused", description=TRANSITION)
@@ -121,9 +124,6 @@ class WorkflowRunViewSet(ServiceViewSetMixin, viewsets.ModelViewSet):
     @action(detail=True, methods=["post"])
     def progress(self, request, pk=None):
         data = self.validated_input(WorkflowRunProgressSerializer)
-        self._refuse_runner_work(
-            verb="record progress of", does=RUNNER_RECORDS.format(what="progress")
-        )
         return self.transition(services.workflow_run_update_progress, **data)
 
     @extend_schema(
@@ -135,7 +135,6 @@ class WorkflowRunViewSet(ServiceViewSetMixin, viewsets.ModelViewSet):
     @action(detail=True, methods=["post"])
     def complete(self, request, pk=None):
         data = self.validated_input(WorkflowRunCompleteSerializer)
-        self._refuse_runner_work(verb="complete", does=RUNNER_RECORDS.format(what="results"))
         return self.transition(services.workflow_run_complete, **data)
 
     @extend_schema(
@@ -146,21 +145,33 @@ class WorkflowRunViewSet(ServiceViewSetMixin, viewsets.ModelViewSet):
     @action(detail=True, methods=["post"])
     def fail(self, request, pk=None):
         data = self.validated_input(WorkflowRunFailSerializer)
-        self._refuse_runner_work(verb="fail", does=RUNNER_RECORDS.format(what="failures"))
         return self.transition(services.workflow_run_fail, **data)
 
-    def _refuse_runner_work(self, *, verb: str, does: str) -> None:
-        """Refuse to start or report by hand on a run whose type the background runner executes.
+    @extend_schema(
+        request=None,
+        responses=ReplayRecordSerializer,
+        summary="Replay a finished run and report whether its outputs match",
+        description=REPLAY,
+    )
+    @action(detail=True, methods=["post"], permission_model=ReplayRecord)
+    def replay(self, request, pk=None):
+        record = services.workflow_run_replay(run=self.get_object(), actor=self.actor)
+        return Response(ReplayRecordSerializer(record, context=self.get_serializer_context()).data)
 
-        A run must not be a status someone types in (issue 7): such a run is queued,
-        and the runner starts it and records its progress, results or failure. The
-        services accept these moves from the runner, so the API keeps the rule for
-        its callers.
-        """
+    @extend_schema(
+        responses=ReplayRecordSerializer(many=True),
+        summary="The replays of a run, latest first",
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        permission_model=ReplayRecord,
+        pagination_class=None,
+        filter_backends=(),
+    )
+    def replays(self, request, pk=None):
         run = self.get_object()
-        if implementation_for(run.workflow_type) is not None:
-            raise Conflict(
-                RUN_REPORTED_BY_RUNNER.format(
-                    verb=verb, run=run, workflow_type=run.workflow_type, does=does
-                )
-            )
+        records = run.replays.select_related("replayed_by").order_by("-replayed_at")
+        return Response(
+            ReplayRecordSerializer(records, many=True, context=self.get_serializer_context()).data
+        )

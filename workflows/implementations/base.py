@@ -8,6 +8,7 @@ libraries are imported inside the steps, never when this package is imported.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -45,19 +46,42 @@ class WorkflowImplementation:
 
     A subclass declares `label`, its `steps` (methods run in order), whether its
     results need sign-off (`needs_approval`: the run then waits for a workflow
-    approval instead of completing), checks its inputs in `validate_params` and
-    returns its results summary from `output_summary`.
+    approval instead of completing), which parameters name input artefacts
+    (`artefact_params`: their ids, versions and hashes are recorded as the run's
+    provenance), checks its inputs in `validate_params` and returns its results
+    summary from `output_summary`.
+
+    With `replay=True` (a replay of a finished run) the steps run as usual but
+    `store_artefact` keeps only the SHA-256 of each output: nothing is stored.
     """
 
     label: ClassVar[str] = "workflow"
     steps: ClassVar[tuple[Step, ...]] = ()
     needs_approval: ClassVar[bool] = False
+    artefact_params: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, *, run: WorkflowRun, actor: AbstractUser, params: dict[str, Any]):
+    def __init__(
+        self,
+        *,
+        run: WorkflowRun,
+        actor: AbstractUser,
+        params: dict[str, Any],
+        replay: bool = False,
+    ):
         self.run = run
         self.actor = actor
         self.params = params
+        self.replay = replay
         self.artefacts: list[dict[str, Any]] = []
+
+    @classmethod
+    def input_artefact_ids(cls, input_params: dict[str, Any]) -> list[tuple[str, str]]:
+        """Return (parameter, artefact id) for each input artefact the parameters name."""
+        return [
+            (name, str(input_params[name]))
+            for name in cls.artefact_params
+            if input_params.get(name) not in (None, "")
+        ]
 
     @classmethod
     def validate_params(cls, input_params: Any, engagement: Engagement) -> dict[str, Any]:
@@ -86,8 +110,22 @@ class WorkflowImplementation:
         name: str,
         description: str = "",
         metadata: dict[str, Any] | None = None,
-    ) -> Artefact:
-        """Store `content` as a draft artefact of the run's engagement, linked to the run."""
+    ) -> Artefact | None:
+        """Store `content` as a draft artefact of the run's engagement, linked to the run.
+
+        In a replay, only record what would have been stored (with its SHA-256).
+        """
+        if self.replay:
+            self.artefacts.append(
+                {
+                    "name": name,
+                    "artefact_type": artefact_type,
+                    "file_name": file_name,
+                    "content_hash": hashlib.sha256(content).hexdigest(),
+                    "file_size": len(content),
+                }
+            )
+            return None
         artefact = artefact_create(
             engagement=self.run.engagement,
             upload=ContentFile(content, name=file_name),

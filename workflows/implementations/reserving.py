@@ -179,6 +179,7 @@ class TriangleWorkflow(WorkflowImplementation):
     """A workflow whose input is one triangle artefact; the first step reads it."""
 
     accepted_params: tuple[str, ...] = TRIANGLE_PARAMS
+    artefact_params = ("triangle_artefact",)
     # Whether creating a run already requires a valid triangle (data validation reports
     # on invalid ones, so it only needs a readable file).
     requires_valid_triangle = True
