@@ -54,3 +54,25 @@ ARTEFACT_TRANSITIONS = {
 
 # Only these states still await a decision or may be reviewed.
 REVIEWABLE_STATUSES = frozenset({_S.DRAFT, _S.PENDING_REVIEW})
+
+# Artefact types that hold data (as opposed to results, reports or code): uploaded ones
+# are an engagement's input data (artefacts.selectors.engagement_input_data).
+INPUT_DATA_TYPES = frozenset(
+    {
+        ArtefactType.TRIANGLE,
+        ArtefactType.DATA_FILE,
+        ArtefactType.CSV,
+        ArtefactType.EXCEL,
+        ArtefactType.PARQUET,
+    }
+)
+# Input data in these states is no longer used: a newer version replaced it, or it was put away.
+RETIRED_STATUSES = frozenset({_S.SUPERSEDED, _S.ARCHIVED})
+
+
+class DataProviderType(models.TextChoices):
+    """Who provided data an engagement relies on (ASOP 23)."""
+
+    CLIENT = "client", "Client"
+    THIRD_PARTY = "third_party", "Third party"
+    INTERNAL = "internal", "Internal"

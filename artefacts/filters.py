@@ -4,8 +4,8 @@ import django_filters
 
 from config.api import TrackedFilterSet
 
-from .choices import ArtefactStatus, ArtefactType
-from .models import Artefact
+from .choices import ArtefactStatus, ArtefactType, DataProviderType
+from .models import Artefact, DataReliance
 
 
 class ArtefactFilterSet(TrackedFilterSet):
@@ -48,3 +48,28 @@ class ArtefactFilterSet(TrackedFilterSet):
         if value:
             return queryset.exclude(pk__in=replaced)
         return queryset.filter(pk__in=replaced)
+
+
+class DataRelianceFilterSet(TrackedFilterSet):
+    """Data reliance entries by engagement, artefact, provider, review and data date."""
+
+    engagement_id = django_filters.UUIDFilter(help_text="Id of the engagement.")
+    artefact_id = django_filters.UUIDFilter(help_text="Id of the input artefact.")
+    validation_run_id = django_filters.UUIDFilter(help_text="Id of the supporting validation run.")
+    provider_type = django_filters.MultipleChoiceFilter(
+        choices=DataProviderType.choices, help_text="One or more provider types."
+    )
+    provider_name = django_filters.CharFilter(
+        lookup_expr="icontains", help_text="Provider name (contains, case-insensitive)."
+    )
+    reviewed = django_filters.BooleanFilter(help_text="Whether the data was reviewed.")
+    data_as_of_after = django_filters.DateFilter(
+        field_name="data_as_of", lookup_expr="gte", help_text="Data as of this date or later."
+    )
+    data_as_of_before = django_filters.DateFilter(
+        field_name="data_as_of", lookup_expr="lte", help_text="Data as of this date or earlier."
+    )
+
+    class Meta:
+        model = DataReliance
+        fields = ()

@@ -13,7 +13,13 @@ from audit.models import (
     empty_dict,
 )
 
-from .choices import ARTEFACT_TRANSITIONS, REVIEWABLE_STATUSES, ArtefactStatus, ArtefactType
+from .choices import (
+    ARTEFACT_TRANSITIONS,
+    REVIEWABLE_STATUSES,
+    ArtefactStatus,
+    ArtefactType,
+    DataProviderType,
+)
 
 
 def artefact_upload_to(instance, filename):
@@ -146,3 +152,71 @@ class Artefact(LifecycleModel, SoftDeleteModel, TraceableModel, TrackedModel):
         self._move("archive")
 
     archive.alters_data = True
+
+
+class DataReliance(TraceableModel, TrackedModel):
+    """The data reliance register's entry for one input artefact (ASOP 23).
+
+    Who provided the data, as of when, what was checked (with the data_validation run
+    whose results support it), its known limitations, and whether the data was
+    reviewed; if it was not, why not. An engagement's final sign-off is refused
+    while any of its input data has no entry.
+    """
+
+    engagement = models.ForeignKey(
+        "engagements.Engagement", on_delete=models.CASCADE, related_name="data_reliances"
+    )
+    artefact = models.OneToOneField(
+        Artefact, on_delete=models.CASCADE, related_name="data_reliance"
+    )
+    provider_type = models.CharField(max_length=20, choices=DataProviderType.choices, db_index=True)
+    provider_name = models.CharField(max_length=255)
+    data_as_of = models.DateField(help_text="The date the data is as of.")
+    checks_performed = models.TextField(blank=True)
+    validation_run = models.ForeignKey(
+        "workflows.WorkflowRun",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="supported_reliances",
+        help_text="The data_validation run whose results support the checks.",
+    )
+    known_limitations = models.TextField(blank=True)
+    reviewed = models.BooleanField(default=False, help_text="Whether the data was reviewed.")
+    not_reviewed_reason = models.TextField(
+        blank=True, help_text="Why the data was not reviewed (required when it was not)."
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ("engagement", "artefact__name")
+        verbose_name = "data reliance"
+        constraints = (
+            # Relying on unreviewed data is allowed only when the register says why.
+            models.CheckConstraint(
+                condition=models.Q(reviewed=True) | ~models.Q(not_reviewed_reason=""),
+                name="data_reliance_unreviewed_has_reason",
+            ),
+        )
+
+    def __str__(self):
+        return f"Reliance on {self.artefact} ({self.get_provider_type_display()})"
+
+    def snapshot(self) -> dict:
+        """Return the entry as a disclosure checklist records it."""
+        return {
+            "id": str(self.pk),
+            "artefact_id": str(self.artefact_id),
+            "artefact": self.artefact.name,
+            "version": self.artefact.version,
+            "content_hash": self.artefact.content_hash,
+            "provider_type": self.provider_type,
+            "provider_name": self.provider_name,
+            "data_as_of": self.data_as_of.isoformat(),
+            "checks_performed": self.checks_performed,
+            "validation_run_id": str(self.validation_run_id) if self.validation_run_id else None,
+            "known_limitations": self.known_limitations,
+            "reviewed": self.reviewed,
+            "not_reviewed_reason": self.not_reviewed_reason,
+        }

@@ -1,7 +1,8 @@
 """Every write to artefacts, and the one way to read their bytes.
 
-Writes: upload, new version, edit, review submission, archive, delete. Reads of
-the bytes (downloads, previews) go through `artefact_open_for_download`.
+Writes: upload, new version, edit, review submission, archive, delete, and the data
+reliance register (`reliance_record`, `reliance_update`). Reads of the bytes
+(downloads, previews) go through `artefact_open_for_download`.
 
 The bytes of an artefact never change once stored: a change is a new version
 (version + 1, previous_version set, the older one superseded). `artefacts.files`
@@ -41,7 +42,9 @@ from engagements.selectors import (
     engagement_require_member,
     engagement_require_open,
 )
+from workflows.choices import WorkflowStatus, WorkflowType
 from workflows.models import WorkflowRun
+from workflows.selectors import run_input_artefact_ids
 
 from .choices import ArtefactStatus, ArtefactType
 from .files import (
@@ -53,7 +56,8 @@ from .files import (
     record_file_problem,
     store_artefact_file,
 )
-from .models import Artefact
+from .models import Artefact, DataReliance
+from .selectors import is_input_data
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractUser
@@ -103,6 +107,47 @@ ARTEFACT_DOWNLOAD_NOT_ALLOWED = (
     "{user} may not download artefact “{artefact}”: they cannot see engagement “{engagement}”."
 )
 ARTEFACT_GONE = "Artefact “{artefact}” no longer exists (it was deleted); it cannot be served."
+NEW_RELIANCES = "data reliance entries"
+# Fields of a data reliance entry its update may change (the artefact is fixed).
+RELIANCE_FIELDS = frozenset(
+    {
+        "provider_type",
+        "provider_name",
+        "data_as_of",
+        "checks_performed",
+        "validation_run",
+        "known_limitations",
+        "reviewed",
+        "not_reviewed_reason",
+    }
+)
+RELIANCE_FIXED_REASON = "an entry belongs to one input artefact"
+RELIANCE_NOT_INPUT_DATA = (
+    "Artefact “{artefact}” is not input data of engagement “{engagement}” (only uploaded "
+    "data files, triangles, CSV, Excel and Parquet files in use, and the inputs of its "
+    "workflow runs, are): the data reliance register does not cover it."
+)
+RELIANCE_EXISTS = (
+    "Artefact “{artefact}” already has a data reliance entry: update that entry instead."
+)
+RELIANCE_REASON_REQUIRED = (
+    "Say why the data of “{artefact}” was not reviewed: relying on unreviewed data needs "
+    "a reason on record."
+)
+RELIANCE_RUN_NOT_VALIDATION = (
+    "Workflow run “{run}” is a {workflow_type} run: the checks of a data reliance entry are "
+    "supported by a data_validation run."
+)
+RELIANCE_RUN_ELSEWHERE = (
+    "Workflow run “{run}” belongs to another engagement than artefact “{artefact}”."
+)
+RELIANCE_RUN_NOT_COMPLETED = (
+    "Data validation run “{run}” is {status}: only a completed run's results support the checks."
+)
+RELIANCE_RUN_OTHER_INPUT = (
+    "Data validation run “{run}” did not check artefact “{artefact}” (it read another "
+    "artefact or version): link the run that validated this one."
+)
 ARTEFACT_FILE_REFUSED = (
     "{problem} The incident was recorded; run verify_artefacts and restore the file "
     "from backup, or upload the content again as a new version."
@@ -309,6 +354,110 @@ def artefact_open_for_download(
     return handle
 
 
+@transaction.atomic
+def reliance_record(
+    *,
+    artefact: Artefact,
+    actor: AbstractUser,
+    provider_type: str,
+    provider_name: str,
+    data_as_of,
+    checks_performed: str = "",
+    validation_run: WorkflowRun | None = None,
+    known_limitations: str = "",
+    reviewed: bool = False,
+    not_reviewed_reason: str = "",
+    trace_id: str | None = None,
+) -> DataReliance:
+    """Record the data reliance register's entry for one input artefact (ASOP 23).
+
+    Refused for an artefact that is not input data of its engagement
+    (`artefacts.selectors`), for one that has an entry already, for unreviewed data
+    without a reason, and for a supporting run that is not a completed data_validation
+    run of this very artefact.
+    """
+    engagement = lock(artefact.engagement)
+    artefact = lock(artefact)
+    engagement_require_member(engagement=engagement, user=actor, verb="record data reliances of")
+    engagement_require_open(engagement=engagement, what=NEW_RELIANCES)
+    if not is_input_data(artefact):
+        raise InvalidInput(
+            RELIANCE_NOT_INPUT_DATA.format(artefact=artefact, engagement=engagement),
+            field="artefact",
+        )
+    if DataReliance.objects.filter(artefact=artefact).exists():
+        raise Conflict(RELIANCE_EXISTS.format(artefact=artefact))
+    reliance = DataReliance(
+        engagement=engagement,
+        artefact=artefact,
+        provider_type=provider_type,
+        provider_name=provider_name,
+        data_as_of=data_as_of,
+        checks_performed=checks_performed,
+        validation_run=validation_run,
+        known_limitations=known_limitations,
+        reviewed=reviewed,
+        not_reviewed_reason=(not_reviewed_reason or "").strip(),
+        trace_id=trace_id,
+    )
+    _check_reliance(reliance)
+    save_with_history(reliance, actor=actor, reason="Recorded", created=True)
+    audit_record(
+        action=AuditAction.DATA_RELIANCE_RECORD,
+        resource=reliance,
+        user=actor,
+        description=f"Data reliance recorded: {reliance}",
+        new_value=snapshot(reliance),
+    )
+    return reliance
+
+
+@transaction.atomic
+def reliance_update(
+    *, reliance: DataReliance, actor: AbstractUser, data: dict[str, Any]
+) -> DataReliance:
+    """Change a data reliance entry (provider, date, checks, limitations, review)."""
+    reliance = lock(reliance)
+    engagement_require_member(
+        engagement=reliance.engagement, user=actor, verb="edit data reliances of"
+    )
+    engagement_require_open(engagement=reliance.engagement, what=NEW_RELIANCES)
+    before = snapshot(reliance)
+    apply_changes(reliance, data=data, allowed=RELIANCE_FIELDS, reason=RELIANCE_FIXED_REASON)
+    reliance.not_reviewed_reason = (reliance.not_reviewed_reason or "").strip()
+    old, new = changes(before, snapshot(reliance))
+    if not new:
+        return reliance
+    _check_reliance(reliance)
+    save_edit_and_record(
+        reliance, actor=actor, action=AuditAction.DATA_RELIANCE_UPDATE, old=old, new=new
+    )
+    return reliance
+
+
+def _check_reliance(reliance: DataReliance) -> None:
+    """Refuse unreviewed data without a reason and a supporting run that validated other data."""
+    artefact = reliance.artefact
+    if not reliance.reviewed and not reliance.not_reviewed_reason:
+        raise InvalidInput(
+            RELIANCE_REASON_REQUIRED.format(artefact=artefact), field="not_reviewed_reason"
+        )
+    run = reliance.validation_run
+    if run is not None:
+        problem = None
+        if run.workflow_type != WorkflowType.DATA_VALIDATION:
+            problem = RELIANCE_RUN_NOT_VALIDATION.format(run=run, workflow_type=run.workflow_type)
+        elif run.engagement_id != artefact.engagement_id:
+            problem = RELIANCE_RUN_ELSEWHERE.format(run=run, artefact=artefact)
+        elif run.status != WorkflowStatus.COMPLETED:
+            problem = RELIANCE_RUN_NOT_COMPLETED.format(run=run, status=run.status)
+        elif artefact.pk not in run_input_artefact_ids(run):
+            problem = RELIANCE_RUN_OTHER_INPUT.format(run=run, artefact=artefact)
+        if problem is not None:
+            raise InvalidInput(problem, field="validation_run")
+    validate(reliance)
+
+
 def _save_new(
     artefact: Artefact,
     *,
@@ -328,13 +477,18 @@ def _save_new(
     # filled from the stored file below.
     artefact.name = artefact.name or original_file_name(getattr(upload, "name", "") or "")
     validate(artefact, exclude=FILE_FIELDS if artefact.name else (*FILE_FIELDS, "name"))
-    stored = store_artefact_file(
-        engagement_id=artefact.engagement_id,
-        file=upload,
-        file_name=getattr(upload, "name", "") or "",
-        artefact_type=artefact.artefact_type,
-        max_size=max_size,
-    )
+    try:
+        stored = store_artefact_file(
+            engagement_id=artefact.engagement_id,
+            file=upload,
+            file_name=getattr(upload, "name", "") or "",
+            artefact_type=artefact.artefact_type,
+            max_size=max_size,
+        )
+    except InvalidInput as refusal:
+        # Every refusal of the bytes (empty, format, size) is about the uploaded file.
+        refusal.field = getattr(refusal, "field", None) or "file"
+        raise
     uploads.append(stored)
     try:
         # A savepoint: when a step fails, the new row is gone before the bytes are

@@ -15,7 +15,7 @@ from engagements.models import Engagement
 from workflows.models import WorkflowRun
 
 from ..choices import ArtefactType
-from ..models import Artefact
+from ..models import Artefact, DataReliance
 
 AUDIT_FIELDS = ("created_at", "updated_at", "created_by", "updated_by")
 FILE_NOT_REPLACEABLE = (
@@ -142,3 +142,43 @@ class ArtefactVersionSerializer(Serializer):
     metadata = JSONObjectField(
         required=False, help_text="Custom fields, as JSON text; defaults to the previous version's."
     )
+
+
+class DataRelianceSerializer(ModelSerializer):
+    """An entry of the data reliance register (ASOP 23): one per input artefact.
+
+    The artefact is set when the entry is recorded; its engagement is the artefact's.
+    Unreviewed data needs `not_reviewed_reason`; `validation_run` is the completed
+    data_validation run that checked this very artefact.
+    """
+
+    artefact = VisiblePrimaryKeyRelatedField(
+        queryset=Artefact.objects.all(),
+        help_text="Id of the input artefact (data file, triangle, … or a run's input).",
+    )
+    validation_run = VisiblePrimaryKeyRelatedField(
+        queryset=WorkflowRun.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="Id of the completed data_validation run whose results support the checks.",
+    )
+
+    class Meta:
+        model = DataReliance
+        fields = (
+            "id",
+            "engagement",
+            "artefact",
+            "provider_type",
+            "provider_name",
+            "data_as_of",
+            "checks_performed",
+            "validation_run",
+            "known_limitations",
+            "reviewed",
+            "not_reviewed_reason",
+            "trace_id",
+            *AUDIT_FIELDS,
+        )
+        read_only_fields = ("id", "engagement", "trace_id", *AUDIT_FIELDS)
+        create_only_fields = ("artefact",)

@@ -14,7 +14,7 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
-from rest_framework import status, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
@@ -24,9 +24,14 @@ from config.api_schema import error_response
 
 from .. import services
 from ..files import install_max_size_upload_handler
-from ..filters import ArtefactFilterSet
-from ..models import Artefact
-from .serializers import ArtefactSerializer, ArtefactUploadSerializer, ArtefactVersionSerializer
+from ..filters import ArtefactFilterSet, DataRelianceFilterSet
+from ..models import Artefact, DataReliance
+from .serializers import (
+    ArtefactSerializer,
+    ArtefactUploadSerializer,
+    ArtefactVersionSerializer,
+    DataRelianceSerializer,
+)
 
 # Actions whose request body is an uploaded file: the size cap goes in before it is read.
 UPLOAD_ACTIONS = frozenset({"create", "versions"})
@@ -206,6 +211,44 @@ class ArtefactViewSet(ServiceViewSetMixin, viewsets.ModelViewSet):
         response["ETag"] = etag
         response["X-Content-Type-Options"] = NOSNIFF
         return response
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List the data reliance register of your engagements"),
+    retrieve=extend_schema(summary="A data reliance entry"),
+    create=extend_schema(
+        summary="Record the register's entry for an input artefact",
+        description="One entry per input artefact of the engagement (see docs/standards.md); "
+        "a final sign-off is refused while any input data has none.",
+    ),
+    update=extend_schema(summary="Edit a data reliance entry"),
+    partial_update=extend_schema(summary="Edit a data reliance entry"),
+)
+class DataRelianceViewSet(
+    ServiceViewSetMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """The data reliance register (ASOP 23): source, checks and limitations of input data."""
+
+    queryset = DataReliance.objects.select_related("artefact", "validation_run")
+    serializer_class = DataRelianceSerializer
+    filterset_class = DataRelianceFilterSet
+    search_fields = ("provider_name", "checks_performed", "known_limitations", "artefact__name")
+    ordering_fields = ("created_at", "updated_at", "data_as_of", "provider_name")
+
+    def perform_create(self, serializer):
+        serializer.instance = services.reliance_record(
+            actor=self.actor, trace_id=self.trace_id(), **serializer.validated_data
+        )
+
+    def perform_update(self, serializer):
+        serializer.instance = services.reliance_update(
+            reliance=serializer.instance, actor=self.actor, data=serializer.validated_data
+        )
 
 
 def _matches(if_none_match: str, etag: str) -> bool:
