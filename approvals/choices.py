@@ -57,3 +57,52 @@ APPROVAL_TRANSITIONS = {
     "revoke": ({_S.APPROVED}, _S.REVOKED),
     "expire": ({_S.PENDING}, _S.EXPIRED),
 }
+
+
+class ReviewPointSeverity(models.TextChoices):
+    """How much a reviewer's challenge weighs (APS X2: challenges raised on record)."""
+
+    MINOR = "minor", "Minor"
+    MAJOR = "major", "Major"
+    CRITICAL = "critical", "Critical"
+
+
+class ReviewPointStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    RESPONDED = "responded", "Responded"
+    RESOLVED = "resolved", "Resolved"
+
+
+_P = ReviewPointStatus
+# move -> (states it may start from, state it ends in)
+REVIEW_POINT_TRANSITIONS = {
+    # The preparer answers the challenge.
+    "respond": ({_P.OPEN}, _P.RESPONDED),
+    # The reviewer accepts the answer.
+    "resolve": ({_P.RESPONDED}, _P.RESOLVED),
+    # The reviewer is not (or no longer) satisfied.
+    "reopen": ({_P.RESPONDED, _P.RESOLVED}, _P.OPEN),
+}
+# Points in these states still stand between an approval and its approving.
+UNRESOLVED_REVIEW_POINT_STATUSES = frozenset({_P.OPEN, _P.RESPONDED})
+
+
+class DisclosureChecklistStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    COMPLETED = "completed", "Completed"
+
+
+_D = DisclosureChecklistStatus
+DISCLOSURE_CHECKLIST_TRANSITIONS = {
+    "complete": ({_D.DRAFT}, _D.COMPLETED),
+    # An edit of a completed (not yet frozen) checklist: it must be completed again.
+    "revise": ({_D.COMPLETED}, _D.DRAFT),
+}
+
+
+class MemoFormat(models.TextChoices):
+    """The formats a review memo is exported in."""
+
+    MARKDOWN = "markdown", "Markdown"
+    DOCX = "docx", "Word (DOCX)"
+    BOTH = "both", "Markdown and Word"

@@ -5,8 +5,15 @@ from django.db.models import Q
 
 from config.api import TrackedFilterSet
 
-from .choices import ApprovalStatus, ApprovalType, Designation
-from .models import Approval, ProfessionalQualification
+from .choices import (
+    ApprovalStatus,
+    ApprovalType,
+    Designation,
+    DisclosureChecklistStatus,
+    ReviewPointSeverity,
+    ReviewPointStatus,
+)
+from .models import Approval, DisclosureChecklist, ProfessionalQualification, ReviewPoint
 
 
 class ApprovalFilterSet(django_filters.FilterSet):
@@ -52,6 +59,52 @@ class ApprovalFilterSet(django_filters.FilterSet):
 
     class Meta:
         model = Approval
+        fields = ()
+
+
+class ReviewPointFilterSet(TrackedFilterSet):
+    """Review points by approval, engagement, state, severity, people and subject."""
+
+    approval_id = django_filters.UUIDFilter(help_text="Id of the approval.")
+    engagement_id = django_filters.UUIDFilter(
+        field_name="approval__engagement_id", help_text="Id of the engagement."
+    )
+    status = django_filters.MultipleChoiceFilter(
+        choices=ReviewPointStatus.choices, help_text="One or more statuses."
+    )
+    severity = django_filters.MultipleChoiceFilter(
+        choices=ReviewPointSeverity.choices, help_text="One or more severities."
+    )
+    raised_by_id = django_filters.NumberFilter(help_text="Id of the reviewer who raised it.")
+    responded_by_id = django_filters.NumberFilter(help_text="Id of the user who answered it.")
+    resolved_by_id = django_filters.NumberFilter(help_text="Id of the user who resolved it.")
+    artefact_id = django_filters.UUIDFilter(help_text="Id of the artefact it concerns.")
+    workflow_run_id = django_filters.UUIDFilter(help_text="Id of the run it concerns.")
+    trace_id = django_filters.CharFilter(help_text="AI agent trace id.")
+
+    class Meta:
+        model = ReviewPoint
+        fields = ()
+
+
+class DisclosureChecklistFilterSet(TrackedFilterSet):
+    """Disclosure checklists by engagement, state and whether they are frozen."""
+
+    engagement_id = django_filters.UUIDFilter(help_text="Id of the engagement.")
+    status = django_filters.MultipleChoiceFilter(
+        choices=DisclosureChecklistStatus.choices, help_text="One or more statuses."
+    )
+    responsible_actuary_id = django_filters.NumberFilter(help_text="Id of the responsible actuary.")
+    frozen_into_id = django_filters.UUIDFilter(help_text="Id of the final sign-off it froze into.")
+    frozen = django_filters.BooleanFilter(
+        field_name="frozen_at",
+        lookup_expr="isnull",
+        exclude=True,
+        help_text="true: only checklists frozen into a final sign-off; false: only open ones.",
+    )
+
+    class Meta:
+        model = DisclosureChecklist
         fields = ()
 
 

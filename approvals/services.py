@@ -2,14 +2,24 @@
 
 Reviews of actuarial work must be independent, qualified and on record:
 
-- nobody decides an approval they requested, nor one on an artefact they created
-  or a workflow run they started; a designated approver is the only one who may
+- nobody decides an approval they requested, nor one on work they took part in:
+  anything in its provenance (`approvals.provenance`: the artefact and its earlier
+  versions, the runs that produced them, those runs' inputs) they uploaded,
+  created, queued or started; a designated approver is the only one who may
   decide;
+- the decider records a conflict-of-interest statement with the decision;
 - sign-offs (`SIGN_OFF_TYPES`) need a professional qualification valid on the
   decision date, and every decision snapshots the approver's valid
   qualifications;
 - an artefact approval pins the artefact's version and SHA-256 when requested,
   and a decision is refused if they no longer match;
+- review points (APS X2): whoever may decide an approval raises challenges on it,
+  the preparer answers, the reviewer resolves or reopens; an approval is not
+  approved while any point is unresolved, and the resolved points export as a
+  review memo (Markdown and Word artefacts);
+- a final sign-off needs every input data artefact in the data reliance register
+  (ASOP 23) and a completed disclosure checklist (ASOP 41), which is frozen into
+  the approval when it is requested;
 - the decision carries through: the artefact is approved or rejected, a run
   waiting for its workflow approval completes or fails.
 
@@ -20,15 +30,19 @@ the run, so two approvers acting at once end with exactly one decision.
 from __future__ import annotations
 
 import datetime
+import hashlib
 from typing import TYPE_CHECKING, Any
 
+from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from artefacts.choices import ArtefactStatus
+from artefacts.choices import ArtefactStatus, ArtefactType
 from artefacts.models import Artefact
-from audit.choices import AuditAction
+from artefacts.selectors import engagement_input_data_without_reliance
+from artefacts.services import artefact_create, artefact_new_version
+from audit.choices import AuditAction, Severity
 from audit.services import audit_record
 from config.exceptions import Conflict, InvalidInput, NotAllowed
 from config.services import (
@@ -47,8 +61,20 @@ from workflows.choices import WorkflowStatus
 from workflows.models import WorkflowRun
 from workflows.services import RUN_NOT_AWAITING, workflow_run_conclude_approval
 
-from .choices import SIGN_OFF_TYPES, ApprovalStatus, ApprovalType
-from .models import Approval, ProfessionalQualification
+from . import disclosures
+from .choices import (
+    SIGN_OFF_TYPES,
+    UNRESOLVED_REVIEW_POINT_STATUSES,
+    ApprovalStatus,
+    ApprovalType,
+    DisclosureChecklistStatus,
+    MemoFormat,
+    ReviewPointSeverity,
+    ReviewPointStatus,
+)
+from .memo import review_memo_docx, review_memo_markdown
+from .models import Approval, DisclosureChecklist, ProfessionalQualification, ReviewPoint
+from .provenance import provenance_conflict, provenance_people
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractUser
@@ -91,8 +117,15 @@ APPROVAL_RUN_NOT_AWAITING = (
 )
 APPROVAL_NOT_INDEPENDENT = "{user} may not {verb} approval “{approval}”: {reason}."
 REASON_OWN_REQUEST = "they requested it (reviews must be independent)"
-REASON_OWN_ARTEFACT = "they created artefact “{artefact}” (reviews must be independent)"
-REASON_OWN_RUN = "they started workflow run “{run}” (reviews must be independent)"
+# `conflict` says how they took part in the work: "they started workflow run “…”".
+REASON_PROVENANCE = "{conflict} (reviews must be independent)"
+COI_STATEMENT_REQUIRED = (
+    "{user} must record a conflict-of-interest statement to decide approval “{approval}”: "
+    "say whether anything could impair their independence (or that nothing does)."
+)
+# Callers written before the statement existed (the admin's decision pages, until they
+# ask for it) pass nothing; see approval_approve.
+COI_NOT_ASKED = None
 APPROVAL_DESIGNATED_ONLY = (
     "{user} may not decide approval “{approval}”: only its designated approver, "
     "{designated}, may decide it."
@@ -133,6 +166,64 @@ QUALIFICATION_OWN = (
 )
 QUALIFICATION_FIXED_REASON = "a qualification belongs to one person"
 
+NEW_REVIEW_POINTS = "review points"
+NEW_MEMOS = "review memos"
+NEW_DISCLOSURES = "disclosures"
+APPROVAL_OPEN_POINTS = (
+    "Cannot approve approval “{approval}”: {count} review point(s) not resolved "
+    "({severities}); have each answered and resolved first."
+)
+REVIEW_POINT_APPROVAL_DECIDED = (
+    "Cannot {verb} review points of approval “{approval}”: it is {status} (review points "
+    "belong to a pending approval; its record is fixed once decided)."
+)
+REVIEW_POINT_TEXT_REQUIRED = "Say what the review point is: its text is required."
+REVIEW_POINT_SUBJECT_ELSEWHERE = (
+    "The {what} “{subject}” belongs to another engagement than approval “{approval}”."
+)
+REVIEW_POINT_OWN = (
+    "{user} may not {verb} review point “{point}”: they {did} it (a challenge is answered "
+    "and accepted by different people)."
+)
+REVIEW_POINT_NOT_PREPARER = (
+    "{user} may not respond to review point “{point}”: only the preparer answers it (the "
+    "approval's requester, the engagement's lead actuary, or someone who took part in the "
+    "work under review)."
+)
+FINAL_SIGN_OFF_NO_RELIANCE = (
+    "Cannot {verb} a final sign-off of engagement “{engagement}”: {count} input data "
+    "artefact(s) have no entry in the data reliance register: {artefacts}. Record one for each."
+)
+FINAL_SIGN_OFF_NO_CHECKLIST = (
+    "Cannot request a final sign-off of engagement “{engagement}”: it has no disclosure "
+    "checklist; pre-fill one, review it, and have the lead actuary complete it."
+)
+FINAL_SIGN_OFF_CHECKLIST_DRAFT = (
+    "Cannot request a final sign-off of engagement “{engagement}”: its disclosure checklist "
+    "is a draft; the lead actuary must complete it first."
+)
+FINAL_SIGN_OFF_CHECKLIST_STALE = (
+    "Cannot request a final sign-off of engagement “{engagement}”: the data reliance "
+    "register changed since the disclosure checklist was completed; pre-fill it again and "
+    "have the lead actuary complete it."
+)
+CHECKLIST_FROZEN = (
+    "Cannot {verb} disclosure checklist “{checklist}”: it was frozen into final sign-off "
+    "“{approval}” on {frozen_at:%Y-%m-%d %H:%M} and is locked; pre-fill a new one for "
+    "another request."
+)
+CHECKLIST_LEAD_ONLY = (
+    "{user} may not complete disclosure checklist “{checklist}”: only the engagement's lead "
+    "actuary ({lead}) completes it."
+)
+CHECKLIST_FIELD_REQUIRED = "Cannot complete disclosure checklist “{checklist}”: {what} is required."
+CHECKLIST_EDITABLE_FIELDS = frozenset(
+    {"responsible_actuary", "information_date", "material_changes", "other_disclosures"}
+)
+CHECKLIST_FIXED_REASON = "they are filled from the register and the previous engagement"
+MEMO_FORMAT_INVALID = "format must be one of {formats}, not {value!r}."
+MEMO_METADATA_KEY = "review_memo_of"
+
 
 @transaction.atomic
 def approval_request(
@@ -153,6 +244,10 @@ def approval_request(
     A draft artefact goes to pending_review and its version and SHA-256 are pinned
     on the approval; a running run goes to waiting_approval. Refused on a completed
     or archived engagement, and when a designated approver could not decide it.
+
+    A final sign-off is refused while any input data of the engagement has no data
+    reliance entry, and without a completed disclosure checklist; the checklist is
+    copied into the approval (`Approval.disclosures`) and locked.
     """
     if approval_type == ApprovalType.WORKFLOW_APPROVAL and workflow_run is None and artefact:
         workflow_run = artefact.workflow_run
@@ -168,7 +263,11 @@ def approval_request(
     engagement_require_member(engagement=engagement, user=actor, verb="request approvals on")
     engagement_require_open(engagement=engagement, what=NEW_APPROVALS)
     if expires_at is not None and expires_at <= timezone.now():
-        raise InvalidInput(APPROVAL_EXPIRY_PAST.format(expires_at=expires_at))
+        raise InvalidInput(APPROVAL_EXPIRY_PAST.format(expires_at=expires_at), field="expires_at")
+    checklist = None
+    if approval_type == ApprovalType.FINAL_SIGN_OFF:
+        _require_reliance_register(engagement, verb="request")
+        checklist = _completed_checklist(engagement)
     approval = Approval(
         artefact=artefact,
         engagement=engagement,
@@ -189,12 +288,18 @@ def approval_request(
         _prepare_run_for_review(approval, workflow_run, actor=actor)
     if designated_approver is not None:
         _require_may_decide(approval, designated_approver, verb="be the designated approver of")
+    if checklist is not None:
+        approval.disclosures = checklist.snapshot()
     validate(approval)
     save_with_history(approval, actor=actor, reason="Requested")
+    if checklist is not None:
+        checklist.freeze(approval=approval)
+        save_with_history(checklist, actor=actor, reason="Frozen into final sign-off")
     audit_record(
         action=AuditAction.APPROVAL_REQUEST,
         resource=approval,
         user=actor,
+        metadata={"disclosure_checklist": str(checklist.pk)} if checklist else None,
         description=f"Approval requested: {approval}",
         new_value=snapshot(
             approval,
@@ -229,7 +334,9 @@ def approval_update(*, approval: Approval, actor: AbstractUser, data: dict[str, 
     if not new:
         return approval
     if "expires_at" in new and approval.expires_at and approval.expires_at <= timezone.now():
-        raise InvalidInput(APPROVAL_EXPIRY_PAST.format(expires_at=approval.expires_at))
+        raise InvalidInput(
+            APPROVAL_EXPIRY_PAST.format(expires_at=approval.expires_at), field="expires_at"
+        )
     if "designated_approver" in new and approval.designated_approver is not None:
         _require_may_decide(
             approval, approval.designated_approver, verb="be the designated approver of"
@@ -241,16 +348,51 @@ def approval_update(*, approval: Approval, actor: AbstractUser, data: dict[str, 
     return approval
 
 
-def approval_approve(*, approval: Approval, actor: AbstractUser, notes: str = "") -> Approval:
-    """Approve a pending approval; approve its artefact or complete its waiting run."""
-    return _decide(approval, "approve", actor=actor, notes=notes)
+def approval_approve(
+    *,
+    approval: Approval,
+    actor: AbstractUser,
+    notes: str = "",
+    conflict_of_interest_statement: str | None = COI_NOT_ASKED,
+) -> Approval:
+    """Approve a pending approval; approve its artefact or complete its waiting run.
+
+    Refused while any of its review points is unresolved, and (a final sign-off)
+    while any input data has no data reliance entry. `conflict_of_interest_statement`
+    is required: blank is refused. Temporarily, a caller that does not pass it at all
+    (None: the admin's decision page, until it asks for the statement) is accepted and
+    recorded as not asked.
+    """
+    return _decide(
+        approval,
+        "approve",
+        actor=actor,
+        notes=notes,
+        conflict_of_interest_statement=conflict_of_interest_statement,
+    )
 
 
 def approval_reject(
-    *, approval: Approval, actor: AbstractUser, reason: str, notes: str = ""
+    *,
+    approval: Approval,
+    actor: AbstractUser,
+    reason: str,
+    notes: str = "",
+    conflict_of_interest_statement: str | None = COI_NOT_ASKED,
 ) -> Approval:
-    """Reject a pending approval with a reason; reject its artefact or fail its waiting run."""
-    return _decide(approval, "reject", actor=actor, notes=notes, reason=reason)
+    """Reject a pending approval with a reason; reject its artefact or fail its waiting run.
+
+    Open review points never stop a rejection (they may be its reason). The
+    conflict-of-interest statement is required as for approving.
+    """
+    return _decide(
+        approval,
+        "reject",
+        actor=actor,
+        notes=notes,
+        reason=reason,
+        conflict_of_interest_statement=conflict_of_interest_statement,
+    )
 
 
 @transaction.atomic
@@ -296,6 +438,352 @@ def approval_expire(*, approval: Approval, actor: AbstractUser | None = None) ->
             APPROVAL_NOT_DUE.format(approval=approval, expires_at=approval.expires_at or "none")
         )
     return move_and_record(approval, "expire", actor=actor, action=AuditAction.APPROVAL_EXPIRE)
+
+
+# --- review points (APS X2) -------------------------------------------------------------
+
+
+@transaction.atomic
+def review_point_raise(
+    *,
+    approval: Approval,
+    actor: AbstractUser,
+    text: str,
+    severity: str = ReviewPointSeverity.MINOR,
+    artefact: Artefact | None = None,
+    workflow_run: WorkflowRun | None = None,
+    trace_id: str | None = None,
+) -> ReviewPoint:
+    """Raise a challenge on a pending approval: open.
+
+    Only someone who may decide the approval raises points (the same rules:
+    on the team, independent of its provenance, its designated approver if it
+    has one). The point may name the artefact or run of the engagement it concerns.
+    """
+    engagement = lock(_engagement_of(approval))
+    approval = lock(approval)
+    engagement_require_member(engagement=engagement, user=actor, verb="raise review points on")
+    _require_pending_for_points(approval, verb="raise")
+    engagement_require_open(engagement=engagement, what=NEW_REVIEW_POINTS)
+    _require_may_decide(approval, actor, verb="raise review points on")
+    if not text or not text.strip():
+        raise InvalidInput(REVIEW_POINT_TEXT_REQUIRED, field="text")
+    for what, field, subject in (
+        ("artefact", "artefact", artefact),
+        ("workflow run", "workflow_run", workflow_run),
+    ):
+        if subject is not None and subject.engagement_id != engagement.pk:
+            raise InvalidInput(
+                REVIEW_POINT_SUBJECT_ELSEWHERE.format(
+                    what=what, subject=subject, approval=approval
+                ),
+                field=field,
+            )
+    point = ReviewPoint(
+        approval=approval,
+        raised_by=actor,
+        severity=severity,
+        text=text.strip(),
+        artefact=artefact,
+        workflow_run=workflow_run,
+        trace_id=trace_id,
+    )
+    validate(point)
+    save_with_history(point, actor=actor, reason="Raised", created=True)
+    audit_record(
+        action=AuditAction.REVIEW_POINT_RAISE,
+        resource=point,
+        user=actor,
+        description=f"Review point raised on {approval}",
+        new_value=snapshot(point, ("approval", "severity", "text", "artefact", "workflow_run")),
+    )
+    return point
+
+
+@transaction.atomic
+def review_point_respond(*, point: ReviewPoint, actor: AbstractUser, response: str) -> ReviewPoint:
+    """Answer a review point: open → responded.
+
+    The preparer answers: the approval's requester, the engagement's lead actuary,
+    or anyone who took part in the work under review (its provenance), on the team
+    with a working role, and never the person who raised the point.
+    """
+    engagement, approval, point = _lock_point(point)
+    engagement_require_member(engagement=engagement, user=actor, verb="respond to review points on")
+    _require_pending_for_points(approval, verb="respond to")
+    engagement_require_open(engagement=engagement, what=NEW_REVIEW_POINTS)
+    point.check_move("respond")
+    if actor.pk == point.raised_by_id:
+        raise NotAllowed(
+            REVIEW_POINT_OWN.format(user=actor, verb="respond to", point=point, did="raised")
+        )
+    preparers = {approval.requested_by_id, engagement.lead_actuary_id} | provenance_people(approval)
+    if actor.pk not in preparers:
+        raise NotAllowed(REVIEW_POINT_NOT_PREPARER.format(user=actor, point=point))
+    return move_and_record(
+        point,
+        "respond",
+        actor=actor,
+        action=AuditAction.REVIEW_POINT_RESPOND,
+        description=f"Review point answered on {approval}",
+        user=actor,
+        response=response,
+    )
+
+
+@transaction.atomic
+def review_point_resolve(
+    *, point: ReviewPoint, actor: AbstractUser, notes: str = ""
+) -> ReviewPoint:
+    """Accept the answer to a review point: responded → resolved.
+
+    Whoever may decide the approval resolves (not the person who answered).
+    """
+    engagement, approval, point = _lock_point(point)
+    engagement_require_member(engagement=engagement, user=actor, verb="resolve review points on")
+    _require_pending_for_points(approval, verb="resolve")
+    engagement_require_open(engagement=engagement, what=NEW_REVIEW_POINTS)
+    point.check_move("resolve")
+    if actor.pk == point.responded_by_id:
+        raise NotAllowed(
+            REVIEW_POINT_OWN.format(user=actor, verb="resolve", point=point, did="answered")
+        )
+    _require_may_decide(approval, actor, verb="resolve review points on")
+    return move_and_record(
+        point,
+        "resolve",
+        actor=actor,
+        action=AuditAction.REVIEW_POINT_RESOLVE,
+        description=f"Review point resolved on {approval}",
+        user=actor,
+        notes=notes,
+    )
+
+
+@transaction.atomic
+def review_point_reopen(*, point: ReviewPoint, actor: AbstractUser, reason: str) -> ReviewPoint:
+    """Challenge again, with a reason: responded or resolved → open.
+
+    Whoever may decide the approval reopens; the earlier answer stays in the history.
+    """
+    engagement, approval, point = _lock_point(point)
+    engagement_require_member(engagement=engagement, user=actor, verb="reopen review points on")
+    _require_pending_for_points(approval, verb="reopen")
+    engagement_require_open(engagement=engagement, what=NEW_REVIEW_POINTS)
+    point.check_move("reopen")
+    _require_may_decide(approval, actor, verb="reopen review points on")
+    return move_and_record(
+        point,
+        "reopen",
+        actor=actor,
+        action=AuditAction.REVIEW_POINT_REOPEN,
+        severity=Severity.WARNING,
+        description=f"Review point reopened on {approval}",
+        reason=reason,
+    )
+
+
+@transaction.atomic
+def review_memo_export(
+    *, approval: Approval, actor: AbstractUser, format: str = MemoFormat.BOTH
+) -> list[Artefact]:
+    """Store the approval's resolved review points as a review memo; return its artefact(s).
+
+    `format`: markdown, docx or both. Each memo is an artefact of the engagement
+    (markdown or word type) marked with the approval's id; exporting again after the
+    points changed stores a new version of it, and an unchanged memo is returned as
+    it is. Any working member of the team may export; a data_export event records it.
+    """
+    if format not in MemoFormat.values:
+        raise InvalidInput(
+            MEMO_FORMAT_INVALID.format(formats=", ".join(MemoFormat.values), value=format),
+            field="format",
+        )
+    engagement = lock(_engagement_of(approval))
+    approval = Approval.objects.get(pk=approval.pk)
+    engagement_require_member(engagement=engagement, user=actor, verb="export review memos of")
+    engagement_require_open(engagement=engagement, what=NEW_MEMOS)
+    points = list(
+        approval.review_points.filter(status=ReviewPointStatus.RESOLVED)
+        .select_related("raised_by", "responded_by", "resolved_by", "artefact", "workflow_run")
+        .order_by("created_at")
+    )
+    unresolved = approval.review_points.exclude(status=ReviewPointStatus.RESOLVED).count()
+    renderings = {
+        MemoFormat.MARKDOWN: (
+            lambda: review_memo_markdown(approval, points, unresolved=unresolved).encode("utf-8"),
+            ArtefactType.MARKDOWN,
+            "review_memo.md",
+        ),
+        MemoFormat.DOCX: (
+            lambda: review_memo_docx(approval, points, unresolved=unresolved),
+            ArtefactType.WORD,
+            "review_memo.docx",
+        ),
+    }
+    wanted = list(renderings) if format == MemoFormat.BOTH else [MemoFormat(format)]
+    artefacts = []
+    for memo_format in wanted:
+        render, artefact_type, file_name = renderings[memo_format]
+        artefacts.append(
+            _store_memo(
+                approval,
+                content=render(),
+                memo_format=memo_format,
+                artefact_type=artefact_type,
+                file_name=file_name,
+                actor=actor,
+            )
+        )
+    audit_record(
+        action=AuditAction.DATA_EXPORT,
+        resource=approval,
+        user=actor,
+        description=f"Review memo exported: {approval}",
+        metadata={
+            "review_memo": [
+                {"artefact_id": str(a.pk), "version": a.version, "content_hash": a.content_hash}
+                for a in artefacts
+            ],
+            "resolved_points": len(points),
+            "unresolved_points": unresolved,
+        },
+    )
+    return artefacts
+
+
+# --- disclosure checklist (ASOP 41) ------------------------------------------------------
+
+
+@transaction.atomic
+def disclosure_checklist_prefill(
+    *, engagement: Engagement, actor: AbstractUser
+) -> DisclosureChecklist:
+    """Return the engagement's open disclosure checklist filled from what the system holds.
+
+    Creates it if there is none (starting from the texts of the last frozen one, if
+    any). Always refreshes the reliances (from the data reliance register) and the
+    comparison with the previous engagement of the same client and type; fills the
+    responsible actuary (the lead actuary), the information date and the material
+    changes only where they are empty, so what people wrote is kept. A completed
+    checklist that this changes goes back to draft.
+    """
+    engagement = lock(engagement)
+    engagement_require_member(engagement=engagement, user=actor, verb="prepare the disclosures of")
+    engagement_require_open(engagement=engagement, what=NEW_DISCLOSURES)
+    checklist = _open_checklist(engagement)
+    created = checklist is None
+    if created:
+        checklist = DisclosureChecklist(engagement=engagement)
+        last = (
+            DisclosureChecklist.objects.filter(engagement=engagement, frozen_at__isnull=False)
+            .order_by("-frozen_at")
+            .first()
+        )
+        if last is not None:
+            checklist.other_disclosures = last.other_disclosures
+    before = snapshot(checklist)
+    previous, comparison, summary = disclosures.material_changes(engagement)
+    checklist.reliances = disclosures.reliance_snapshot(engagement)
+    checklist.previous_engagement = previous
+    checklist.comparison = comparison
+    checklist.responsible_actuary = checklist.responsible_actuary or engagement.lead_actuary
+    checklist.information_date = checklist.information_date or disclosures.information_date(
+        engagement
+    )
+    checklist.material_changes = checklist.material_changes or summary
+    old, new = changes(before, snapshot(checklist))
+    if created or new:
+        if checklist.status == DisclosureChecklistStatus.COMPLETED:
+            checklist.revise()
+            old, new = changes(before, snapshot(checklist))
+        validate(checklist)
+        save_with_history(checklist, actor=actor, reason="Pre-filled", created=created)
+        audit_record(
+            action=AuditAction.DISCLOSURE_CHECKLIST_UPDATE,
+            resource=checklist,
+            user=actor,
+            description=f"Disclosure checklist pre-filled: {checklist}",
+            old_value=None if created else old,
+            new_value=snapshot(checklist) if created else new,
+        )
+    return checklist
+
+
+@transaction.atomic
+def disclosure_checklist_update(
+    *, checklist: DisclosureChecklist, actor: AbstractUser, data: dict[str, Any]
+) -> DisclosureChecklist:
+    """Change what a checklist discloses (responsible actuary, date, texts) until it is frozen.
+
+    A completed checklist that changes goes back to draft (the lead completes it again).
+    """
+    engagement = lock(checklist.engagement)
+    checklist = lock(checklist)
+    engagement_require_member(engagement=engagement, user=actor, verb="edit the disclosures of")
+    _require_not_frozen(checklist, verb="edit")
+    before = snapshot(checklist)
+    apply_changes(
+        checklist, data=data, allowed=CHECKLIST_EDITABLE_FIELDS, reason=CHECKLIST_FIXED_REASON
+    )
+    old, new = changes(before, snapshot(checklist))
+    if not new:
+        return checklist
+    if "responsible_actuary" in new and checklist.responsible_actuary is not None:
+        engagement_require_member(
+            engagement=engagement,
+            user=checklist.responsible_actuary,
+            verb="be the responsible actuary of",
+        )
+    if checklist.status == DisclosureChecklistStatus.COMPLETED:
+        checklist.revise()
+        old, new = changes(before, snapshot(checklist))
+    validate(checklist)
+    save_edit_and_record(
+        checklist, actor=actor, action=AuditAction.DISCLOSURE_CHECKLIST_UPDATE, old=old, new=new
+    )
+    return checklist
+
+
+@transaction.atomic
+def disclosure_checklist_complete(
+    *, checklist: DisclosureChecklist, actor: AbstractUser
+) -> DisclosureChecklist:
+    """Complete the checklist: draft → completed; by the engagement's lead actuary only.
+
+    Needs a responsible actuary and an information date, and every input data
+    artefact in the data reliance register; the reliances are taken from the
+    register as it stands now.
+    """
+    engagement = lock(checklist.engagement)
+    checklist = lock(checklist)
+    engagement_require_member(engagement=engagement, user=actor, verb="complete the disclosures of")
+    _require_not_frozen(checklist, verb="complete")
+    checklist.check_move("complete")
+    if actor.pk != engagement.lead_actuary_id:
+        raise NotAllowed(
+            CHECKLIST_LEAD_ONLY.format(
+                user=actor, checklist=checklist, lead=engagement.lead_actuary or "none"
+            )
+        )
+    for field, what in (
+        ("responsible_actuary", "the responsible actuary"),
+        ("information_date", "the information date"),
+    ):
+        if getattr(checklist, field) is None:
+            raise InvalidInput(
+                CHECKLIST_FIELD_REQUIRED.format(checklist=checklist, what=what), field=field
+            )
+    _require_reliance_register(engagement, verb="complete the disclosures for")
+    checklist.reliances = disclosures.reliance_snapshot(engagement)
+    return move_and_record(
+        checklist,
+        "complete",
+        actor=actor,
+        action=AuditAction.DISCLOSURE_CHECKLIST_COMPLETE,
+        description=f"Disclosure checklist completed: {checklist}",
+        user=actor,
+    )
 
 
 @transaction.atomic
@@ -375,7 +863,14 @@ def _decide(
     actor: AbstractUser,
     notes: str,
     reason: str | None = None,
+    conflict_of_interest_statement: str | None = COI_NOT_ASKED,
 ) -> Approval:
+    statement = conflict_of_interest_statement
+    if statement is not None and not statement.strip():
+        raise InvalidInput(
+            COI_STATEMENT_REQUIRED.format(user=actor, approval=approval),
+            field="conflict_of_interest_statement",
+        )
     engagement = lock(_engagement_of(approval))
     approval = lock(approval)
     engagement_require_member(engagement=engagement, user=actor, verb="decide approvals on")
@@ -402,10 +897,16 @@ def _decide(
         _require_artefact_unchanged(approval, artefact)
     if run is not None and run.status != WorkflowStatus.WAITING_APPROVAL:
         raise Conflict(RUN_NOT_AWAITING.format(run=run, approval=approval, status=run.status))
+    if move == "approve":
+        _require_points_resolved(approval)
+        if approval.approval_type == ApprovalType.FINAL_SIGN_OFF:
+            # Data may have been uploaded since the request: it must be on the register too.
+            _require_reliance_register(engagement, verb="approve")
     decision = {
         "approver": actor,
         "notes": notes,
         "qualifications": {"checked_on": day.isoformat(), "qualifications": qualifications},
+        "conflict_of_interest_statement": (statement or "").strip(),
     }
     if reason is not None:
         decision["reason"] = reason
@@ -418,6 +919,8 @@ def _decide(
         metadata={
             "artefact_version": approval.artefact_version,
             "artefact_content_hash": approval.artefact_content_hash,
+            # None: the caller did not ask for a statement (see approval_approve).
+            "conflict_of_interest_statement": None if statement is None else statement.strip(),
         },
         **decision,
     )
@@ -494,21 +997,21 @@ def _require_may_decide(
     artefact: Artefact | None = None,
     run: WorkflowRun | None = None,
 ) -> None:
-    """Raise NotAllowed unless `user` is on the team, independent of the work and designated."""
+    """Raise NotAllowed unless `user` is on the team, independent of the work and designated.
+
+    Independent: not the requester, and nowhere in the approval's provenance
+    (`approvals.provenance`); the refusal names the item they took part in.
+    """
     engagement_require_member(
         engagement=approval.engagement, user=user, verb=f"{verb} approvals on"
     )
-    artefact = artefact or approval.artefact
-    runs = [r for r in (run or approval.workflow_run, artefact and artefact.workflow_run) if r]
     reason = None
     if user.pk == approval.requested_by_id:
         reason = REASON_OWN_REQUEST
-    elif artefact is not None and user.pk == artefact.created_by_id:
-        reason = REASON_OWN_ARTEFACT.format(artefact=artefact)
     else:
-        started = next((r for r in runs if r.started_by_id == user.pk), None)
-        if started is not None:
-            reason = REASON_OWN_RUN.format(run=started)
+        conflict = provenance_conflict(approval, user, artefact=artefact, run=run)
+        if conflict is not None:
+            reason = REASON_PROVENANCE.format(conflict=conflict)
     if reason is not None:
         raise NotAllowed(
             APPROVAL_NOT_INDEPENDENT.format(user=user, verb=verb, approval=approval, reason=reason)
@@ -553,3 +1056,122 @@ def _require_may_certify(actor: AbstractUser, user: AbstractUser, *, permission:
         )
     if actor.pk == user.pk:
         raise NotAllowed(QUALIFICATION_OWN.format(user=actor))
+
+
+def _lock_point(point: ReviewPoint) -> tuple[Engagement, Approval, ReviewPoint]:
+    """Lock, in the decision's order, the engagement, the approval and the point."""
+    approval = point.approval
+    engagement = lock(_engagement_of(approval))
+    return engagement, lock(approval), lock(point)
+
+
+def _require_pending_for_points(approval: Approval, *, verb: str) -> None:
+    if not approval.is_pending:
+        raise Conflict(
+            REVIEW_POINT_APPROVAL_DECIDED.format(
+                verb=verb, approval=approval, status=approval.status
+            )
+        )
+
+
+def _require_points_resolved(approval: Approval) -> None:
+    """Raise Conflict, with how many and how severe, while any review point is unresolved."""
+    severities = list(
+        approval.review_points.filter(status__in=UNRESOLVED_REVIEW_POINT_STATUSES).values_list(
+            "severity", flat=True
+        )
+    )
+    if severities:
+        counts = ", ".join(
+            f"{severities.count(severity)} {severity}"
+            for severity in ReviewPointSeverity.values[::-1]
+            if severity in severities
+        )
+        raise Conflict(
+            APPROVAL_OPEN_POINTS.format(approval=approval, count=len(severities), severities=counts)
+        )
+
+
+def _require_reliance_register(engagement: Engagement, *, verb: str) -> None:
+    """Raise Conflict naming the input data that has no data reliance entry."""
+    missing = engagement_input_data_without_reliance(engagement)
+    if missing:
+        raise Conflict(
+            FINAL_SIGN_OFF_NO_RELIANCE.format(
+                verb=verb,
+                engagement=engagement,
+                count=len(missing),
+                artefacts=", ".join(f"“{artefact}”" for artefact in missing),
+            )
+        )
+
+
+def _open_checklist(engagement: Engagement) -> DisclosureChecklist | None:
+    """Return the engagement's checklist that is not frozen yet, locked (or None)."""
+    return (
+        DisclosureChecklist.objects.select_for_update()
+        .filter(engagement=engagement, frozen_at__isnull=True)
+        .first()
+    )
+
+
+def _completed_checklist(engagement: Engagement) -> DisclosureChecklist:
+    """Return the open, completed checklist a final sign-off freezes; Conflict if none."""
+    checklist = _open_checklist(engagement)
+    if checklist is None:
+        raise Conflict(FINAL_SIGN_OFF_NO_CHECKLIST.format(engagement=engagement))
+    if checklist.status != DisclosureChecklistStatus.COMPLETED:
+        raise Conflict(FINAL_SIGN_OFF_CHECKLIST_DRAFT.format(engagement=engagement))
+    if checklist.reliances != disclosures.reliance_snapshot(engagement):
+        raise Conflict(FINAL_SIGN_OFF_CHECKLIST_STALE.format(engagement=engagement))
+    return checklist
+
+
+def _require_not_frozen(checklist: DisclosureChecklist, *, verb: str) -> None:
+    if checklist.is_frozen:
+        raise Conflict(
+            CHECKLIST_FROZEN.format(
+                verb=verb,
+                checklist=checklist,
+                approval=checklist.frozen_into or "deleted",
+                frozen_at=checklist.frozen_at,
+            )
+        )
+
+
+def _store_memo(
+    approval: Approval,
+    *,
+    content: bytes,
+    memo_format: str,
+    artefact_type: str,
+    file_name: str,
+    actor: AbstractUser,
+) -> Artefact:
+    """Store one rendering of the memo: new, a new version, or the unchanged one as it is."""
+    current = (
+        Artefact.objects.filter(
+            engagement_id=approval.engagement_id,
+            **{
+                f"metadata__{MEMO_METADATA_KEY}": str(approval.pk),
+                "metadata__memo_format": memo_format,
+            },
+        )
+        .exclude(status__in=(ArtefactStatus.SUPERSEDED, ArtefactStatus.ARCHIVED))
+        .order_by("-version")
+        .first()
+    )
+    if current is not None and current.content_hash == hashlib.sha256(content).hexdigest():
+        return current
+    upload = ContentFile(content, name=file_name)
+    if current is not None:
+        return artefact_new_version(artefact=current, upload=upload, actor=actor)
+    return artefact_create(
+        engagement=approval.engagement,
+        upload=upload,
+        actor=actor,
+        name=f"Review memo: {approval}"[:255],
+        artefact_type=artefact_type,
+        description="The resolved review points of the approval, with their answers.",
+        metadata={MEMO_METADATA_KEY: str(approval.pk), "memo_format": memo_format},
+    )

@@ -5,7 +5,9 @@ from django.db import models
 
 class AuditAction(models.TextChoices):
     """Business events. The spec's values are API contracts; the workflow/artefact/approval
-    create-update-expire events were added so every service operation is on record."""
+    create-update-expire events were added so every service operation is on record, and
+    the review point, data reliance, disclosure and replay events for the professional
+    standards (issue 10)."""
 
     LOGIN = "login", "Login"
     LOGOUT = "logout", "Logout"
@@ -22,6 +24,7 @@ class AuditAction(models.TextChoices):
     WORKFLOW_COMPLETE = "workflow_complete", "Workflow complete"
     WORKFLOW_FAIL = "workflow_fail", "Workflow fail"
     WORKFLOW_CANCEL = "workflow_cancel", "Workflow cancel"
+    WORKFLOW_REPLAY = "workflow_replay", "Workflow replay"
     ARTEFACT_CREATE = "artefact_create", "Artefact create"
     ARTEFACT_UPDATE = "artefact_update", "Artefact update"
     ARTEFACT_ACCESS = "artefact_access", "Artefact access"
@@ -32,6 +35,14 @@ class AuditAction(models.TextChoices):
     APPROVAL_REVOKE = "approval_revoke", "Approval revoke"
     APPROVAL_EXPIRE = "approval_expire", "Approval expire"
     APPROVAL_UPDATE = "approval_update", "Approval update"
+    REVIEW_POINT_RAISE = "review_point_raise", "Review point raise"
+    REVIEW_POINT_RESPOND = "review_point_respond", "Review point respond"
+    REVIEW_POINT_RESOLVE = "review_point_resolve", "Review point resolve"
+    REVIEW_POINT_REOPEN = "review_point_reopen", "Review point reopen"
+    DATA_RELIANCE_RECORD = "data_reliance_record", "Data reliance record"
+    DATA_RELIANCE_UPDATE = "data_reliance_update", "Data reliance update"
+    DISCLOSURE_CHECKLIST_UPDATE = "disclosure_checklist_update", "Disclosure checklist update"
+    DISCLOSURE_CHECKLIST_COMPLETE = "disclosure_checklist_complete", "Disclosure checklist complete"
     AGENT_INVOKE = "agent_invoke", "Agent invoke"
     AGENT_COMPLETE = "agent_complete", "Agent complete"
     AGENT_ERROR = "agent_error", "Agent error"

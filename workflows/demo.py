@@ -42,6 +42,9 @@ DEMO_RUN_FAILED = (
     "The demo data were not loaded."
 )
 APPROVAL_NOTES = "Demo sign-off: chain ladder reviewed against Mack (1993)."
+CONFLICT_OF_INTEREST_STATEMENT = (
+    "I took no part in preparing this work and have no interest in its outcome."
+)
 
 
 @dataclass(frozen=True)
@@ -192,7 +195,12 @@ def _run(
         demo.created.append(f"run {spec.name}")
     if spec.approve and reviewer is not None and run.status == WorkflowStatus.WAITING_APPROVAL:
         approval = run.approvals.get(status=ApprovalStatus.PENDING)
-        approval_approve(approval=approval, actor=reviewer, notes=APPROVAL_NOTES)
+        approval_approve(
+            approval=approval,
+            actor=reviewer,
+            notes=APPROVAL_NOTES,
+            conflict_of_interest_statement=CONFLICT_OF_INTEREST_STATEMENT,
+        )
         run.refresh_from_db()
         demo.created.append(f"approval of {spec.name}")
     return run

@@ -14,10 +14,16 @@ from config.api import (
 from engagements.models import Engagement
 from workflows.models import WorkflowRun
 
-from ..models import Approval, ProfessionalQualification
+from ..choices import MemoFormat
+from ..models import Approval, DisclosureChecklist, ProfessionalQualification, ReviewPoint
 
 AUDIT_FIELDS = ("created_at", "updated_at", "created_by", "updated_by")
 REASON_REQUIRED = "Say why: a reason is required."
+STATEMENT_REQUIRED = (
+    "Record your conflict-of-interest statement: say whether anything could impair your "
+    "independence (or that nothing does)."
+)
+RESPONSE_REQUIRED = "Say how the point was addressed: a response is required."
 
 
 class ApprovalSerializer(ModelSerializer):
@@ -85,6 +91,8 @@ class ApprovalSerializer(ModelSerializer):
             "artefact_version",
             "artefact_content_hash",
             "approver_qualifications",
+            "conflict_of_interest_statement",
+            "disclosures",
             "metadata",
             "trace_id",
             "available_moves",
@@ -105,22 +113,34 @@ class ApprovalSerializer(ModelSerializer):
             "artefact_version",
             "artefact_content_hash",
             "approver_qualifications",
+            "conflict_of_interest_statement",
+            "disclosures",
             "trace_id",
         )
         create_only_fields = ("approval_type", "artefact", "engagement", "workflow_run")
 
 
-class ApprovalApproveSerializer(Serializer):
-    """The body of an approval: optional notes for the record."""
+def conflict_of_interest_field():
+    """Return the (required) conflict-of-interest statement field of a decision."""
+    return serializers.CharField(
+        error_messages={"blank": STATEMENT_REQUIRED, "required": STATEMENT_REQUIRED},
+        help_text="Your statement on conflicts of interest with this work (required).",
+    )
 
+
+class ApprovalApproveSerializer(Serializer):
+    """The body of an approval: the conflict-of-interest statement and optional notes."""
+
+    conflict_of_interest_statement = conflict_of_interest_field()
     notes = serializers.CharField(
         required=False, allow_blank=True, default="", help_text="Decision notes."
     )
 
 
 class ApprovalRejectSerializer(Serializer):
-    """The body of a rejection: the reason (required) and optional notes."""
+    """The body of a rejection: the reason and the conflict-of-interest statement; notes."""
 
+    conflict_of_interest_statement = conflict_of_interest_field()
     reason = serializers.CharField(
         max_length=255,
         error_messages={"blank": REASON_REQUIRED, "required": REASON_REQUIRED},
@@ -137,6 +157,171 @@ class ApprovalRevokeSerializer(Serializer):
     reason = serializers.CharField(
         error_messages={"blank": REASON_REQUIRED, "required": REASON_REQUIRED},
         help_text="Why the granted approval is withdrawn.",
+    )
+
+
+class ReviewMemoSerializer(Serializer):
+    """The body of a review memo export: which format(s)."""
+
+    format = serializers.ChoiceField(
+        choices=MemoFormat.choices,
+        default=MemoFormat.BOTH,
+        help_text="markdown, docx, or both (default).",
+    )
+
+
+class ReviewPointSerializer(ModelSerializer):
+    """A reviewer's challenge on an approval and, once given, the preparer's answer.
+
+    Raised with its approval, severity and text (and optionally the artefact or run
+    it concerns); everything else changes through respond / resolve / reopen.
+    """
+
+    approval = VisiblePrimaryKeyRelatedField(
+        queryset=Approval.objects.all(), help_text="Id of the pending approval it challenges."
+    )
+    artefact = VisiblePrimaryKeyRelatedField(
+        queryset=Artefact.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="Id of the artefact it concerns (same engagement), if any.",
+    )
+    workflow_run = VisiblePrimaryKeyRelatedField(
+        queryset=WorkflowRun.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="Id of the workflow run it concerns (same engagement), if any.",
+    )
+    available_moves = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="The moves allowed from the current status.",
+    )
+
+    class Meta:
+        model = ReviewPoint
+        fields = (
+            "id",
+            "approval",
+            "severity",
+            "text",
+            "artefact",
+            "workflow_run",
+            "status",
+            "raised_by",
+            "response",
+            "responded_by",
+            "responded_at",
+            "resolution_notes",
+            "resolved_by",
+            "resolved_at",
+            "reopen_reason",
+            "trace_id",
+            "available_moves",
+            *AUDIT_FIELDS,
+        )
+        read_only_fields = (
+            "id",
+            "status",
+            "raised_by",
+            "response",
+            "responded_by",
+            "responded_at",
+            "resolution_notes",
+            "resolved_by",
+            "resolved_at",
+            "reopen_reason",
+            "trace_id",
+            *AUDIT_FIELDS,
+        )
+        create_only_fields = ("approval", "severity", "text", "artefact", "workflow_run")
+
+
+class ReviewPointRespondSerializer(Serializer):
+    """The preparer's answer to a review point."""
+
+    response = serializers.CharField(
+        error_messages={"blank": RESPONSE_REQUIRED, "required": RESPONSE_REQUIRED},
+        help_text="How the point was addressed.",
+    )
+
+
+class ReviewPointResolveSerializer(Serializer):
+    """The reviewer's acceptance of an answer, with optional notes."""
+
+    notes = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text="Resolution notes."
+    )
+
+
+class ReviewPointReopenSerializer(Serializer):
+    """Why the reviewer challenges again."""
+
+    reason = serializers.CharField(
+        error_messages={"blank": REASON_REQUIRED, "required": REASON_REQUIRED},
+        help_text="Why the answer does not (or no longer) settle the point.",
+    )
+
+
+class DisclosureChecklistSerializer(ModelSerializer):
+    """The disclosures of a final sign-off (ASOP 41), pre-filled, completed by the lead actuary.
+
+    The responsible actuary, information date and texts may be edited until the
+    checklist is frozen into a final sign-off; reliances and the comparison with the
+    previous engagement come from the system (prefill).
+    """
+
+    responsible_actuary = ActiveUserField(
+        required=False, allow_null=True, help_text="Id of the responsible actuary (on the team)."
+    )
+    available_moves = serializers.ListField(
+        child=serializers.CharField(), read_only=True, help_text="complete, while a draft."
+    )
+
+    class Meta:
+        model = DisclosureChecklist
+        fields = (
+            "id",
+            "engagement",
+            "status",
+            "responsible_actuary",
+            "information_date",
+            "reliances",
+            "previous_engagement",
+            "comparison",
+            "material_changes",
+            "other_disclosures",
+            "completed_by",
+            "completed_at",
+            "frozen_into",
+            "frozen_at",
+            "is_frozen",
+            "available_moves",
+            *AUDIT_FIELDS,
+        )
+        read_only_fields = (
+            "id",
+            "engagement",
+            "status",
+            "reliances",
+            "previous_engagement",
+            "comparison",
+            "completed_by",
+            "completed_at",
+            "frozen_into",
+            "frozen_at",
+            "is_frozen",
+            *AUDIT_FIELDS,
+        )
+
+
+class DisclosureChecklistPrefillSerializer(Serializer):
+    """Which engagement's checklist to pre-fill."""
+
+    engagement = VisiblePrimaryKeyRelatedField(
+        queryset=Engagement.objects.all(),
+        engagement_path="",
+        help_text="Id of the engagement (one you work on).",
     )
 
 

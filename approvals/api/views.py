@@ -1,30 +1,50 @@
-"""API views of approvals (request, edit, decide, revoke) and professional qualifications."""
+"""API views of approvals (request, edit, decide, revoke, review memo), their review points,
+disclosure checklists, and professional qualifications."""
 
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import mixins, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.response import Response
 
+from artefacts.api.serializers import ArtefactSerializer
+from artefacts.models import Artefact
 from config.api import ServiceViewSetMixin, users_visible_to
 from engagements.selectors import VIEW_ALL_PERMISSION
 
 from .. import services
-from ..filters import ApprovalFilterSet, ProfessionalQualificationFilterSet
-from ..models import Approval, ProfessionalQualification
+from ..filters import (
+    ApprovalFilterSet,
+    DisclosureChecklistFilterSet,
+    ProfessionalQualificationFilterSet,
+    ReviewPointFilterSet,
+)
+from ..models import Approval, DisclosureChecklist, ProfessionalQualification, ReviewPoint
 from .serializers import (
     ApprovalApproveSerializer,
     ApprovalRejectSerializer,
     ApprovalRevokeSerializer,
     ApprovalSerializer,
+    DisclosureChecklistPrefillSerializer,
+    DisclosureChecklistSerializer,
     ProfessionalQualificationSerializer,
+    ReviewMemoSerializer,
+    ReviewPointReopenSerializer,
+    ReviewPointResolveSerializer,
+    ReviewPointRespondSerializer,
+    ReviewPointSerializer,
 )
 
 DECISION = (
-    "Only a team member independent of the work (not the requester, the artefact's creator "
-    "or the run's starter) and, if one is designated, the designated approver may decide; "
-    "sign-offs need a professional qualification valid today (403 otherwise). The decision "
-    "carries through to the artefact (approved / rejected) and to a run waiting for it "
-    "(completed / failed)."
+    "Only a team member independent of the work and, if one is designated, the designated "
+    "approver may decide: not the requester, nor anyone who uploaded, created, queued or "
+    "started anything in its provenance (the artefact, its earlier versions, the run that "
+    "produced it, that run's inputs); sign-offs need a professional qualification valid "
+    "today (403 otherwise). The decider's conflict-of-interest statement is required (400). "
+    "An approval is not approved while a review point is unresolved, nor a final sign-off "
+    "while input data has no data reliance entry (409). The decision carries through to "
+    "the artefact (approved / rejected) and to a run waiting for it (completed / failed)."
 )
+POINT_REVIEWER = "Whoever may decide the approval (same independence rules) does this."
 
 
 @extend_schema_view(
@@ -69,6 +89,7 @@ class ApprovalViewSet(
     )
     @action(detail=True, methods=["post"])
     def approve(self, request, pk=None):
+        self.get_object()  # 404 to whoever may not see it, before any input check
         data = self.validated_input(ApprovalApproveSerializer)
         return self.transition(services.approval_approve, **data)
 
@@ -79,8 +100,31 @@ class ApprovalViewSet(
     )
     @action(detail=True, methods=["post"])
     def reject(self, request, pk=None):
+        self.get_object()  # 404 to whoever may not see it, before any input check
         data = self.validated_input(ApprovalRejectSerializer)
         return self.transition(services.approval_reject, **data)
+
+    @extend_schema(
+        request=ReviewMemoSerializer,
+        responses={201: ArtefactSerializer(many=True)},
+        summary="Export the resolved review points as a review memo (artefacts)",
+        description="Stores the memo as Markdown and/or Word artefacts of the engagement "
+        "(a new version when the points changed since the last export; the same artefact "
+        "when they did not). Any working member of the team.",
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="review-memo",
+        permission_model=Artefact,
+        permission_verbs={"POST": "add"},
+    )
+    def review_memo(self, request, pk=None):
+        approval = self.get_object()
+        data = self.validated_input(ReviewMemoSerializer)
+        artefacts = services.review_memo_export(approval=approval, actor=self.actor, **data)
+        body = ArtefactSerializer(artefacts, many=True, context=self.get_serializer_context())
+        return Response(body.data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
         request=ApprovalRevokeSerializer,
@@ -92,6 +136,119 @@ class ApprovalViewSet(
     def revoke(self, request, pk=None):
         data = self.validated_input(ApprovalRevokeSerializer)
         return self.transition(services.approval_revoke, **data)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List the review points of your engagements' approvals"),
+    create=extend_schema(
+        summary="Raise a review point on a pending approval", description=POINT_REVIEWER
+    ),
+)
+class ReviewPointViewSet(
+    ServiceViewSetMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Review points: challenges raised, answered and resolved on record (APS X2)."""
+
+    queryset = ReviewPoint.objects.select_related("approval", "raised_by")
+    serializer_class = ReviewPointSerializer
+    filterset_class = ReviewPointFilterSet
+    search_fields = ("text", "response", "resolution_notes")
+    ordering_fields = ("created_at", "updated_at", "severity", "status")
+    engagement_path = "approval__engagement"
+    service_object_name = "point"
+
+    def perform_create(self, serializer):
+        serializer.instance = services.review_point_raise(
+            actor=self.actor, trace_id=self.trace_id(), **serializer.validated_data
+        )
+
+    @extend_schema(
+        request=ReviewPointRespondSerializer,
+        summary="Answer: open → responded",
+        description="The preparer answers: the approval's requester, the lead actuary, or "
+        "someone who took part in the work under review; never the point's raiser.",
+    )
+    @action(detail=True, methods=["post"])
+    def respond(self, request, pk=None):
+        self.get_object()  # 404 to whoever may not see it, before any input check
+        data = self.validated_input(ReviewPointRespondSerializer)
+        return self.transition(services.review_point_respond, **data)
+
+    @extend_schema(
+        request=ReviewPointResolveSerializer,
+        summary="Accept the answer: responded → resolved",
+        description=POINT_REVIEWER,
+    )
+    @action(detail=True, methods=["post"])
+    def resolve(self, request, pk=None):
+        self.get_object()  # 404 to whoever may not see it, before any input check
+        data = self.validated_input(ReviewPointResolveSerializer)
+        return self.transition(services.review_point_resolve, **data)
+
+    @extend_schema(
+        request=ReviewPointReopenSerializer,
+        summary="Challenge again: responded or resolved → open",
+        description=POINT_REVIEWER,
+    )
+    @action(detail=True, methods=["post"])
+    def reopen(self, request, pk=None):
+        self.get_object()  # 404 to whoever may not see it, before any input check
+        data = self.validated_input(ReviewPointReopenSerializer)
+        return self.transition(services.review_point_reopen, **data)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List the disclosure checklists of your engagements"),
+    update=extend_schema(summary="Edit a checklist until it is frozen"),
+    partial_update=extend_schema(summary="Edit a checklist until it is frozen"),
+)
+class DisclosureChecklistViewSet(
+    ServiceViewSetMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Disclosure checklists of final sign-offs (ASOP 41); frozen ones are locked."""
+
+    queryset = DisclosureChecklist.objects.select_related("engagement", "responsible_actuary")
+    serializer_class = DisclosureChecklistSerializer
+    filterset_class = DisclosureChecklistFilterSet
+    ordering_fields = ("created_at", "updated_at", "completed_at", "frozen_at")
+    service_object_name = "checklist"
+
+    def perform_update(self, serializer):
+        serializer.instance = services.disclosure_checklist_update(
+            checklist=serializer.instance, actor=self.actor, data=serializer.validated_data
+        )
+
+    @extend_schema(
+        request=DisclosureChecklistPrefillSerializer,
+        responses=DisclosureChecklistSerializer,
+        summary="Pre-fill the engagement's open checklist from what the system holds",
+        description="Creates the checklist if the engagement has none that is not frozen; "
+        "refreshes the reliances and the comparison with the previous engagement of the same "
+        "client and type, and fills empty fields. Any working member of the team.",
+    )
+    @action(detail=False, methods=["post"])
+    def prefill(self, request):
+        data = self.validated_input(DisclosureChecklistPrefillSerializer)
+        checklist = services.disclosure_checklist_prefill(actor=self.actor, **data)
+        return Response(self.get_serializer(checklist).data)
+
+    @extend_schema(
+        request=None,
+        summary="Complete: draft → completed (the lead actuary only)",
+        description="Needs the responsible actuary, the information date and a data reliance "
+        "entry for every input artefact.",
+    )
+    @action(detail=True, methods=["post"])
+    def complete(self, request, pk=None):
+        return self.transition(services.disclosure_checklist_complete)
 
 
 @extend_schema_view(

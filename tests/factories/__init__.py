@@ -12,10 +12,10 @@ from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.utils import timezone
 
-from approvals.choices import ApprovalType, Designation
-from approvals.models import Approval, ProfessionalQualification
-from artefacts.choices import ArtefactType
-from artefacts.models import Artefact
+from approvals.choices import ApprovalType, Designation, ReviewPointSeverity
+from approvals.models import Approval, DisclosureChecklist, ProfessionalQualification, ReviewPoint
+from artefacts.choices import ArtefactType, DataProviderType
+from artefacts.models import Artefact, DataReliance
 from audit.choices import AuditAction, BackupType
 from audit.models import AuditLog, Backup, Recovery
 from conversations.choices import MessageRole
@@ -23,7 +23,7 @@ from conversations.models import ChatMessage, Session
 from engagements.choices import EngagementType, TeamRole
 from engagements.models import Engagement, EngagementMember
 from workflows.choices import WorkflowType
-from workflows.models import WorkflowRun
+from workflows.models import ReplayRecord, WorkflowRun
 
 TRIANGLE_CSV = b"origin,development,value\n2020,12,100\n2020,24,150\n2021,12,110\n"
 
@@ -171,3 +171,49 @@ class RecoveryFactory(factory.django.DjangoModelFactory):
 
     name = factory.Sequence(lambda n: f"recovery-{n}")
     backup = factory.SubFactory(BackupFactory)
+
+
+class ReviewPointFactory(factory.django.DjangoModelFactory):
+    """An open review point (raised on an approval; answered and resolved via the services)."""
+
+    class Meta:
+        model = ReviewPoint
+
+    approval = factory.SubFactory(ApprovalFactory)
+    raised_by = factory.SubFactory(UserFactory)
+    severity = ReviewPointSeverity.MAJOR
+    text = "The tail factor is not supported by the development beyond 108 months."
+
+
+class DataRelianceFactory(factory.django.DjangoModelFactory):
+    """A reviewed client data reliance entry on a triangle artefact."""
+
+    class Meta:
+        model = DataReliance
+
+    artefact = factory.SubFactory(ArtefactFactory)
+    engagement = factory.LazyAttribute(lambda r: r.artefact.engagement)
+    provider_type = DataProviderType.CLIENT
+    provider_name = "Acme General Insurance plc"
+    data_as_of = datetime.date(2025, 12, 31)
+    checks_performed = "Reconciled to the general ledger."
+    reviewed = True
+
+
+class DisclosureChecklistFactory(factory.django.DjangoModelFactory):
+    """A draft disclosure checklist (completed and frozen only via the services)."""
+
+    class Meta:
+        model = DisclosureChecklist
+
+    engagement = factory.SubFactory(EngagementFactory)
+
+
+class ReplayRecordFactory(factory.django.DjangoModelFactory):
+    """A replay record that matched (real ones come from workflow_run_replay)."""
+
+    class Meta:
+        model = ReplayRecord
+
+    run = factory.SubFactory(WorkflowRunFactory)
+    matched = True

@@ -9,18 +9,26 @@ from django import forms
 from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 from django.core.files.base import ContentFile
+from django.utils import timezone
 
-from approvals.choices import ApprovalType
-from approvals.models import Approval, ProfessionalQualification
-from approvals.services import approval_approve, approval_request
-from artefacts.models import Artefact
-from artefacts.services import artefact_create
+from approvals.choices import ApprovalType, DisclosureChecklistStatus
+from approvals.models import Approval, DisclosureChecklist, ProfessionalQualification, ReviewPoint
+from approvals.services import (
+    approval_approve,
+    approval_request,
+    disclosure_checklist_complete,
+    disclosure_checklist_prefill,
+)
+from artefacts.choices import ArtefactType, DataProviderType
+from artefacts.models import Artefact, DataReliance
+from artefacts.selectors import engagement_input_data_without_reliance
+from artefacts.services import artefact_create, reliance_record
 from audit.models import AuditLog
 from conversations.models import ChatMessage, Session
 from engagements.models import Engagement, EngagementMember
 from engagements.services import engagement_activate
 from workflows.choices import WorkflowType
-from workflows.models import WorkflowRun
+from workflows.models import ReplayRecord, WorkflowRun
 from workflows.services import workflow_run_create, workflow_run_start
 
 from . import TRIANGLE_CSV
@@ -29,13 +37,19 @@ TRACKED_MODELS = (
     Engagement,
     EngagementMember,
     WorkflowRun,
+    ReplayRecord,
     Artefact,
+    DataReliance,
     Approval,
+    ReviewPoint,
+    DisclosureChecklist,
     ProfessionalQualification,
     Session,
     ChatMessage,
     AuditLog,
 )
+# What a reviewer states when they decide (the services require a statement).
+NO_CONFLICT = "I took no part in this work and have no interest in its outcome."
 
 
 def database_state() -> dict:
@@ -61,8 +75,13 @@ def active_engagement(engagement, *, actor):
 
 
 def run_in(engagement, *, actor, start=False, **fields):
-    """Return a pending (or, with start=True, running) run created through the services."""
-    fields.setdefault("workflow_type", WorkflowType.RESERVE_CALCULATION)
+    """Return a pending (or, with start=True, running) run created through the services.
+
+    By default a custom run: work done outside the back office, which people start and
+    report by hand (a state machine to test). For a run of a type the runner executes
+    use `runnable_run_in`.
+    """
+    fields.setdefault("workflow_type", WorkflowType.CUSTOM)
     fields.setdefault("name", "Chain ladder 2025-Q4")
     fields.setdefault("step_count", 4)
     run = workflow_run_create(engagement=engagement, actor=actor, **fields)
@@ -71,18 +90,74 @@ def run_in(engagement, *, actor, start=False, **fields):
     return run
 
 
+def runnable_run_in(engagement, *, actor, triangle=None, **fields):
+    """Return a pending data validation run on a triangle artefact (uploaded if not given).
+
+    A run of a type the runner executes, with valid input_params, ready to queue.
+    """
+    if triangle is None:
+        triangle = artefact_in(
+            engagement, actor=actor, name="Input triangle", artefact_type=ArtefactType.TRIANGLE
+        )
+    fields.setdefault("workflow_type", WorkflowType.DATA_VALIDATION)
+    fields.setdefault("name", "Triangle check 2025-Q4")
+    fields.setdefault(
+        "input_params",
+        {"triangle_artefact": str(triangle.pk), "cumulative": True, "measure": "paid"},
+    )
+    return workflow_run_create(engagement=engagement, actor=actor, **fields)
+
+
 def artefact_in(engagement, *, actor, content: bytes = TRIANGLE_CSV, **fields):
     """Return a draft artefact uploaded through the service."""
     fields.setdefault("name", "Paid claims triangle")
     return artefact_create(engagement=engagement, upload=upload(content), actor=actor, **fields)
 
 
-def final_sign_off(engagement, *, requester, approver):
-    """Return an approved final sign-off of the engagement, requested and decided via services."""
-    approval = approval_request(
+def record_reliances(engagement, *, actor):
+    """Record a (reviewed, client) data reliance entry for each input artefact that has none."""
+    return [
+        reliance_record(
+            artefact=artefact,
+            actor=actor,
+            provider_type=DataProviderType.CLIENT,
+            provider_name=engagement.client_name or "Client",
+            data_as_of=engagement.period_end or timezone.localdate(),
+            checks_performed="Reconciled to the general ledger.",
+            reviewed=True,
+        )
+        for artefact in engagement_input_data_without_reliance(engagement)
+    ]
+
+
+def completed_checklist(engagement, *, lead=None):
+    """Return the engagement's disclosure checklist pre-filled and completed by its lead."""
+    lead = lead or engagement.lead_actuary
+    checklist = disclosure_checklist_prefill(engagement=engagement, actor=lead)
+    if checklist.status == DisclosureChecklistStatus.COMPLETED:
+        return checklist
+    return disclosure_checklist_complete(checklist=checklist, actor=lead)
+
+
+def final_sign_off_request(engagement, *, requester):
+    """Return a pending final sign-off, its reliances recorded and its checklist completed."""
+    record_reliances(engagement, actor=requester)
+    completed_checklist(engagement)
+    return approval_request(
         approval_type=ApprovalType.FINAL_SIGN_OFF, engagement=engagement, actor=requester
     )
-    return approval_approve(approval=approval, actor=approver)
+
+
+def final_sign_off(engagement, *, requester, approver):
+    """Return an approved final sign-off of the engagement, requested and decided via services.
+
+    Records what a final sign-off needs first: a data reliance entry for each input
+    artefact and the lead actuary's completed disclosure checklist.
+    """
+    approval = final_sign_off_request(engagement, requester=requester)
+    return approval_approve(
+        approval=approval, actor=approver, conflict_of_interest_statement=NO_CONFLICT
+    )
 
 
 def grant(user, *permissions: str):

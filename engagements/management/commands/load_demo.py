@@ -67,6 +67,8 @@ Group of contracts: term assurance, cohort 2023, onerous test passed.
 | Closing CSM | 47,067 |
 """
 
+NO_CONFLICT = "I took no part in this work and have no interest in its outcome."
+
 TREATY_CSV = b"""layer,attachment,limit,rate_on_line,expected_loss
 1,5000000,5000000,0.085,310000
 2,10000000,10000000,0.042,160000
@@ -329,12 +331,23 @@ class Command(BaseCommand):
             approval_type=ApprovalType.ACTUARIAL_SIGN_OFF, artefact=analysis, actor=alice
         )
         approvals.approval_approve(
-            approval=review, actor=bob, notes="Rates on line consistent with the market."
+            approval=review,
+            actor=bob,
+            notes="Rates on line consistent with the market.",
+            conflict_of_interest_statement=NO_CONFLICT,
         )
+        # A final sign-off freezes the lead actuary's completed disclosure checklist.
+        checklist = approvals.disclosure_checklist_prefill(engagement=engagement, actor=alice)
+        approvals.disclosure_checklist_complete(checklist=checklist, actor=alice)
         final = approvals.approval_request(
             approval_type=ApprovalType.FINAL_SIGN_OFF, engagement=engagement, actor=alice
         )
-        approvals.approval_approve(approval=final, actor=bob, notes="Engagement signed off.")
+        approvals.approval_approve(
+            approval=final,
+            actor=bob,
+            notes="Engagement signed off.",
+            conflict_of_interest_statement=NO_CONFLICT,
+        )
         engagements.engagement_complete(engagement=engagement, actor=alice)
 
     @transaction.atomic
