@@ -4,6 +4,7 @@ Saving, deleting, team changes and lifecycle moves all go through
 `engagements.services`, so the admin enforces the same rules as the API.
 """
 
+from django import forms
 from django.contrib import admin
 from django.urls import reverse
 
@@ -47,13 +48,29 @@ ENGAGEMENT_ADD_LINKS = (
 )
 
 
+class TeamMemberForm(forms.ModelForm):
+    """A team row: a new row picks its person; an existing row keeps its person, shown."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.instance._state.adding and "user" in self.fields:
+            field = self.fields["user"]
+            field.disabled = True
+            # Shown from the row itself: no autocomplete lookup per team member.
+            field.widget = forms.Select(choices=((self.instance.user_id, str(self.instance.user)),))
+
+
 class TeamInline(admin.TabularInline):
     model = EngagementMember
+    form = TeamMemberForm
     fk_name = "engagement"
     extra = 0
     fields = ("user", "role")
     autocomplete_fields = ("user",)
     verbose_name_plural = "team"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("user")
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -90,7 +107,11 @@ class ApprovalInline(ReadOnlyInline):
     ordering = ("-requested_at",)
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("artefact", "requested_by", "approver")
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("artefact", "engagement", "requested_by", "approver")
+        )
 
 
 @admin.register(Engagement)

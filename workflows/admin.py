@@ -140,7 +140,7 @@ class WorkflowRunForm(forms.ModelForm):
         chooser = self.fields["triangle_artefact"]
         chooser.queryset = self.triangle_choices
         chooser.label_from_instance = _triangle_label
-        params = self.instance.input_params if self.instance.pk else None
+        params = None if self.instance._state.adding else self.instance.input_params
         if isinstance(params, dict) and params.get("triangle_artefact"):
             for name in RESERVING_FIELDS:
                 value = params.get(name)

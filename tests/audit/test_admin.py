@@ -167,9 +167,7 @@ class TestTimeline:
         client.force_login(StaffUserFactory())
         assert client.get(_timeline_url(engagement)).status_code == 403
 
-    def test_staff_with_the_view_permission_see_it_on_their_engagements(
-        self, client, engagement
-    ):
+    def test_staff_with_the_view_permission_see_it_on_their_engagements(self, client, engagement):
         viewer = StaffUserFactory()
         viewer.user_permissions.add(Permission.objects.get(codename="view_auditlog"))
         client.force_login(viewer)
