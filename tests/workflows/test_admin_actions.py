@@ -14,6 +14,7 @@ from tests.factories.states import (
     database_state,
     final_sign_off,
     run_in,
+    runnable_run_in,
 )
 from workflows.models import WorkflowRun
 from workflows.services import workflow_run_cancel, workflow_run_pause, workflow_run_start
@@ -86,7 +87,9 @@ def test_a_refused_move_shows_the_message_and_changes_nothing(admin_client, run)
     assert database_state() == before
 
 
-def test_the_queue_action_reports_each_refusal(admin_client, engagement, actuary, run):
+def test_the_queue_action_reports_each_refusal(admin_client, engagement, actuary):
+    # Only a run the runner executes, with its inputs, can be queued.
+    run = runnable_run_in(engagement, actor=actuary)
     running = run_in(engagement, actor=actuary, start=True, name="Already running")
     response = admin_client.post(
         CHANGELIST, {"action": "move_queue", "_selected_action": [run.pk, running.pk]}
@@ -103,7 +106,8 @@ def test_the_queue_action_reports_each_refusal(admin_client, engagement, actuary
 def test_adding_a_run_goes_through_the_service(admin_client, admin_user, engagement):
     data = admin_form_data(admin_client.get(ADD)) | {
         "engagement": engagement.pk,
-        "workflow_type": "triangle_analysis",
+        # A runner type without its inputs is refused (tests/workflows/test_admin_workspace.py).
+        "workflow_type": "custom",
         "name": "Paid triangle",
         "period": "2025-Q4",
         "step_count": "3",
