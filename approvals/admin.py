@@ -21,6 +21,7 @@ from config.service_admin import (
 )
 from engagements.selectors import scope_to_user
 
+from .choices import ApprovalStatus
 from .models import Approval, ProfessionalQualification
 from .selectors import approval_decision_refusal
 from .services import (
@@ -148,14 +149,17 @@ class ApprovalAdmin(ServiceAdminMixin, RecordAdmin):
             return super().get_fieldsets(request, obj)
         fields = self.get_fields(request, obj)
         groups = (
-            ("Request", REQUEST_GROUP),
-            ("Decision", DECISION_GROUP),
-            ("Revocation", REVOCATION_GROUP),
+            ("Request", REQUEST_GROUP, True),
+            # A decision and a revocation are shown once there is one.
+            ("Decision", DECISION_GROUP, not obj.is_pending),
+            ("Revocation", REVOCATION_GROUP, obj.status == ApprovalStatus.REVOKED),
         )
         fieldsets = [
-            (title, {"fields": tuple(f for f in group if f in fields)}) for title, group in groups
+            (title, {"fields": tuple(f for f in group if f in fields)})
+            for title, group, shown in groups
+            if shown
         ]
-        grouped = {f for _, group in groups for f in group}
+        grouped = {f for _, group, _shown in groups for f in group}
         record = tuple(f for f in fields if f not in grouped)
         fieldsets.append(("Record", {"classes": ("collapse",), "fields": record}))
         return fieldsets
