@@ -2,8 +2,8 @@
 
 No browser is ever downloaded: Chromium comes from the system package (`apt-get install
 chromium`, at /usr/bin/chromium). Without it, or without the playwright package, every
-browser test is skipped with the reason. Screenshots of each step go to
-test-output/e2e/<test name>/ (git-ignored).
+browser test is skipped with the reason; where REQUIRE_BROWSER_TESTS is set (CI) they fail
+instead. Screenshots of each step go to test-output/e2e/<test name>/ (git-ignored).
 """
 
 from __future__ import annotations
@@ -44,13 +44,23 @@ NO_CHROMIUM = f"no Chromium at {CHROMIUM}: install Debian's package (apt-get ins
 NO_PLAYWRIGHT = "playwright is not installed: pip install -e '.[dev]'"
 
 
+def _unavailable(reason: str):
+    """Skip the browser tests, or fail them where they must run (CI sets the variable)."""
+    if os.environ.get("REQUIRE_BROWSER_TESTS"):
+        pytest.fail(f"{reason} (REQUIRE_BROWSER_TESTS is set)")
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def browser():
     """Return headless Chromium (Debian's), launched once for the session."""
     if not CHROMIUM.exists():
-        pytest.skip(NO_CHROMIUM)
-    sync_api = pytest.importorskip("playwright.sync_api", reason=NO_PLAYWRIGHT)
-    with sync_api.sync_playwright() as playwright:
+        _unavailable(NO_CHROMIUM)
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable(NO_PLAYWRIGHT)
+    with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
