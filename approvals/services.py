@@ -657,19 +657,25 @@ def review_memo_export(
 
 @transaction.atomic
 def disclosure_checklist_prefill(
-    *, engagement: Engagement, actor: AbstractUser
+    *,
+    actor: AbstractUser,
+    engagement: Engagement | None = None,
+    checklist: DisclosureChecklist | None = None,
 ) -> DisclosureChecklist:
     """Return the engagement's open disclosure checklist filled from what the system holds.
 
-    Creates it if there is none (starting from the texts of the last frozen one, if
+    Give the engagement, or its open `checklist` (refused if frozen). Creates the
+    checklist if there is none (starting from the texts of the last frozen one, if
     any). Always refreshes the reliances (from the data reliance register) and the
     comparison with the previous engagement of the same client and type; fills the
     responsible actuary (the lead actuary), the information date and the material
     changes only where they are empty, so what people wrote is kept. A completed
     checklist that this changes goes back to draft.
     """
-    engagement = lock(engagement)
+    engagement = lock(checklist.engagement if checklist is not None else engagement)
     engagement_require_member(engagement=engagement, user=actor, verb="prepare the disclosures of")
+    if checklist is not None:
+        _require_not_frozen(lock(checklist), verb="pre-fill")
     engagement_require_open(engagement=engagement, what=NEW_DISCLOSURES)
     checklist = _open_checklist(engagement)
     created = checklist is None

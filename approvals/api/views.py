@@ -201,8 +201,21 @@ class ReviewPointViewSet(
         return self.transition(services.review_point_reopen, **data)
 
 
+PREFILL = (
+    "Refreshes the reliances (from the data reliance register) and the comparison with the "
+    "previous engagement of the same client and type, and fills the responsible actuary, "
+    "the information date and the material changes where they are empty. A completed "
+    "checklist that changes goes back to draft. Any working member of the team."
+)
+
+
 @extend_schema_view(
     list=extend_schema(summary="List the disclosure checklists of your engagements"),
+    create=extend_schema(
+        request=DisclosureChecklistPrefillSerializer,
+        summary="Pre-fill the engagement's open checklist (created if it has none)",
+        description=PREFILL + " 201 when created, 200 when the open one was refreshed.",
+    ),
     update=extend_schema(summary="Edit a checklist until it is frozen"),
     partial_update=extend_schema(summary="Edit a checklist until it is frozen"),
 )
@@ -210,6 +223,7 @@ class DisclosureChecklistViewSet(
     ServiceViewSetMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
     mixins.UpdateModelMixin,
     viewsets.GenericViewSet,
 ):
@@ -226,19 +240,25 @@ class DisclosureChecklistViewSet(
             checklist=serializer.instance, actor=self.actor, data=serializer.validated_data
         )
 
-    @extend_schema(
-        request=DisclosureChecklistPrefillSerializer,
-        responses=DisclosureChecklistSerializer,
-        summary="Pre-fill the engagement's open checklist from what the system holds",
-        description="Creates the checklist if the engagement has none that is not frozen; "
-        "refreshes the reliances and the comparison with the previous engagement of the same "
-        "client and type, and fills empty fields. Any working member of the team.",
-    )
-    @action(detail=False, methods=["post"])
-    def prefill(self, request):
+    def create(self, request, *args, **kwargs):
         data = self.validated_input(DisclosureChecklistPrefillSerializer)
+        existed = DisclosureChecklist.objects.filter(
+            engagement=data["engagement"], frozen_at__isnull=True
+        ).exists()
         checklist = services.disclosure_checklist_prefill(actor=self.actor, **data)
-        return Response(self.get_serializer(checklist).data)
+        return Response(
+            self.get_serializer(checklist).data,
+            status=status.HTTP_200_OK if existed else status.HTTP_201_CREATED,
+        )
+
+    @extend_schema(
+        request=None,
+        summary="Pre-fill this checklist again from what the system holds",
+        description=PREFILL + " Refused (409) once it is frozen.",
+    )
+    @action(detail=True, methods=["post"])
+    def prefill(self, request, pk=None):
+        return self.transition(services.disclosure_checklist_prefill)
 
     @extend_schema(
         request=None,

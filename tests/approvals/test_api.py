@@ -37,7 +37,14 @@ from tests.factories import (
     ProfessionalQualificationFactory,
     UserFactory,
 )
-from tests.factories.states import artefact_in, audit_events_since, audit_mark, run_in
+from tests.factories.states import (
+    NO_CONFLICT,
+    artefact_in,
+    audit_events_since,
+    audit_mark,
+    final_sign_off_request,
+    run_in,
+)
 
 __all__ = (
     "api_client",
@@ -56,6 +63,10 @@ pytestmark = pytest.mark.django_db
 
 APPROVALS = f"{API}/approvals/"
 QUALIFICATIONS = f"{API}/qualifications/"
+
+
+# The statement every decision needs.
+COI = {"conflict_of_interest_statement": NO_CONFLICT}
 
 
 def detail(approval, suffix=""):
@@ -78,7 +89,12 @@ def pending(artefact, lead):
 
 @pytest.fixture
 def approved(pending, reviewer_user):
-    return approval_approve(approval=pending, actor=reviewer_user, notes="Checked")
+    return approval_approve(
+        approval=pending,
+        actor=reviewer_user,
+        notes="Checked",
+        conflict_of_interest_statement=NO_CONFLICT,
+    )
 
 
 # --- requesting -----------------------------------------------------------------------------
@@ -160,6 +176,8 @@ def test_list_and_detail_are_scoped(pending, lead_client, outsider_client):
     assert ids(outsider_client.get(APPROVALS)) == set()
     assert_error(outsider_client.get(detail(pending)), 404, "not_found")
     assert_error(lead_client.get(detail(hidden)), 404, "not_found")
+    assert_error(outsider_client.post(detail(pending, "approve/"), COI), 404, "not_found")
+    # Hidden first, then the body: no input check tells an outsider the approval exists.
     assert_error(outsider_client.post(detail(pending, "approve/")), 404, "not_found")
 
 
@@ -209,7 +227,7 @@ def test_approve_records_the_decision_and_approves_the_artefact(
     pending, artefact, reviewer_user, reviewer_client
 ):
     mark = audit_mark()
-    response = reviewer_client.post(detail(pending, "approve/"), {"notes": "Tail is fine"})
+    response = reviewer_client.post(detail(pending, "approve/"), {"notes": "Tail is fine", **COI})
     assert response.status_code == 200, response.content
     body = response.json()
     assert (body["status"], body["approver"], body["decision_notes"]) == (
@@ -217,6 +235,7 @@ def test_approve_records_the_decision_and_approves_the_artefact(
         reviewer_user.pk,
         "Tail is fine",
     )
+    assert body["conflict_of_interest_statement"] == NO_CONFLICT
     assert body["approver_qualifications"]["qualifications"][0]["designation"] == "FIA"
     artefact.refresh_from_db()
     assert artefact.status == "approved"
@@ -225,18 +244,35 @@ def test_approve_records_the_decision_and_approves_the_artefact(
 
 
 def test_approve_without_notes(pending, reviewer_client):
-    assert reviewer_client.post(detail(pending, "approve/")).json()["status"] == "approved"
+    assert reviewer_client.post(detail(pending, "approve/"), COI).json()["status"] == "approved"
+
+
+@pytest.mark.parametrize("move", ["approve", "reject"])
+@pytest.mark.parametrize("statement", [None, "", "   "])
+def test_a_decision_needs_a_conflict_of_interest_statement(
+    pending, reviewer_client, move, statement
+):
+    body = {"reason": "wrong_tail"} if move == "reject" else {}
+    if statement is not None:
+        body["conflict_of_interest_statement"] = statement
+    errors = assert_error(reviewer_client.post(detail(pending, f"{move}/"), body), 400, "invalid")[
+        "errors"
+    ]
+    assert set(errors) == {"conflict_of_interest_statement"}
+    assert "conflict-of-interest statement" in errors["conflict_of_interest_statement"][0]
+    pending.refresh_from_db()
+    assert (pending.status, pending.approver) == ("pending", None)
 
 
 def test_approving_twice_is_an_invalid_transition(approved, reviewer_client):
     body = assert_error(
-        reviewer_client.post(detail(approved, "approve/")), 409, "invalid_transition"
+        reviewer_client.post(detail(approved, "approve/"), COI), 409, "invalid_transition"
     )
     assert body["status"] == "approved"
 
 
 def test_nobody_approves_their_own_request(pending, lead_client):
-    response = lead_client.post(detail(pending, "approve/"))
+    response = lead_client.post(detail(pending, "approve/"), COI)
     assert_error(response, 403, "not_allowed", match="they requested it")
     pending.refresh_from_db()
     assert pending.status == "pending"
@@ -245,21 +281,19 @@ def test_nobody_approves_their_own_request(pending, lead_client):
 def test_only_the_designated_approver_decides(pending, lead, teammate, reviewer_client):
     pending.designated_approver = teammate
     pending.save()
-    response = reviewer_client.post(detail(pending, "approve/"))
+    response = reviewer_client.post(detail(pending, "approve/"), COI)
     assert_error(response, 403, "not_allowed", match="only its designated approver")
 
 
 def test_sign_offs_need_a_valid_qualification(engagement, lead, teammate_client):
     engagement_activate(engagement=engagement, actor=lead)
-    sign_off = approval_request(
-        approval_type=ApprovalType.FINAL_SIGN_OFF, engagement=engagement, actor=lead
-    )
-    response = teammate_client.post(detail(sign_off, "approve/"))
+    sign_off = final_sign_off_request(engagement, requester=lead)
+    response = teammate_client.post(detail(sign_off, "approve/"), COI)
     assert_error(response, 403, "not_allowed", match="qualification")
 
 
 def test_reject_needs_a_reason(pending, reviewer_client):
-    for body in ({}, {"reason": "  "}, {"reason": ""}):
+    for body in (COI, {"reason": "  ", **COI}, {"reason": "", **COI}):
         errors = assert_error(
             reviewer_client.post(detail(pending, "reject/"), body), 400, "invalid"
         )["errors"]
@@ -271,7 +305,8 @@ def test_reject_needs_a_reason(pending, reviewer_client):
 def test_reject_with_a_reason(pending, artefact, reviewer_user, reviewer_client):
     mark = audit_mark()
     response = reviewer_client.post(
-        detail(pending, "reject/"), {"reason": "wrong_tail", "notes": "Tail of 1.05 is too low"}
+        detail(pending, "reject/"),
+        {"reason": "wrong_tail", "notes": "Tail of 1.05 is too low", **COI},
     )
     body = response.json()
     assert (body["status"], body["rejection_reason"], body["decision_notes"]) == (
@@ -287,7 +322,7 @@ def test_reject_with_a_reason(pending, artefact, reviewer_user, reviewer_client)
 
 def test_decision_bodies_refuse_unknown_fields(pending, reviewer_client):
     body = assert_error(
-        reviewer_client.post(detail(pending, "approve/"), {"notes": "ok", "approver": 1}),
+        reviewer_client.post(detail(pending, "approve/"), {"notes": "ok", "approver": 1, **COI}),
         400,
         "invalid",
     )
@@ -329,7 +364,7 @@ def test_decisions_need_the_change_permission(pending, engagement):
     viewer = UserFactory(username="viewer")
     EngagementMemberFactory(engagement=engagement, user=viewer, role="reviewer")
     ProfessionalQualificationFactory(user=viewer)
-    response = client_for(reader(viewer)).post(detail(pending, "approve/"))
+    response = client_for(reader(viewer)).post(detail(pending, "approve/"), COI)
     assert_error(response, 403, "permission_denied")
 
 
@@ -342,7 +377,7 @@ def test_a_workflow_approval_releases_its_run(engagement, lead, reviewer_client,
     run.refresh_from_db()
     assert run.status == "waiting_approval"
     response = reviewer_client.post(
-        detail(approval, f"{move}/"), {"reason": "Bad fit"} if move == "reject" else {}
+        detail(approval, f"{move}/"), {"reason": "Bad fit", **COI} if move == "reject" else COI
     )
     assert response.status_code == 200, response.content
     run.refresh_from_db()

@@ -22,7 +22,7 @@ from tests.factories import (
     EngagementMemberFactory,
     ProfessionalQualificationFactory,
 )
-from tests.factories.states import artefact_in, run_in
+from tests.factories.states import NO_CONFLICT, artefact_in, run_in
 
 __all__ = ("lead", "lead_client", "reviewer_user", "teammate")
 
@@ -48,7 +48,9 @@ def approvals(engagement, lead, reviewer_user, teammate):
         designated_approver=reviewer_user,
         expires_at=timezone.now() + datetime.timedelta(days=3),
     )
-    review = approval_approve(approval=review, actor=reviewer_user)
+    review = approval_approve(
+        approval=review, actor=reviewer_user, conflict_of_interest_statement=NO_CONFLICT
+    )
     run = run_in(other, actor=lead, workflow_type="custom", start=True)
     workflow = approval_request(
         approval_type=ApprovalType.WORKFLOW_APPROVAL,
@@ -56,7 +58,12 @@ def approvals(engagement, lead, reviewer_user, teammate):
         actor=lead,
         trace_id="trace-wf",
     )
-    workflow = approval_reject(approval=workflow, actor=reviewer_user, reason="no_support")
+    workflow = approval_reject(
+        approval=workflow,
+        actor=reviewer_user,
+        reason="no_support",
+        conflict_of_interest_statement=NO_CONFLICT,
+    )
     peer = approval_request(
         approval_type=ApprovalType.PEER_REVIEW,
         artefact=artefact_in(other, actor=teammate_on(other, teammate), content=LATER),

@@ -42,11 +42,13 @@ from tests.factories import (
     UserFactory,
 )
 from tests.factories.states import (
+    NO_CONFLICT,
     artefact_in,
     audit_events_since,
     audit_mark,
     database_state,
     final_sign_off,
+    final_sign_off_request,
     grant,
     run_in,
     upload,
@@ -178,7 +180,7 @@ def test_a_workflow_approval_finds_the_run_through_its_artefact(engagement, actu
 
 def test_an_engagement_approval_needs_no_artefact(engagement, actuary):
     approval = approval_request(
-        approval_type=ApprovalType.FINAL_SIGN_OFF, engagement=engagement, actor=actuary
+        approval_type=ApprovalType.METHODOLOGY_APPROVAL, engagement=engagement, actor=actuary
     )
     assert approval.artefact is None and approval.engagement == engagement
 
@@ -228,7 +230,7 @@ def _request_refusals(engagement, artefact, actuary, reviewer, colleague, outsid
                 "designated_approver": colleague,
             },
             NotAllowed,
-            "may not be the designated approver of approval .*: they created artefact",
+            "may not be the designated approver of approval .*: they uploaded version 1 of",
         ),
         (
             {"approval_type": REVIEW, "artefact": artefact, "designated_approver": outsider},
@@ -257,9 +259,16 @@ def test_only_draft_or_pending_review_artefacts_can_be_reviewed(artefact, actuar
     if state in ("approved", "rejected"):
         approval = approval_request(approval_type=REVIEW, artefact=artefact, actor=actuary)
         if state == "approved":
-            approval_approve(approval=approval, actor=reviewer)
+            approval_approve(
+                approval=approval, actor=reviewer, conflict_of_interest_statement=NO_CONFLICT
+            )
         else:
-            approval_reject(approval=approval, actor=reviewer, reason="No")
+            approval_reject(
+                approval=approval,
+                actor=reviewer,
+                reason="No",
+                conflict_of_interest_statement=NO_CONFLICT,
+            )
     elif state == "superseded":
         artefact_new_version(artefact=artefact, upload=upload(b"v2"), actor=actuary)
     else:
@@ -285,7 +294,12 @@ def test_one_pending_approval_per_artefact_and_per_run(review, artefact, waiting
 def test_approving_an_artefact_review(review, artefact, reviewer):
     mark = audit_mark()
 
-    result = approval_approve(approval=review, actor=reviewer, notes="Reasonable")
+    result = approval_approve(
+        approval=review,
+        actor=reviewer,
+        notes="Reasonable",
+        conflict_of_interest_statement=NO_CONFLICT,
+    )
 
     approval, artefact = fresh(review), fresh(artefact)
     assert result.status == approval.status == "approved"
@@ -306,7 +320,12 @@ def test_approving_an_artefact_review(review, artefact, reviewer):
 
 def test_rejecting_an_artefact_review(review, artefact, reviewer):
     mark = audit_mark()
-    approval_reject(approval=review, actor=reviewer, reason="  Wrong cut-off date ")
+    approval_reject(
+        approval=review,
+        actor=reviewer,
+        reason="  Wrong cut-off date ",
+        conflict_of_interest_statement=NO_CONFLICT,
+    )
     approval, artefact = fresh(review), fresh(artefact)
     assert approval.status == "rejected" and approval.rejection_reason == "Wrong cut-off date"
     assert artefact.status == "rejected"
@@ -317,7 +336,7 @@ def test_rejecting_an_artefact_review(review, artefact, reviewer):
 def test_approving_a_workflow_approval_completes_the_run(waiting_run, reviewer):
     approval = waiting_run.approvals.get()
     mark = audit_mark()
-    approval_approve(approval=approval, actor=reviewer)
+    approval_approve(approval=approval, actor=reviewer, conflict_of_interest_statement=NO_CONFLICT)
     run = fresh(waiting_run)
     assert run.status == "completed" and run.completed_at is not None
     events = audit_events_since(mark)
@@ -330,7 +349,13 @@ def test_approving_a_workflow_approval_completes_the_run(waiting_run, reviewer):
 def test_rejecting_a_workflow_approval_fails_the_run_with_the_reason(waiting_run, reviewer):
     approval = waiting_run.approvals.get()
     mark = audit_mark()
-    approval_reject(approval=approval, actor=reviewer, reason="LDFs unstable", notes="See p.3")
+    approval_reject(
+        approval=approval,
+        actor=reviewer,
+        reason="LDFs unstable",
+        notes="See p.3",
+        conflict_of_interest_statement=NO_CONFLICT,
+    )
     run = fresh(waiting_run)
     assert run.status == "failed"
     assert run.error_message == "Rejected by reviewer: LDFs unstable"
@@ -343,14 +368,14 @@ def test_rejecting_a_workflow_approval_fails_the_run_with_the_reason(waiting_run
 
 
 def test_an_engagement_sign_off_changes_only_the_approval(engagement, actuary, reviewer):
+    pending = final_sign_off_request(engagement, requester=actuary)
     mark = audit_mark()
-    approval = final_sign_off(engagement, requester=actuary, approver=reviewer)
+    approval = approval_approve(
+        approval=pending, actor=reviewer, conflict_of_interest_statement=NO_CONFLICT
+    )
     assert approval.status == "approved"
     assert fresh(engagement).status == "draft"
-    assert actions(audit_events_since(mark)) == [
-        AuditAction.APPROVAL_APPROVE,
-        AuditAction.APPROVAL_REQUEST,
-    ]
+    assert actions(audit_events_since(mark)) == [AuditAction.APPROVAL_APPROVE]
 
 
 # --- decisions: independence, designation, qualification -----------------------------------
@@ -374,7 +399,9 @@ def test_nobody_decides_their_own_request(engagement, actuary, reviewer, decide)
 def test_nobody_decides_on_an_artefact_they_created(engagement, colleague, actuary, decide):
     artefact = artefact_in(engagement, actor=colleague)
     approval = approval_request(approval_type=REVIEW, artefact=artefact, actor=actuary)
-    _refused(approval, decide, colleague, NotAllowed, "they created artefact “Paid claims")
+    _refused(
+        approval, decide, colleague, NotAllowed, "they uploaded version 1 of “Paid claims triangle”"
+    )
 
 
 @pytest.mark.parametrize("decide", ["approve", "reject"])
@@ -415,7 +442,12 @@ def test_only_working_team_members_decide(request, review, who):
 
 def test_superusers_decide_without_being_on_the_team(review):
     admin = SuperUserFactory()
-    assert approval_approve(approval=review, actor=admin).approver == admin
+    assert (
+        approval_approve(
+            approval=review, actor=admin, conflict_of_interest_statement=NO_CONFLICT
+        ).approver
+        == admin
+    )
 
 
 @pytest.mark.parametrize("approval_type", sorted(SIGN_OFF_TYPES))
@@ -441,7 +473,12 @@ def test_sign_offs_need_a_qualification_valid_on_the_decision_date(
             valid_from=today + datetime.timedelta(days=valid_from),
             valid_until=None if valid_until is None else today + datetime.timedelta(valid_until),
         )
-    approval = approval_request(approval_type=approval_type, engagement=engagement, actor=actuary)
+    if approval_type == ApprovalType.FINAL_SIGN_OFF:
+        approval = final_sign_off_request(engagement, requester=actuary)
+    else:
+        approval = approval_request(
+            approval_type=approval_type, engagement=engagement, actor=actuary
+        )
     if not allowed:
         _refused(
             approval,
@@ -451,14 +488,14 @@ def test_sign_offs_need_a_qualification_valid_on_the_decision_date(
             rf"needs an approver holding a professional qualification valid on {today}",
         )
         return
-    approval_approve(approval=approval, actor=colleague)
+    approval_approve(approval=approval, actor=colleague, conflict_of_interest_statement=NO_CONFLICT)
     snapshot = fresh(approval).approver_qualifications
     assert snapshot["checked_on"] == today.isoformat()
     assert [q["designation"] for q in snapshot["qualifications"]] == ["FCAS"]
 
 
 def test_other_approvals_need_no_qualification_but_snapshot_it(review, colleague):
-    approval_approve(approval=review, actor=colleague)
+    approval_approve(approval=review, actor=colleague, conflict_of_interest_statement=NO_CONFLICT)
     assert fresh(review).approver_qualifications["qualifications"] == []
 
 
@@ -470,7 +507,7 @@ def test_only_valid_qualifications_are_snapshot(review, reviewer):
         valid_from=datetime.date(2000, 1, 1),
         valid_until=datetime.date(2010, 1, 1),
     )
-    approval_approve(approval=review, actor=reviewer)
+    approval_approve(approval=review, actor=reviewer, conflict_of_interest_statement=NO_CONFLICT)
     snapshot = fresh(review).approver_qualifications["qualifications"]
     assert [q["designation"] for q in snapshot] == ["FIA"]
 
@@ -563,7 +600,7 @@ def test_approvals_of_a_completed_engagement_are_frozen(engagement, actuary, rev
 def test_revoking_an_approved_review_sends_the_artefact_back(
     request, review, artefact, reviewer, who
 ):
-    approval_approve(approval=review, actor=reviewer)
+    approval_approve(approval=review, actor=reviewer, conflict_of_interest_statement=NO_CONFLICT)
     actor = request.getfixturevalue(who)
     mark = audit_mark()
 
@@ -584,7 +621,7 @@ def test_revoking_an_approved_review_sends_the_artefact_back(
 def test_revoking_after_a_new_version_leaves_the_old_one_superseded(
     review, artefact, actuary, reviewer
 ):
-    approval_approve(approval=review, actor=reviewer)
+    approval_approve(approval=review, actor=reviewer, conflict_of_interest_statement=NO_CONFLICT)
     artefact_new_version(artefact=artefact, upload=upload(b"v2"), actor=actuary)
     approval_revoke(approval=review, actor=reviewer, reason="Superseded figures")
     assert fresh(artefact).status == "superseded"
@@ -592,7 +629,7 @@ def test_revoking_after_a_new_version_leaves_the_old_one_superseded(
 
 def test_revoking_a_workflow_approval_does_not_reopen_the_run(waiting_run, reviewer):
     approval = waiting_run.approvals.get()
-    approval_approve(approval=approval, actor=reviewer)
+    approval_approve(approval=approval, actor=reviewer, conflict_of_interest_statement=NO_CONFLICT)
     approval_revoke(approval=approval, actor=reviewer, reason="Wrong inputs")
     assert fresh(waiting_run).status == "completed"
 
@@ -601,7 +638,7 @@ def test_revoke_refusals_change_nothing(review, reviewer, colleague, outsider):
     before = database_state()
     with pytest.raises(InvalidTransition, match=r"Cannot revoke .*: it is pending"):
         approval_revoke(approval=review, actor=reviewer, reason="x")
-    approval_approve(approval=review, actor=reviewer)
+    approval_approve(approval=review, actor=reviewer, conflict_of_interest_statement=NO_CONFLICT)
     before = database_state()
     cases = [
         (reviewer, "  ", InvalidInput, "A reason is required to revoke"),
@@ -672,7 +709,7 @@ def test_edit_refusals_change_nothing(review, actuary, reviewer, colleague):
         with pytest.raises(error, match=match):
             approval_update(approval=review, actor=actor, data=data)
     assert database_state() == before
-    approval_approve(approval=review, actor=reviewer)
+    approval_approve(approval=review, actor=reviewer, conflict_of_interest_statement=NO_CONFLICT)
     with pytest.raises(Conflict, match=r"it is approved \(only pending approvals"):
         approval_update(approval=review, actor=actuary, data={"request_notes": "x"})
 
@@ -771,11 +808,25 @@ def test_two_approvers_deciding_at_once_end_with_one_decision(engagement, artefa
 
     threads = [
         threading.Thread(
-            target=decide, args=(first, lambda u: approval_approve(approval=approval, actor=u))
+            target=decide,
+            args=(
+                first,
+                lambda u: approval_approve(
+                    approval=approval, actor=u, conflict_of_interest_statement=NO_CONFLICT
+                ),
+            ),
         ),
         threading.Thread(
             target=decide,
-            args=(second, lambda u: approval_reject(approval=approval, actor=u, reason="No")),
+            args=(
+                second,
+                lambda u: approval_reject(
+                    approval=approval,
+                    actor=u,
+                    reason="No",
+                    conflict_of_interest_statement=NO_CONFLICT,
+                ),
+            ),
         ),
     ]
     for thread in threads:
@@ -804,8 +855,15 @@ def test_two_approvers_deciding_at_once_end_with_one_decision(engagement, artefa
 
 def _decide(approval, decide, actor):
     if decide == "approve":
-        return approval_approve(approval=approval, actor=actor)
-    return approval_reject(approval=approval, actor=actor, reason="Not supported")
+        return approval_approve(
+            approval=approval, actor=actor, conflict_of_interest_statement=NO_CONFLICT
+        )
+    return approval_reject(
+        approval=approval,
+        actor=actor,
+        reason="Not supported",
+        conflict_of_interest_statement=NO_CONFLICT,
+    )
 
 
 def _refused(approval, decide, actor, error, match):
@@ -813,7 +871,12 @@ def _refused(approval, decide, actor, error, match):
     before = database_state()
     with pytest.raises(error, match=match):
         if decide == "reject" and error is InvalidInput:
-            approval_reject(approval=approval, actor=actor, reason="  ")
+            approval_reject(
+                approval=approval,
+                actor=actor,
+                reason="  ",
+                conflict_of_interest_statement=NO_CONFLICT,
+            )
         else:
             _decide(approval, decide, actor)
     assert database_state() == before

@@ -39,7 +39,7 @@ from tests.factories import (
     EngagementMemberFactory,
     UserFactory,
 )
-from tests.factories.states import artefact_in, audit_events_since, audit_mark
+from tests.factories.states import NO_CONFLICT, artefact_in, audit_events_since, audit_mark
 
 __all__ = (
     "api_client",
@@ -319,7 +319,9 @@ def test_delete_soft_deletes_but_never_an_approved_artefact(
     approval = approval_request(
         approval_type=ApprovalType.ARTEFACT_REVIEW, artefact=approved, actor=lead
     )
-    approval_approve(approval=approval, actor=reviewer_user)
+    approval_approve(
+        approval=approval, actor=reviewer_user, conflict_of_interest_statement=NO_CONFLICT
+    )
     assert_error(lead_client.delete(detail(approved)), 409, "conflict", match="it is approved")
 
 

@@ -21,6 +21,7 @@ from config.exceptions import Conflict, InvalidInput, InvalidTransition, NotAllo
 from engagements.choices import TeamRole
 from tests.factories import TRIANGLE_CSV, EngagementFactory, EngagementMemberFactory, UserFactory
 from tests.factories.states import (
+    NO_CONFLICT,
     artefact_in,
     audit_events_since,
     audit_mark,
@@ -59,7 +60,7 @@ def approved(artefact, *, requester, approver):
     approval = approval_request(
         approval_type=ApprovalType.ARTEFACT_REVIEW, artefact=artefact, actor=requester
     )
-    approval_approve(approval=approval, actor=approver)
+    approval_approve(approval=approval, actor=approver, conflict_of_interest_statement=NO_CONFLICT)
     artefact.refresh_from_db()
     return artefact
 
@@ -150,7 +151,12 @@ def test_a_new_version_supersedes_the_previous_one(engagement, actuary, reviewer
         approval = approval_request(
             approval_type=ApprovalType.ARTEFACT_REVIEW, artefact=previous, actor=actuary
         )
-        approval_reject(approval=approval, actor=reviewer, reason="Wrong cut-off")
+        approval_reject(
+            approval=approval,
+            actor=reviewer,
+            reason="Wrong cut-off",
+            conflict_of_interest_statement=NO_CONFLICT,
+        )
     mark = audit_mark()
 
     new = artefact_new_version(

@@ -36,13 +36,16 @@ from tests.factories import (
     UserFactory,
 )
 from tests.factories.states import (
+    NO_CONFLICT,
     artefact_in,
     audit_events_since,
     audit_mark,
     database_state,
     final_sign_off,
+    final_sign_off_request,
     grant,
     run_in,
+    runnable_run_in,
 )
 from workflows.models import WorkflowRun
 from workflows.services import (
@@ -324,7 +327,9 @@ def test_superuser_may_move_any_engagement(engagement):
 )
 def test_complete_is_refused_while_a_run_is_open(engagement, actuary, reviewer, steps):
     engagement = engagement_in("active", engagement, lead=actuary, reviewer=reviewer)
-    run = run_in(engagement, actor=actuary)
+    # Only a run of a type the runner executes can be queued; others are started by hand.
+    make_run = runnable_run_in if workflow_run_queue in steps else run_in
+    run = make_run(engagement, actor=actuary)
     for step in steps:
         run = step(run=run, actor=actuary)
     before = database_state()
@@ -348,19 +353,22 @@ def test_finished_runs_do_not_hold_up_completion(engagement, actuary, reviewer):
 def test_complete_needs_an_approved_final_sign_off(engagement, actuary, reviewer, sign_off):
     engagement = engagement_activate(engagement=engagement, actor=actuary)
     if sign_off == "pending":
-        approval_request(
-            approval_type=ApprovalType.FINAL_SIGN_OFF, engagement=engagement, actor=actuary
-        )
+        final_sign_off_request(engagement, requester=actuary)
     elif sign_off == "rejected":
-        approval = approval_request(
-            approval_type=ApprovalType.FINAL_SIGN_OFF, engagement=engagement, actor=actuary
+        approval = final_sign_off_request(engagement, requester=actuary)
+        approval_reject(
+            approval=approval,
+            actor=reviewer,
+            reason="Tail factor unsupported",
+            conflict_of_interest_statement=NO_CONFLICT,
         )
-        approval_reject(approval=approval, actor=reviewer, reason="Tail factor unsupported")
     elif sign_off == "other type approved":
         approval = approval_request(
             approval_type=ApprovalType.METHODOLOGY_APPROVAL, engagement=engagement, actor=actuary
         )
-        approval_approve(approval=approval, actor=reviewer)
+        approval_approve(
+            approval=approval, actor=reviewer, conflict_of_interest_statement=NO_CONFLICT
+        )
     before = database_state()
 
     with pytest.raises(Conflict, match="has no approved final sign-off"):

@@ -31,7 +31,14 @@ from tests.factories import (
     UserFactory,
     WorkflowRunFactory,
 )
-from tests.factories.states import audit_events_since, audit_mark, final_sign_off, run_in
+from tests.factories.states import (
+    NO_CONFLICT,
+    audit_events_since,
+    audit_mark,
+    final_sign_off,
+    run_in,
+    runnable_run_in,
+)
 from workflows.models import WorkflowRun
 from workflows.services import (
     workflow_run_cancel,
@@ -88,26 +95,34 @@ def detail(run, suffix=""):
     return f"{RUNS}{run.pk}/{suffix}"
 
 
-def run_in_state(state, engagement, *, lead, reviewer, workflow_type="reserve_calculation"):
-    """Return a run of the engagement brought to `state` through the services."""
-    run = run_in(engagement, actor=lead, workflow_type=workflow_type)
+def run_in_state(state, engagement, *, lead, reviewer, runnable=False):
+    """Return a run of the engagement brought to `state` through the services.
+
+    `runnable`: a run of a type the runner executes (a data validation), started and
+    failed as the runner does it; otherwise a custom run, moved by hand.
+    """
+    run = runnable_run_in(engagement, actor=lead) if runnable else run_in(engagement, actor=lead)
     if state == "pending":
         return run
     if state == "queued":
         return workflow_run_queue(run=run, actor=lead, enqueue=False)
     if state == "cancelled":
         return workflow_run_cancel(run=run, actor=lead)
-    run = workflow_run_start(run=run, actor=lead)
+    run = workflow_run_start(run=run, actor=lead, by_runner=runnable)
     if state == "paused":
         run = workflow_run_pause(run=run, actor=lead)
     elif state == "failed":
-        run = workflow_run_fail(run=run, actor=lead, error_message="Triangle unreadable")
+        run = workflow_run_fail(
+            run=run, actor=lead, error_message="Triangle unreadable", by_runner=runnable
+        )
     elif state in ("waiting_approval", "completed"):
         approval = approval_request(
             approval_type=ApprovalType.WORKFLOW_APPROVAL, workflow_run=run, actor=lead
         )
         if state == "completed":
-            approval_approve(approval=approval, actor=reviewer)
+            approval_approve(
+                approval=approval, actor=reviewer, conflict_of_interest_statement=NO_CONFLICT
+            )
     run.refresh_from_db()
     assert run.status == state
     return run
@@ -188,7 +203,27 @@ def test_create_checks_the_inputs_of_runnable_workflows(engagement, lead_client)
         },
     )
     body = assert_error(response, 400, "invalid", match="Invalid input_params")
-    assert body["errors"]["non_field_errors"] == [body["detail"]]
+    assert body["errors"] == {"input_params": [body["detail"]]}
+
+
+@pytest.mark.parametrize("input_params", [None, {}, {"cumulative": True, "measure": "paid"}])
+def test_runs_of_runnable_types_are_never_placeholders(engagement, lead_client, input_params):
+    before = WorkflowRun.objects.count()
+    body = {"engagement": str(engagement.pk), "workflow_type": "reserve_calculation", "name": "CL"}
+    if input_params is not None:
+        body["input_params"] = input_params
+    response = lead_client.post(RUNS, body, format="json")
+    error = assert_error(response, 400, "invalid", match="triangle_artefact is required")
+    assert set(error["errors"]) == {"input_params"}
+    assert WorkflowRun.objects.count() == before
+
+
+def test_a_run_of_another_type_needs_no_input_params(engagement, lead_client):
+    response = lead_client.post(
+        RUNS, {"engagement": str(engagement.pk), "workflow_type": "csm_calculation", "name": "CSM"}
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["input_params"] == {}
 
 
 def test_create_refuses_hidden_engagements_and_bad_types(outsider_client):
@@ -300,10 +335,7 @@ def test_every_move_from_every_state(
 ):
     # Only the runner's types can be queued; the runner alone starts those.
     runnable = move == "queue" or state == "queued"
-    workflow_type = "reserve_calculation" if runnable else "custom"
-    run = run_in_state(
-        state, engagement, lead=lead, reviewer=reviewer_user, workflow_type=workflow_type
-    )
+    run = run_in_state(state, engagement, lead=lead, reviewer=reviewer_user, runnable=runnable)
     mark = audit_mark()
     response = teammate_client.post(detail(run, f"{move}/"))
     run.refresh_from_db()
@@ -326,7 +358,7 @@ def test_every_move_from_every_state(
 def test_queue_hands_the_run_to_the_runner(
     engagement, lead, lead_client, django_capture_on_commit_callbacks
 ):
-    run = run_in(engagement, actor=lead)
+    run = runnable_run_in(engagement, actor=lead)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = lead_client.post(detail(run, "queue/"))
     assert response.json()["queued_by"] == lead.pk
@@ -419,7 +451,10 @@ def test_progress_is_checked(engagement, lead, lead_client):
 
 @pytest.mark.parametrize("move", ["start", "progress", "complete", "fail"])
 def test_runner_work_is_never_typed_in(engagement, lead, lead_client, move):
-    run = run_in(engagement, actor=lead, start=move != "start")  # reserve_calculation
+    run = runnable_run_in(engagement, actor=lead)
+    if move != "start":
+        run = workflow_run_queue(run=run, actor=lead, enqueue=False)
+        run = workflow_run_start(run=run, actor=lead, by_runner=True)  # the runner claims it
     status = run.status
     body = {"progress": {"current_step": 1}, "fail": {"error_message": "x"}}.get(move, {})
     assert_error(
@@ -432,9 +467,7 @@ def test_runner_work_is_never_typed_in(engagement, lead, lead_client, move):
 def test_a_waiting_run_is_released_only_by_its_approval(
     engagement, lead, reviewer_user, lead_client
 ):
-    run = run_in_state(
-        "waiting_approval", engagement, lead=lead, reviewer=reviewer_user, workflow_type="custom"
-    )
+    run = run_in_state("waiting_approval", engagement, lead=lead, reviewer=reviewer_user)
     response = lead_client.post(detail(run, "complete/"), {})
     assert_error(response, 409, "conflict", match="decide its workflow approval")
 

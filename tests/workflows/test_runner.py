@@ -10,12 +10,20 @@ import threading
 import pytest
 from django.db import connection
 
+from artefacts.services import artefact_delete
 from audit.choices import AuditAction
 from config.exceptions import Conflict
 from engagements.models import EngagementMember
 from engagements.services import engagement_member_remove
 from tests.factories import EngagementMemberFactory, UserFactory
-from tests.factories.states import audit_events_since, audit_mark, database_state, run_in
+from tests.factories.states import (
+    artefact_in,
+    audit_events_since,
+    audit_mark,
+    database_state,
+    run_in,
+    runnable_run_in,
+)
 from workflows import runner
 from workflows.choices import WorkflowType
 from workflows.implementations.base import Step, WorkflowImplementation
@@ -190,6 +198,7 @@ def test_progress_and_step_metrics_are_committed_after_each_step(run, queue_and_
         "Created",
         "Queue",
         "Start",
+        "Provenance recorded",
         "Progress: step 1 of 3",
         "Progress: step 2 of 3",
         "Progress: step 3 of 3",
@@ -242,16 +251,22 @@ def test_a_failing_summary_fails_the_run_after_its_steps(run, register, queue_an
     assert run.error_details["step"] == "finish"
 
 
-def test_a_run_with_no_input_yet_fails_at_its_input_check(engagement, actuary, queue_and_run):
-    run = run_in(engagement, actor=actuary)  # reserve_calculation, input_params {}
-    run = queue_and_run(run)
+def test_a_run_whose_input_went_away_fails_at_its_input_check(engagement, actuary):
+    triangle = artefact_in(engagement, actor=actuary, artefact_type="triangle")
+    run = runnable_run_in(engagement, actor=actuary, triangle=triangle)
+    run = workflow_run_queue(run=run, actor=actuary, enqueue=False)
+    artefact_delete(artefact=triangle, actor=actuary)  # after queueing, before the worker
+
+    execute_run(run.pk)
+
+    run.refresh_from_db()
     assert run.status == "failed"
-    assert run.error_message == (
-        "The input check before step 1 of 4 failed: Invalid input_params "
-        "(reserve_calculation): triangle_artefact is required: the id of the triangle "
-        "artefact (CSV or Excel) of this engagement."
+    assert run.error_message.startswith(
+        "The input check before step 1 of 3 failed: Invalid input_params (data_validation): "
+        f"triangle_artefact: engagement “{engagement}” has no artefact {triangle.pk}"
     )
     assert run.error_details["step"] == "validate_input"
+    assert run.provenance == {}  # nothing ran, so nothing is recorded as having run
 
 
 # --- cancellation and pause ----------------------------------------------------------------

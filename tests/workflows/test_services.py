@@ -7,7 +7,13 @@ from config.exceptions import Conflict, InvalidInput, InvalidTransition, NotAllo
 from engagements.choices import TeamRole
 from engagements.services import engagement_archive, engagement_cancel
 from tests.factories import EngagementMemberFactory, SuperUserFactory, UserFactory
-from tests.factories.states import audit_events_since, audit_mark, database_state, run_in
+from tests.factories.states import (
+    audit_events_since,
+    audit_mark,
+    database_state,
+    run_in,
+    runnable_run_in,
+)
 from workflows.services import (
     workflow_run_await_approval,
     workflow_run_cancel,
@@ -67,6 +73,8 @@ MOVES = {
     "fail": workflow_run_fail,
     "cancel": workflow_run_cancel,
 }
+# Moves only the runner makes on runs of the types it executes (`by_runner=True`).
+RUNNER_MOVES = frozenset({"start", "complete", "fail"})
 PATHS = {
     "pending": [],
     "queued": ["queue"],
@@ -91,11 +99,22 @@ def outsider(db):
     return UserFactory(username="outsider")
 
 
-def run_in_state(state, engagement, actor):
-    run = run_in(engagement, actor=actor)
+def run_in_state(state, engagement, actor, *, runnable=False):
+    """Return a run brought to `state` through the services.
+
+    `runnable`: a run of a type the runner executes (a data validation), which only the
+    runner starts, completes or fails; otherwise a custom run, moved by hand.
+    """
+    run = runnable_run_in(engagement, actor=actor) if runnable else run_in(engagement, actor=actor)
     for move in PATHS[state]:
-        run = MOVES[move](run=run, actor=actor, **ARGUMENTS.get(move, {}))
+        run = MOVES[move](run=run, actor=actor, **arguments(move, runnable=runnable))
     return run
+
+
+def arguments(move, *, runnable=False):
+    """Return the extra arguments of a move (as the runner, on a run of its types)."""
+    extra = {"by_runner": True} if runnable and move in RUNNER_MOVES else {}
+    return ARGUMENTS.get(move, {}) | extra
 
 
 def test_a_team_member_creates_a_pending_run_on_record(engagement, reviewer):
@@ -173,7 +192,9 @@ def test_edit_refusals_change_nothing(engagement, actuary, state, data, error, m
 @pytest.mark.parametrize("state", STATES)
 @pytest.mark.parametrize("move", list(MOVES))
 def test_every_move_from_every_state(engagement, actuary, reviewer, move, state):
-    run = run_in_state(state, engagement, actuary)
+    # Only runs of the runner's types are queued (and those only the runner moves on).
+    runnable = move == "queue" or state == "queued"
+    run = run_in_state(state, engagement, actuary, runnable=runnable)
     target = ALLOWED[move].get(state)
     before = database_state()
     mark = audit_mark()
@@ -185,11 +206,11 @@ def test_every_move_from_every_state(engagement, actuary, reviewer, move, state)
         else:
             error, match = InvalidTransition, rf"Cannot {move.replace('_', ' ')} .*: it is {state} "
         with pytest.raises(error, match=match):
-            call(run=run, actor=reviewer, **ARGUMENTS.get(move, {}))
+            call(run=run, actor=reviewer, **arguments(move, runnable=runnable))
         assert database_state() == before
         return
 
-    result = call(run=run, actor=reviewer, **ARGUMENTS.get(move, {}))
+    result = call(run=run, actor=reviewer, **arguments(move, runnable=runnable))
 
     run.refresh_from_db()
     assert result.status == run.status == target
@@ -315,18 +336,67 @@ def test_progress_may_record_results_before_the_run_ends(engagement, actuary):
 
 
 def test_an_edit_checks_changed_input_params(engagement, actuary):
-    run = run_in(engagement, actor=actuary)  # reserve_calculation, no input yet
+    run = runnable_run_in(engagement, actor=actuary)
     before = database_state()
     with pytest.raises(
         InvalidInput,
-        match=r"Invalid input_params \(reserve_calculation\): triangle_artefact is required",
-    ):
+        match=r"Invalid input_params \(data_validation\): triangle_artefact is required",
+    ) as refusal:
         workflow_run_update(run=run, actor=actuary, data={"input_params": {"measure": "paid"}})
+    assert refusal.value.field == "input_params"
     assert database_state() == before
 
 
+@pytest.mark.parametrize("input_params", [None, {}, {"measure": "paid", "cumulative": True}])
+@pytest.mark.parametrize("workflow_type", ["reserve_calculation", "data_validation"])
+def test_runs_of_runnable_types_are_never_placeholders(
+    engagement, actuary, workflow_type, input_params
+):
+    before = database_state()
+    with pytest.raises(InvalidInput, match="triangle_artefact is required") as refusal:
+        workflow_run_create(
+            engagement=engagement,
+            workflow_type=workflow_type,
+            name="Placeholder",
+            input_params=input_params,
+            actor=actuary,
+        )
+    assert refusal.value.field == "input_params"
+    assert database_state() == before
+
+
+def test_a_pending_run_cannot_become_a_runnable_type_without_inputs(engagement, actuary):
+    run = run_in(engagement, actor=actuary)
+    before = database_state()
+    with pytest.raises(InvalidInput, match="triangle_artefact is required"):
+        workflow_run_update(run=run, actor=actuary, data={"workflow_type": "triangle_analysis"})
+    assert database_state() == before
+
+
+@pytest.mark.parametrize(
+    ("move", "state", "kwargs", "match"),
+    [
+        ("start", "pending", {}, "Cannot start workflow run .* by hand: .* starts them"),
+        ("start", "queued", {}, "Cannot start workflow run .* by hand"),
+        ("complete", "running", {}, "only its runner records their results"),
+        ("fail", "running", {"error_message": "x"}, "only its runner records their failures"),
+        ("fail", "queued", {"error_message": "x"}, "only its runner records their failures"),
+    ],
+)
+def test_runner_work_is_never_typed_in(engagement, actuary, move, state, kwargs, match):
+    run = run_in_state(state, engagement, actuary, runnable=True)
+    before = database_state()
+    with pytest.raises(Conflict, match=match):
+        MOVES[move](run=run, actor=actuary, **kwargs)
+    with pytest.raises(Conflict, match="only its runner records their progress"):
+        workflow_run_update_progress(run=run, actor=actuary, current_step=1)
+    assert database_state() == before
+    # Cancelling is how people stop such a run.
+    assert workflow_run_cancel(run=run, actor=actuary).status == "cancelled"
+
+
 def test_a_queued_run_cannot_become_a_type_the_runner_does_not_run(engagement, actuary):
-    run = workflow_run_queue(run=run_in(engagement, actor=actuary), actor=actuary)
+    run = workflow_run_queue(run=runnable_run_in(engagement, actor=actuary), actor=actuary)
     with pytest.raises(Conflict, match=r"Cannot make queued workflow run .* a csm_calculation run"):
         workflow_run_update(run=run, actor=actuary, data={"workflow_type": "csm_calculation"})
     # A pending run may: it is then a record of work done elsewhere.

@@ -22,7 +22,7 @@ from artefacts.models import Artefact
 from config.exceptions import InvalidInput, NotAllowed
 from engagements.services import engagement_activate
 from tests.factories import EngagementFactory, EngagementMemberFactory
-from tests.factories.states import database_state
+from tests.factories.states import NO_CONFLICT, database_state
 from tests.workflows.conftest import reserving_params, sample_csv, upload_triangle
 from workflows.choices import WorkflowType
 from workflows.models import WorkflowRun
@@ -138,9 +138,16 @@ def test_approving_the_workflow_approval_completes_the_run(
     approval = run.approvals.get()
     # The user who queued (and so started) the run may not sign it off.
     with pytest.raises(NotAllowed, match="reviews must be independent"):
-        approval_approve(approval=approval, actor=actuary)
+        approval_approve(
+            approval=approval, actor=actuary, conflict_of_interest_statement=NO_CONFLICT
+        )
 
-    approval_approve(approval=approval, actor=reviewer, notes="Checked against Mack.")
+    approval_approve(
+        approval=approval,
+        actor=reviewer,
+        notes="Checked against Mack.",
+        conflict_of_interest_statement=NO_CONFLICT,
+    )
 
     run.refresh_from_db()
     assert run.status == "completed" and run.completed_at is not None
@@ -154,7 +161,11 @@ def test_rejecting_the_workflow_approval_fails_the_run(create_run, queue_and_run
         )
     )
     approval_reject(
-        approval=run.approvals.get(), actor=reviewer, reason="tail", notes="Needs a tail factor."
+        approval=run.approvals.get(),
+        actor=reviewer,
+        reason="tail",
+        notes="Needs a tail factor.",
+        conflict_of_interest_statement=NO_CONFLICT,
     )
     run.refresh_from_db()
     assert run.status == "failed"
