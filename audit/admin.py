@@ -4,6 +4,7 @@ import json
 import uuid
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import PermissionDenied
@@ -78,6 +79,24 @@ class RecordAdmin(SimpleHistoryAdmin):
                 obj.soft_delete(request.user)
         else:
             super().delete_queryset(request, queryset)
+
+    def history_view(self, request, object_id, extra_context=None):
+        # django-simple-history falls back to the history rows of an object the queryset
+        # does not hold: another team's object must stay as if it did not exist.
+        if not self._in_scope(request, object_id):
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        return super().history_view(request, object_id, extra_context)
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        if not self._in_scope(request, object_id):
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+    def _in_scope(self, request, object_id) -> bool:
+        """Return whether the user's queryset holds the object (superusers: deleted ones too)."""
+        if request.user.is_superuser:
+            return True
+        return self.get_object(request, unquote(object_id)) is not None
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         # A form offers (and accepts) only the engagements, runs, artefacts and chat

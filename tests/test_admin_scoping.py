@@ -117,6 +117,19 @@ def test_another_teams_object_is_as_if_it_did_not_exist(
     assert str(obj) not in lead_client.get(response.url).content.decode()
 
 
+@pytest.mark.parametrize("label", sorted(set(SCOPED) - {"audit.auditlog"}))
+def test_another_teams_object_has_no_history_page(lead_client, mine, outsider_engagement, label):
+    obj = SCOPED[label](outsider_engagement).first()
+    response = lead_client.get(_url(label, "history", obj.pk))
+    assert response.status_code == 302 and response.url == reverse("admin:index")
+    record = obj.history.earliest()
+    version = reverse(
+        f"admin:{obj._meta.app_label}_{obj._meta.model_name}_simple_history",
+        args=(obj.pk, record.history_id),
+    )
+    assert lead_client.get(version).status_code == 302
+
+
 def test_their_timeline_and_files_are_refused(lead_client, mine, outsider_engagement):
     timeline = reverse("admin:audit_auditlog_timeline", args=(outsider_engagement.pk,))
     assert lead_client.get(timeline).status_code == 404
