@@ -39,6 +39,10 @@ from .services import (
 
 REQUEST_FIELDS = ("approval_type", "artefact", "engagement", "workflow_run", "request_notes")
 DECISION_MOVES = ("approve", "reject")
+COI_STATEMENT_HELP = (
+    "Say whether anything could impair your independence from this work or its client "
+    "(or that nothing does). Recorded with your decision."
+)
 # The change page's sections; the other fields go to a collapsed "Record" section.
 REQUEST_GROUP = (
     "approval_type",
@@ -55,12 +59,35 @@ REQUEST_GROUP = (
 DECISION_GROUP = (
     "approver",
     "reviewed_at",
+    "conflict_of_interest_statement",
     "decision_notes",
     "rejection_reason",
     "approver_qualifications",
 )
 REVOCATION_GROUP = ("revoked_by", "revoked_at", "revocation_reason")
 MAY_DECIDE = "You may decide this approval."
+
+
+class DecisionStatementMixin(forms.Form):
+    """The conflict-of-interest statement every decision records (required, never blank)."""
+
+    conflict_of_interest_statement = forms.CharField(
+        label="Conflict-of-interest statement",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=COI_STATEMENT_HELP,
+    )
+
+
+class ApproveForm(DecisionStatementMixin, NotesForm):
+    """What an approver records with an approval: the statement and optional notes."""
+
+    field_order = ("conflict_of_interest_statement", "notes")
+
+
+class RejectForm(DecisionStatementMixin, ReasonForm):
+    """What an approver records with a rejection: the statement, a reason and notes."""
+
+    field_order = ("reason", "conflict_of_interest_statement", "notes")
 
 
 class RevocationForm(forms.Form):
@@ -110,12 +137,13 @@ class ApprovalAdmin(ServiceAdminMixin, RecordAdmin):
         "artefact_version",
         "artefact_content_hash",
         "approver_qualifications",
+        "conflict_of_interest_statement",
     )
 
     service_object_argument = "approval"
     service_moves = (
-        AdminMove("approve", "Approve", approval_approve, form=NotesForm),
-        AdminMove("reject", "Reject", approval_reject, form=ReasonForm),
+        AdminMove("approve", "Approve", approval_approve, form=ApproveForm),
+        AdminMove("reject", "Reject", approval_reject, form=RejectForm),
         AdminMove("revoke", "Revoke", approval_revoke, form=RevocationForm),
         AdminMove(
             "expire",

@@ -233,6 +233,7 @@ class WorkflowRunAdmin(ServiceAdminMixin, RecordAdmin):
         "error_message",
         "error_details",
         "metrics",
+        "provenance",
     )
 
     service_object_argument = "run"

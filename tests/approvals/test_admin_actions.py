@@ -25,6 +25,8 @@ pytestmark = pytest.mark.django_db
 
 CHANGELIST = reverse("admin:approvals_approval_changelist")
 ADD = reverse("admin:approvals_approval_add")
+# Every decision records the decider's conflict-of-interest statement.
+STATEMENT = "No conflict: I took no part in this work."
 APPROVAL_PERMISSIONS = (
     "approvals.view_approval",
     "approvals.add_approval",
@@ -99,16 +101,20 @@ def test_approve_asks_for_notes_then_calls_the_service(reviewer_client, review, 
     page = reviewer_client.get(move_url(review, "approve"))
     assert page.status_code == 200
     assert "admin/approvals/move_form.html" in [t.name for t in page.templates]
-    assert list(page.context["form"].fields) == ["notes"]
+    assert list(page.context["form"].fields) == ["conflict_of_interest_statement", "notes"]
     mark = audit_mark()
 
-    response = reviewer_client.post(move_url(review, "approve"), {"notes": "Reasonable tail"})
+    response = reviewer_client.post(
+        move_url(review, "approve"),
+        {"notes": "Reasonable tail", "conflict_of_interest_statement": STATEMENT},
+    )
 
     assert response.status_code == 302 and response.url == change_url(review)
     review.refresh_from_db()
     artefact.refresh_from_db()
     assert review.status == "approved" and review.approver == reviewer
     assert review.decision_notes == "Reasonable tail"
+    assert review.conflict_of_interest_statement == STATEMENT
     assert review.approver_qualifications["qualifications"][0]["designation"] == "FIA"
     assert artefact.status == "approved"
     [event] = audit_events_since(mark)
@@ -117,13 +123,23 @@ def test_approve_asks_for_notes_then_calls_the_service(reviewer_client, review, 
 
 def test_reject_needs_a_reason_on_its_page(reviewer_client, review, artefact):
     page = reviewer_client.get(move_url(review, "reject"))
-    assert list(page.context["form"].fields) == ["reason", "notes"]
+    assert list(page.context["form"].fields) == [
+        "reason",
+        "conflict_of_interest_statement",
+        "notes",
+    ]
     before = database_state()
     response = reviewer_client.post(move_url(review, "reject"), {"reason": "", "notes": "x"})
-    assert response.status_code == 200 and "reason" in response.context["form"].errors
+    errors = response.context["form"].errors
+    assert response.status_code == 200 and {"reason", "conflict_of_interest_statement"} <= set(
+        errors
+    )
     assert database_state() == before
 
-    response = reviewer_client.post(move_url(review, "reject"), {"reason": "Cut-off wrong"})
+    response = reviewer_client.post(
+        move_url(review, "reject"),
+        {"reason": "Cut-off wrong", "conflict_of_interest_statement": STATEMENT},
+    )
     assert response.status_code == 302
     review.refresh_from_db()
     artefact.refresh_from_db()
@@ -132,6 +148,16 @@ def test_reject_needs_a_reason_on_its_page(reviewer_client, review, artefact):
         "Cut-off wrong",
         "rejected",
     )
+
+
+def test_a_decision_without_a_statement_asks_again(reviewer_client, review):
+    before = database_state()
+    response = reviewer_client.post(
+        move_url(review, "approve"), {"notes": "Fine", "conflict_of_interest_statement": "  "}
+    )
+    assert response.status_code == 200
+    assert "conflict_of_interest_statement" in response.context["form"].errors
+    assert database_state() == before
 
 
 def test_revoke_asks_for_a_reason(reviewer_client, review, reviewer, artefact):
@@ -149,7 +175,9 @@ def test_revoke_asks_for_a_reason(reviewer_client, review, reviewer, artefact):
 
 def test_deciding_your_own_request_is_refused_with_the_message(actuary_client, review):
     before = database_state()
-    response = actuary_client.post(move_url(review, "approve"), {"notes": ""})
+    response = actuary_client.post(
+        move_url(review, "approve"), {"notes": "", "conflict_of_interest_statement": STATEMENT}
+    )
     assert response.status_code == 302
     [(level, text)] = admin_messages(response)
     assert level == "error"
@@ -173,7 +201,10 @@ def test_bulk_approve_asks_once_then_decides_each(
     assert {obj.pk for obj in page.context["objects"]} == {review.pk, own.pk}
     assert Approval.objects.filter(status="pending").count() == 2
 
-    response = reviewer_client.post(CHANGELIST, selection | {"apply": "1", "notes": "Batch"})
+    response = reviewer_client.post(
+        CHANGELIST,
+        selection | {"apply": "1", "notes": "Batch", "conflict_of_interest_statement": STATEMENT},
+    )
 
     assert response.status_code == 302
     review.refresh_from_db()

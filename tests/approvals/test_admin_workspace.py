@@ -31,6 +31,8 @@ from tests.factories.states import (
     database_state,
 )
 
+STATEMENT = "No conflict: I took no part in this work."
+
 __all__ = ("actuaries_group", "lead", "lead_client", "qualified_reviewer", "reviewer_client")
 
 pytestmark = pytest.mark.django_db
@@ -175,7 +177,10 @@ class TestDecide:
         assert 'id="decision-allowed"' in page.content.decode()
         assert reviewer_client.get(move_url(sign_off, "approve")).context["move_warning"] is None
 
-        response = reviewer_client.post(move_url(sign_off, "approve"), {"notes": "Tail is fine"})
+        response = reviewer_client.post(
+            move_url(sign_off, "approve"),
+            {"notes": "Tail is fine", "conflict_of_interest_statement": STATEMENT},
+        )
 
         assert response.status_code == 302
         sign_off.refresh_from_db()
@@ -185,11 +190,17 @@ class TestDecide:
             qualified_reviewer,
             "Tail is fine",
         )
+        assert sign_off.conflict_of_interest_statement == STATEMENT
         assert results.status == "approved"
 
     def test_the_reviewer_rejects_with_a_reason(self, reviewer_client, sign_off, results):
         response = reviewer_client.post(
-            move_url(sign_off, "reject"), {"reason": "Cut-off date wrong", "notes": "See 2023"}
+            move_url(sign_off, "reject"),
+            {
+                "reason": "Cut-off date wrong",
+                "notes": "See 2023",
+                "conflict_of_interest_statement": STATEMENT,
+            },
         )
         assert response.status_code == 302
         sign_off.refresh_from_db()
@@ -208,7 +219,10 @@ def _assert_refused(client, approval, expected):
     assert 'id="decision-refusal"' in page.content.decode()
     assert expected in client.get(move_url(approval, "approve")).context["move_warning"]
     before = database_state()
-    response = client.post(move_url(approval, "approve"), {"notes": "Looks fine"})
+    response = client.post(
+        move_url(approval, "approve"),
+        {"notes": "Looks fine", "conflict_of_interest_statement": STATEMENT},
+    )
     assert response.status_code == 302 and response.url == change_url(approval)
     [(level, text)] = admin_messages(response)
     assert level == "error" and expected in text

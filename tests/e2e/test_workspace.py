@@ -118,6 +118,7 @@ def test_a_reserving_run_from_upload_to_sign_off(sign_in, alice, bob, screenshot
     with page.expect_navigation():
         page.click("a[href$='/move/approve/']")
     expect(page.locator("#move-warning")).to_contain_text("reviews must be independent")
+    page.fill("#id_conflict_of_interest_statement", "None.")
     page.fill("#id_notes", "Looks right to me")
     with page.expect_navigation():
         page.click("input[type=submit][value=Approve]")
@@ -138,6 +139,10 @@ def test_a_reserving_run_from_upload_to_sign_off(sign_in, alice, bob, screenshot
     expect(review.locator("#decision-allowed")).to_contain_text("You may decide")
     with review.expect_navigation():
         review.click("a[href$='/move/approve/']")
+    review.fill(
+        "#id_conflict_of_interest_statement",
+        "No conflict: I took no part in this engagement's data or runs.",
+    )
     review.fill("#id_notes", "Chain ladder agrees with Mack (1994); tail not needed.")
     with review.expect_navigation():
         review.click("input[type=submit][value=Approve]")
@@ -204,6 +209,7 @@ def test_an_artefact_review_requested_and_rejected_with_a_reason(sign_in, alice,
     with review.expect_navigation():
         review.click("a[href$='/move/reject/']")
     review.fill("#id_reason", "Cut-off date wrong")
+    review.fill("#id_conflict_of_interest_statement", "No conflict.")
     with review.expect_navigation():
         review.click("input[type=submit][value=Reject]")
     expect(review.locator(".messagelist .success")).to_contain_text("now rejected")
