@@ -109,7 +109,9 @@ class _ProvenanceWalk:
         version = artefact
         while version is not None and ("artefact", version.pk) not in self.seen:
             self.seen.add(("artefact", version.pk))
-            verb = "created" if version.workflow_run_id else "uploaded"
+            # A run creates first versions only; a later version is always someone's upload.
+            made_by_run = version.workflow_run_id and not version.previous_version_id
+            verb = "created" if made_by_run else "uploaded"
             self.items.append(
                 ProvenanceItem(
                     kind="artefact",
