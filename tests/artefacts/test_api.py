@@ -142,14 +142,16 @@ def test_an_empty_file_is_refused(engagement, lead_client, media_root):
 
 def test_a_format_the_type_does_not_allow_is_refused(engagement, lead_client, media_root):
     response = upload(lead_client, engagement, content=PNG, name="chart.png")
-    assert_error(response, 400, "invalid", match="does not accept")
+    body = assert_error(response, 400, "invalid", match="does not accept")
+    assert body["errors"] == {"file": [body["detail"]]}  # the service names the input at fault
     assert not Artefact.objects.exists()
     assert stored_files(media_root) == []
 
 
 def test_content_that_contradicts_its_name_is_refused(engagement, lead_client):
     response = upload(lead_client, engagement, content=PNG, name="triangle.csv")
-    assert_error(response, 400, "invalid", match="does not match its name")
+    body = assert_error(response, 400, "invalid", match="does not match its name")
+    assert set(body["errors"]) == {"file"}
 
 
 def test_missing_fields_and_json_uploads_are_400(engagement, lead_client):
