@@ -126,6 +126,13 @@ ENGAGEMENT_SCOPE: dict[str, Callable[[uuid.UUID], Q]] = {
         | Q(artefact__engagement_id=engagement_id)
         | Q(workflow_run__engagement_id=engagement_id)
     ),
+    "approvals.reviewpoint": lambda engagement_id: (
+        Q(approval__engagement_id=engagement_id)
+        | Q(approval__artefact__engagement_id=engagement_id)
+    ),
+    "approvals.disclosurechecklist": _engagement_q,
+    "artefacts.datareliance": _engagement_q,
+    "workflows.replayrecord": lambda engagement_id: Q(run__engagement_id=engagement_id),
     "conversations.session": _engagement_q,
     "conversations.chatmessage": lambda engagement_id: Q(session__engagement_id=engagement_id),
 }
