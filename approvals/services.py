@@ -123,9 +123,6 @@ COI_STATEMENT_REQUIRED = (
     "{user} must record a conflict-of-interest statement to decide approval “{approval}”: "
     "say whether anything could impair their independence (or that nothing does)."
 )
-# Callers written before the statement existed (the admin's decision pages, until they
-# ask for it) pass nothing; see approval_approve.
-COI_NOT_ASKED = None
 APPROVAL_DESIGNATED_ONLY = (
     "{user} may not decide approval “{approval}”: only its designated approver, "
     "{designated}, may decide it."
@@ -352,16 +349,15 @@ def approval_approve(
     *,
     approval: Approval,
     actor: AbstractUser,
+    conflict_of_interest_statement: str,
     notes: str = "",
-    conflict_of_interest_statement: str | None = COI_NOT_ASKED,
 ) -> Approval:
     """Approve a pending approval; approve its artefact or complete its waiting run.
 
     Refused while any of its review points is unresolved, and (a final sign-off)
     while any input data has no data reliance entry. `conflict_of_interest_statement`
-    is required: blank is refused. Temporarily, a caller that does not pass it at all
-    (None: the admin's decision page, until it asks for the statement) is accepted and
-    recorded as not asked.
+    is required (APS X2: the decider says whether anything impairs their
+    independence); a blank one is refused.
     """
     return _decide(
         approval,
@@ -377,8 +373,8 @@ def approval_reject(
     approval: Approval,
     actor: AbstractUser,
     reason: str,
+    conflict_of_interest_statement: str,
     notes: str = "",
-    conflict_of_interest_statement: str | None = COI_NOT_ASKED,
 ) -> Approval:
     """Reject a pending approval with a reason; reject its artefact or fail its waiting run.
 
@@ -868,11 +864,11 @@ def _decide(
     *,
     actor: AbstractUser,
     notes: str,
+    conflict_of_interest_statement: str,
     reason: str | None = None,
-    conflict_of_interest_statement: str | None = COI_NOT_ASKED,
 ) -> Approval:
-    statement = conflict_of_interest_statement
-    if statement is not None and not statement.strip():
+    statement = (conflict_of_interest_statement or "").strip()
+    if not statement:
         raise InvalidInput(
             COI_STATEMENT_REQUIRED.format(user=actor, approval=approval),
             field="conflict_of_interest_statement",
@@ -912,7 +908,7 @@ def _decide(
         "approver": actor,
         "notes": notes,
         "qualifications": {"checked_on": day.isoformat(), "qualifications": qualifications},
-        "conflict_of_interest_statement": (statement or "").strip(),
+        "conflict_of_interest_statement": statement,
     }
     if reason is not None:
         decision["reason"] = reason
@@ -925,8 +921,7 @@ def _decide(
         metadata={
             "artefact_version": approval.artefact_version,
             "artefact_content_hash": approval.artefact_content_hash,
-            # None: the caller did not ask for a statement (see approval_approve).
-            "conflict_of_interest_statement": None if statement is None else statement.strip(),
+            "conflict_of_interest_statement": statement,
         },
         **decision,
     )

@@ -72,7 +72,7 @@ def test_a_pending_approval_offers_approve_and_reject(reviewer_client, review, r
     assert move_url(review, "revoke") not in html
     assert move_url(review, "expire") not in html  # no expiry date has passed
 
-    approval_approve(approval=review, actor=reviewer)
+    approval_approve(approval=review, actor=reviewer, conflict_of_interest_statement=STATEMENT)
     html = reviewer_client.get(change_url(review)).content.decode()
     assert move_url(review, "revoke") in html and move_url(review, "approve") not in html
 
@@ -161,7 +161,7 @@ def test_a_decision_without_a_statement_asks_again(reviewer_client, review):
 
 
 def test_revoke_asks_for_a_reason(reviewer_client, review, reviewer, artefact):
-    approval_approve(approval=review, actor=reviewer)
+    approval_approve(approval=review, actor=reviewer, conflict_of_interest_statement=STATEMENT)
     mark = audit_mark()
     response = reviewer_client.post(move_url(review, "revoke"), {"reason": "Restated data"})
     assert response.status_code == 302
@@ -255,7 +255,9 @@ def test_a_refused_request_redisplays_the_form(reviewer_client, reviewer, artefa
 
 
 def test_decided_approvals_are_read_only_and_never_deleted(reviewer_client, review, reviewer):
-    approval_reject(approval=review, actor=reviewer, reason="No")
+    approval_reject(
+        approval=review, actor=reviewer, reason="No", conflict_of_interest_statement=STATEMENT
+    )
     page = reviewer_client.get(change_url(review))
     assert "request_notes" not in page.context["adminform"].form.fields
     client_admin = SuperUserFactory()

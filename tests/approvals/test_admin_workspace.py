@@ -91,7 +91,9 @@ class TestRequest:
         approval = approval_request(
             approval_type=ApprovalType.ARTEFACT_REVIEW, artefact=results, actor=lead
         )
-        approval_approve(approval=approval, actor=qualified_reviewer)
+        approval_approve(
+            approval=approval, actor=qualified_reviewer, conflict_of_interest_statement=STATEMENT
+        )
         assert request_url(results) not in lead_client.get(artefact_url(results)).content.decode()
 
     def test_the_page_offers_the_teams_working_members_but_not_me(

@@ -13,6 +13,7 @@ from artefacts.services import artefact_archive, artefact_submit_for_review
 from audit.choices import AuditAction
 from tests.factories import TRIANGLE_CSV, SuperUserFactory
 from tests.factories.states import (
+    NO_CONFLICT,
     admin_form_data,
     admin_messages,
     artefact_in,
@@ -170,7 +171,7 @@ def test_an_approved_artefact_cannot_be_deleted(admin_client, draft, actuary, re
     approval = approval_request(
         approval_type=ApprovalType.ARTEFACT_REVIEW, artefact=draft, actor=actuary
     )
-    approval_approve(approval=approval, actor=reviewer)
+    approval_approve(approval=approval, actor=reviewer, conflict_of_interest_statement=NO_CONFLICT)
     before = database_state()
     response = admin_client.post(
         reverse("admin:artefacts_artefact_delete", args=(draft.pk,)), {"post": "yes"}

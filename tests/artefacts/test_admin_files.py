@@ -26,6 +26,7 @@ from audit.models import AuditLog
 from config.service_admin import NOT_SAVED
 from tests.factories import TRIANGLE_CSV, SuperUserFactory, UserFactory
 from tests.factories.states import (
+    NO_CONFLICT,
     admin_form_data,
     admin_messages,
     artefact_in,
@@ -370,7 +371,7 @@ def test_the_change_page_lists_the_approvals(admin_client, draft, actuary, revie
     approval = approval_request(
         approval_type=ApprovalType.ARTEFACT_REVIEW, artefact=draft, actor=actuary
     )
-    approval_approve(approval=approval, actor=reviewer)
+    approval_approve(approval=approval, actor=reviewer, conflict_of_interest_statement=NO_CONFLICT)
     approval_revoke(approval=approval, actor=reviewer, reason="Wrong cut-off date")
     pending = approval_request(
         approval_type=ApprovalType.PEER_REVIEW,

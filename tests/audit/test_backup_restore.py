@@ -33,7 +33,7 @@ from conversations.services import chat_message_add, session_create
 from engagements.models import Engagement, EngagementMember
 from engagements.services import engagement_update
 from tests.factories import EngagementFactory, EngagementMemberFactory, UserFactory
-from tests.factories.states import active_engagement, artefact_in, run_in, upload
+from tests.factories.states import NO_CONFLICT, active_engagement, artefact_in, run_in, upload
 from workflows.models import WorkflowRun
 from workflows.services import (
     workflow_run_cancel,
@@ -90,7 +90,12 @@ def built(engagement, actuary, reviewer):
     review = approval_request(
         approval_type=ApprovalType.ARTEFACT_REVIEW, artefact=first, actor=actuary
     )
-    approval_approve(approval=review, actor=reviewer, notes="Checked against the ledger")
+    approval_approve(
+        approval=review,
+        actor=reviewer,
+        notes="Checked against the ledger",
+        conflict_of_interest_statement=NO_CONFLICT,
+    )
     second = artefact_new_version(
         artefact=Artefact.objects.get(pk=first.pk),
         upload=upload(b"origin,development,value\n2020,12,101\n", "triangle.csv"),
@@ -99,7 +104,12 @@ def built(engagement, actuary, reviewer):
     second_review = approval_request(
         approval_type=ApprovalType.ARTEFACT_REVIEW, artefact=second, actor=actuary
     )
-    approval_reject(approval=second_review, actor=reviewer, reason="tail_factor")
+    approval_reject(
+        approval=second_review,
+        actor=reviewer,
+        reason="tail_factor",
+        conflict_of_interest_statement=NO_CONFLICT,
+    )
 
     session = session_create(actor=actuary, engagement=engagement, title="Tail factors")
     question = chat_message_add(

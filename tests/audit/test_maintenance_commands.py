@@ -30,6 +30,7 @@ from engagements.services import (
 )
 from tests.factories import EngagementFactory, EngagementMemberFactory
 from tests.factories.states import (
+    NO_CONFLICT,
     active_engagement,
     artefact_in,
     database_state,
@@ -81,7 +82,7 @@ def team_engagement(actuary, reviewer):
 
 def approved(artefact, *, actuary, reviewer):
     review = approval_request(approval_type=REVIEW, artefact=artefact, actor=actuary)
-    approval_approve(approval=review, actor=reviewer)
+    approval_approve(approval=review, actor=reviewer, conflict_of_interest_statement=NO_CONFLICT)
     return Artefact.objects.get(pk=artefact.pk)
 
 

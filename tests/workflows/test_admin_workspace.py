@@ -19,7 +19,7 @@ from tests.admin_fixtures import (
     qualified_reviewer,
     reviewer_client,
 )
-from tests.factories.states import admin_form_data, admin_messages, database_state
+from tests.factories.states import NO_CONFLICT, admin_form_data, admin_messages, database_state
 from workflows.admin import NOT_A_TRIANGLE_WORKFLOW
 from workflows.choices import WorkflowType
 from workflows.implementations.base import Step, WorkflowImplementation
@@ -59,7 +59,12 @@ def completed(create_run, queue_and_run, genins, qualified_reviewer):
     )
     run = queue_and_run(run)
     approval = Approval.objects.get(workflow_run=run)
-    approval_approve(approval=approval, actor=qualified_reviewer, notes="Agrees with Mack 1993")
+    approval_approve(
+        approval=approval,
+        actor=qualified_reviewer,
+        notes="Agrees with Mack 1993",
+        conflict_of_interest_statement=NO_CONFLICT,
+    )
     run.refresh_from_db()
     assert run.status == "completed"
     return run
