@@ -1,8 +1,9 @@
 """Reads about approvals: who may decide one, and which pending approvals wait for a user.
 
 The rules themselves live in `approvals.services` (independence, designation, team,
-qualification); these helpers ask the same checks without deciding anything, so the
-admin can say in advance what a decision would answer.
+qualification, review points resolved before approving); these helpers ask the same
+checks without deciding anything, so the admin and the dashboard can say in advance
+what a decision would answer.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from django.db.models import F, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from config.exceptions import NotAllowed
@@ -18,10 +19,16 @@ from engagements.choices import TeamRole
 from engagements.models import EngagementMember
 from engagements.selectors import engagements_visible_to
 
-from .choices import SIGN_OFF_TYPES, ApprovalStatus
+from .choices import (
+    SIGN_OFF_TYPES,
+    UNRESOLVED_REVIEW_POINT_STATUSES,
+    ApprovalStatus,
+    ReviewPointSeverity,
+)
 from .models import Approval
 from .services import (
     APPROVAL_EXPIRED,
+    APPROVAL_OPEN_POINTS,
     APPROVAL_QUALIFICATION_REQUIRED,
     _require_may_decide,
     qualifications_valid_on,
@@ -32,11 +39,19 @@ if TYPE_CHECKING:
 
 # Candidates looked at per shown row: a few are refused by the checks and skipped.
 CANDIDATES_PER_ROW = 3
+# The most severe first, as the services' refusal counts them.
+SEVERITIES = tuple(ReviewPointSeverity.values[::-1])
+# Annotation names of the unresolved review points' counts by severity.
+UNRESOLVED_COUNT = "unresolved_{severity}_points"
 
 
 @dataclass(frozen=True)
 class PendingDecision:
-    """A pending approval waiting for a user; `refusal` says why they cannot decide it yet."""
+    """A pending approval waiting for a user; `refusal` says why they cannot approve it yet.
+
+    Either a check on the user (designated to them but a check refuses), or the
+    approval's unresolved review points (they may still reject it, or resolve them).
+    """
 
     approval: Approval
     designated: bool
@@ -44,13 +59,35 @@ class PendingDecision:
 
 
 def approval_decision_refusal(
+    *,
+    approval: Approval,
+    user: AbstractUser,
+    qualified: bool | None = None,
+    move: str = "approve",
+    unresolved: dict[str, int] | None = None,
+) -> str | None:
+    """Return why `user` may not `move` ("approve" or "reject") the pending `approval` now.
+
+    None if they may. The checks on the user first (`approval_decider_refusal`); then,
+    to approve, the review points: an approval is not approved while any is unresolved
+    (`approval_unresolved_points_refusal`). `qualified` and `unresolved` may be given
+    when the caller already knows them.
+    """
+    refusal = approval_decider_refusal(approval=approval, user=user, qualified=qualified)
+    if refusal is None and move == "approve":
+        refusal = approval_unresolved_points_refusal(approval=approval, unresolved=unresolved)
+    return refusal
+
+
+def approval_decider_refusal(
     *, approval: Approval, user: AbstractUser, qualified: bool | None = None
 ) -> str | None:
-    """Return why `user` may not decide the pending `approval` now, or None if they may.
+    """Return why `user` may not decide the pending `approval` at all, or None if they may.
 
     Asks the services' own checks (team, independence, designation), then the expiry
     and, for sign-offs, a professional qualification valid today. `qualified` (whether
-    the user holds one) may be given when the caller already knows it.
+    the user holds one) may be given when the caller already knows it. Whoever passes
+    these may also raise, resolve and reopen the approval's review points.
     """
     if approval.is_expired:
         when = f" on {approval.expires_at:%Y-%m-%d %H:%M}" if approval.expires_at else ""
@@ -73,12 +110,71 @@ def approval_decision_refusal(
     return None
 
 
+def approval_unresolved_points_refusal(
+    *, approval: Approval, unresolved: dict[str, int] | None = None
+) -> str | None:
+    """Return the services' refusal to approve while review points are unresolved, or None.
+
+    `unresolved` ({severity: count}) may be given when the caller counted them already
+    (`with_unresolved_point_counts`); otherwise one query counts them.
+    """
+    if unresolved is None:
+        unresolved = unresolved_point_counts(approval)
+    total = sum(unresolved.values())
+    if not total:
+        return None
+    severities = ", ".join(
+        f"{unresolved[severity]} {severity}" for severity in SEVERITIES if unresolved.get(severity)
+    )
+    return APPROVAL_OPEN_POINTS.format(approval=approval, count=total, severities=severities)
+
+
+def unresolved_point_counts(approval: Approval) -> dict[str, int]:
+    """Return {severity: how many of the approval's review points are unresolved}."""
+    rows = (
+        approval.review_points.filter(status__in=UNRESOLVED_REVIEW_POINT_STATUSES)
+        .values_list("severity")
+        .annotate(count=Count("pk"))
+        .order_by()
+    )
+    return dict(rows)
+
+
+def with_unresolved_point_counts(approvals):
+    """Return the approvals queryset annotated with its unresolved review points by severity.
+
+    Read them with `annotated_unresolved(approval)`: one query for any number of rows.
+    """
+    return approvals.annotate(
+        **{
+            UNRESOLVED_COUNT.format(severity=severity): Count(
+                "review_points",
+                filter=Q(
+                    review_points__severity=severity,
+                    review_points__status__in=UNRESOLVED_REVIEW_POINT_STATUSES,
+                ),
+            )
+            for severity in SEVERITIES
+        }
+    )
+
+
+def annotated_unresolved(approval: Approval) -> dict[str, int]:
+    """Return {severity: count} from an approval read through `with_unresolved_point_counts`."""
+    return {
+        severity: getattr(approval, UNRESOLVED_COUNT.format(severity=severity))
+        for severity in SEVERITIES
+    }
+
+
 def approvals_awaiting_decision_by(user: AbstractUser, *, limit: int) -> list[PendingDecision]:
     """Return up to `limit` pending approvals waiting for `user`, the most urgent first.
 
     Those designated to the user (shown even when a check refuses them, with the
     reason), and the undesignated ones of engagements where the user is on the team
-    as reviewer and may decide them. Expired ones are left to be expired.
+    as reviewer and may decide them. Expired ones are left to be expired. An approval
+    with unresolved review points is listed (the reviewer resolves them, or rejects)
+    with the refusal to approve it yet.
     """
     if user is None or not user.is_authenticated or not user.is_active:
         return []
@@ -86,7 +182,7 @@ def approvals_awaiting_decision_by(user: AbstractUser, *, limit: int) -> list[Pe
     reviewing = EngagementMember.objects.filter(user=user, role=TeamRole.REVIEWER).values(
         "engagement"
     )
-    candidates = (
+    candidates = with_unresolved_point_counts(
         Approval.objects.filter(
             status=ApprovalStatus.PENDING,
             engagement__in=engagements_visible_to(user).values("pk"),
@@ -110,9 +206,12 @@ def approvals_awaiting_decision_by(user: AbstractUser, *, limit: int) -> list[Pe
     qualified = qualifications_valid_on(user=user, day=timezone.localdate()).exists()
     decisions = []
     for approval in candidates[: limit * CANDIDATES_PER_ROW]:
-        refusal = approval_decision_refusal(approval=approval, user=user, qualified=qualified)
+        refusal = approval_decider_refusal(approval=approval, user=user, qualified=qualified)
         designated = approval.designated_approver_id == user.pk
         if refusal is None or designated:
+            refusal = refusal or approval_unresolved_points_refusal(
+                approval=approval, unresolved=annotated_unresolved(approval)
+            )
             decisions.append(PendingDecision(approval, designated, refusal))
         if len(decisions) == limit:
             break

@@ -1,10 +1,14 @@
-"""Admin for artefacts: upload, describe, version, download and move them via the services.
+"""Admin for artefacts and the data reliance register, through `artefacts.services`.
 
 The bytes never change in place: the file is an input of the add form only and is
 shown, never edited, on the change page; changed content is uploaded as a new
 version from the change page. Every read of the bytes (download, image and CSV
 previews) goes through `artefact_open_for_download`, so what is shown is what was
 stored, and every read is on record.
+
+The data reliance register (ASOP 23) has one entry per input data artefact, recorded
+and edited through `reliance_record` / `reliance_update`; the engagement page lists
+its input data with their entries, or a link to record a missing one.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, HttpResponse, HttpResponseRedirect
 from django.template.defaultfilters import filesizeformat
 from django.urls import path, reverse
@@ -32,16 +36,29 @@ from approvals.choices import SIGN_OFF_TYPES, ApprovalType
 from approvals.services import approval_request
 from audit.admin import EngagementListFilter, RecordAdmin
 from config.exceptions import DomainError
-from config.service_admin import AdminMove, ServiceAdminMixin, adopt, changed_data
+from config.service_admin import (
+    AdminMove,
+    ServiceAdminMixin,
+    adopt,
+    changed_data,
+    form_data,
+    next_url,
+)
+from engagements.models import Engagement
 from engagements.selectors import WORKING_ROLES, scope_to_user
+from workflows.choices import WorkflowStatus, WorkflowType
+from workflows.models import WorkflowRun
 
-from .choices import REVIEWABLE_STATUSES, ArtefactStatus
+from .choices import INPUT_DATA_TYPES, RETIRED_STATUSES, REVIEWABLE_STATUSES, ArtefactStatus
 from .files import FileTooLarge, StoredFile, discard_stored_file, install_max_size_upload_handler
-from .models import Artefact
+from .models import Artefact, DataReliance
+from .selectors import engagement_input_data
 from .services import (
     ACCESS_DOWNLOAD,
     ACCESS_PREVIEW,
     EDITABLE_FIELDS,
+    RELIANCE_FIELDS,
+    RELIANCE_REASON_REQUIRED,
     artefact_archive,
     artefact_create,
     artefact_delete,
@@ -49,6 +66,8 @@ from .services import (
     artefact_open_for_download,
     artefact_submit_for_review,
     artefact_update,
+    reliance_record,
+    reliance_update,
 )
 
 logger = logging.getLogger(__name__)
@@ -123,6 +142,26 @@ DESIGNATED_APPROVER_HELP = (
 EXPIRES_AT_HELP = "Empty: no expiry. After it, the request can no longer be decided."
 APPROVER_LABEL = "{name} ({username}) — {role}"
 DATETIME_INPUT_FORMAT = "%Y-%m-%dT%H:%M"
+
+# The register's fields in the order the form asks them (the artefact first, on add).
+RELIANCE_FORM_FIELDS = (
+    "provider_type",
+    "provider_name",
+    "data_as_of",
+    "checks_performed",
+    "validation_run",
+    "known_limitations",
+    "reviewed",
+    "not_reviewed_reason",
+)
+RELIANCE_ARTEFACT_HELP = (
+    "Input data of the engagement without an entry yet (uploaded data files, triangles, "
+    "CSV, Excel and Parquet files in use, and the inputs of its workflow runs)."
+)
+VALIDATION_RUN_HELP = (
+    "The completed data_validation run of this engagement whose results support the checks."
+)
+RELIANCE_RECORDED = "Data reliance recorded — {reliance}."
 
 
 class ArtefactUploadFormMixin:
@@ -728,3 +767,168 @@ def _approver_of(approval) -> str:
     if approval.designated_approver is not None:
         return DESIGNATED_APPROVER.format(user=approval.designated_approver)
     return NO_APPROVER
+
+
+# --- the data reliance register (ASOP 23) -------------------------------------------------
+
+
+class DataRelianceForm(forms.ModelForm):
+    """A data reliance entry: the artefact (on add), who provided the data, checks, review.
+
+    The artefact and validation run choices are set per request (`choosing`): the
+    engagement's input data without an entry, and its completed data_validation runs.
+    """
+
+    class Meta:
+        model = DataReliance
+        fields = ("artefact", *RELIANCE_FORM_FIELDS)
+        widgets = {
+            "checks_performed": forms.Textarea(attrs={"rows": 3}),
+            "known_limitations": forms.Textarea(attrs={"rows": 3}),
+            "not_reviewed_reason": forms.Textarea(attrs={"rows": 2}),
+        }
+
+    artefact_choices = Artefact.objects.none()
+    validation_run_choices = WorkflowRun.objects.none()
+
+    @classmethod
+    def choosing(cls, *, artefacts, validation_runs) -> type[DataRelianceForm]:
+        """Return the form offering these artefacts and validation runs (for one request)."""
+        return type(
+            cls.__name__,
+            (cls,),
+            {"artefact_choices": artefacts, "validation_run_choices": validation_runs},
+        )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "artefact" in self.fields:
+            chooser = self.fields["artefact"]
+            chooser.queryset = self.artefact_choices
+            chooser.label_from_instance = _input_data_label
+            chooser.help_text = RELIANCE_ARTEFACT_HELP
+        if "validation_run" in self.fields:
+            runs = self.fields["validation_run"]
+            runs.queryset = self.validation_run_choices
+            runs.help_text = VALIDATION_RUN_HELP
+
+    def clean(self):
+        cleaned_data = super().clean()
+        # Said here, in the service's words, rather than as the DB check's bare name.
+        reason = (cleaned_data.get("not_reviewed_reason") or "").strip()
+        if "reviewed" in self.fields and not cleaned_data.get("reviewed") and not reason:
+            artefact = cleaned_data.get("artefact") or getattr(self.instance, "artefact", None)
+            self.add_error(
+                "not_reviewed_reason", RELIANCE_REASON_REQUIRED.format(artefact=artefact or "it")
+            )
+        return cleaned_data
+
+
+def _input_data_label(artefact: Artefact) -> str:
+    return f"{artefact.name} v{artefact.version} ({artefact.file_name}) · {artefact.engagement}"
+
+
+@admin.register(DataReliance)
+class DataRelianceAdmin(ServiceAdminMixin, RecordAdmin):
+    """The data reliance register of the user's engagements: one entry per input artefact."""
+
+    form = DataRelianceForm
+    list_display = (
+        "artefact",
+        "engagement",
+        "provider_type",
+        "provider_name",
+        "data_as_of",
+        "reviewed",
+        "validation_run",
+        "updated_at",
+    )
+    list_filter = ("provider_type", "reviewed", EngagementListFilter)
+    search_fields = (
+        "artefact__name",
+        "provider_name",
+        "checks_performed",
+        "known_limitations",
+        "engagement__client_code",
+    )
+    list_select_related = ("artefact", "engagement", "validation_run")
+    ordering = ("engagement__client_code", "artefact__name")
+
+    def get_queryset(self, request):
+        return scope_to_user(super().get_queryset(request), request.user)
+
+    def get_fieldsets(self, request, obj=None):
+        first = ("artefact",) if obj is None else ("artefact", "engagement")
+        record = ("id", "created_at", "created_by", "updated_at", "updated_by", "trace_id")
+        return (
+            (None, {"fields": (*first, "provider_type", "provider_name", "data_as_of")}),
+            (
+                "Checks",
+                {"fields": ("checks_performed", "validation_run", "known_limitations")},
+            ),
+            ("Review", {"fields": ("reviewed", "not_reviewed_reason")}),
+            *((("Record", {"classes": ("collapse",), "fields": record}),) if obj else ()),
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = super().get_readonly_fields(request, obj)
+        # An entry belongs to one input artefact, of its engagement, for good.
+        return readonly if obj is None else (*readonly, "artefact", "engagement")
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        engagement = obj.engagement if obj is not None else self._engagement_of(request)
+        runs = WorkflowRun.objects.filter(
+            workflow_type=WorkflowType.DATA_VALIDATION, status=WorkflowStatus.COMPLETED
+        )
+        if engagement is not None:
+            artefacts = engagement_input_data(engagement).filter(data_reliance__isnull=True)
+            runs = runs.filter(engagement=engagement)
+        else:
+            artefacts = Artefact.objects.filter(
+                artefact_type__in=INPUT_DATA_TYPES,
+                workflow_run__isnull=True,
+                data_reliance__isnull=True,
+            ).exclude(status__in=RETIRED_STATUSES)
+        return form.choosing(
+            artefacts=scope_to_user(artefacts, request.user).select_related("engagement"),
+            validation_runs=scope_to_user(runs, request.user).order_by("-completed_at"),
+        )
+
+    def _engagement_of(self, request) -> Engagement | None:
+        """Return the engagement of the artefact the add form is for (in the link or chosen)."""
+        artefact_id = request.POST.get("artefact") or request.GET.get("artefact")
+        if not artefact_id:
+            return None
+        try:
+            artefact = scope_to_user(Artefact.objects.all(), request.user).filter(pk=artefact_id)
+            artefact = artefact.select_related("engagement").first()
+        except ValidationError:
+            return None
+        return artefact.engagement if artefact is not None else None
+
+    def has_delete_permission(self, request, obj=None):
+        # The register is a record of what was relied on: entries are edited, not removed.
+        return False
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            saved = reliance_record(
+                artefact=form.cleaned_data["artefact"],
+                actor=request.user,
+                **form_data(form, RELIANCE_FIELDS),
+            )
+        else:
+            data = changed_data(form, RELIANCE_FIELDS)
+            if not data:
+                return
+            saved = reliance_update(reliance=obj, actor=request.user, data=data)
+        adopt(obj, saved)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        # Recorded from the engagement page's "Data reliance" section: return there.
+        target = next_url(request)
+        if target and "_continue" not in request.POST and "_addanother" not in request.POST:
+            self.message_user(request, RELIANCE_RECORDED.format(reliance=obj), messages.SUCCESS)
+            return HttpResponseRedirect(target)
+        return super().response_add(request, obj, post_url_continue)

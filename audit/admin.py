@@ -167,11 +167,13 @@ class EngagementListFilter(admin.SimpleListFilter):
     """Filter by engagement: those the user may see (by the indexed engagement_id column).
 
     Works on the audit log's engagement_id and on every model with an engagement
-    foreign key (whose column is engagement_id too).
+    foreign key (whose column is engagement_id too); a model that reaches its
+    engagement through another row names the lookup in `engagement_field`.
     """
 
     title = "engagement"
     parameter_name = "engagement_id"
+    engagement_field = "engagement_id"
 
     def lookups(self, request, model_admin):
         if request.user.is_superuser:
@@ -189,7 +191,7 @@ class EngagementListFilter(admin.SimpleListFilter):
             engagement_id = uuid.UUID(self.value())
         except ValueError:
             return queryset.none()
-        return queryset.filter(engagement_id=engagement_id)
+        return queryset.filter(**{self.engagement_field: engagement_id})
 
 
 @admin.register(AuditLog)

@@ -8,7 +8,9 @@ Every domain admin that changes state mixes in `ServiceAdminMixin`:
   intermediate page first;
 - a domain error raised by a service (while moving, saving the form or
   deleting) is shown as an admin error message, never a 500; the services run
-  in their own transaction (and the admin's), so nothing is half done.
+  in their own transaction (and the admin's), so nothing is half done;
+- a move started from another page (a section of the engagement or approval
+  page) carries that page as `next`, and returns there.
 
 Admin add / change / delete call the services through `save_model`,
 `save_formset` and `delete_model`, which each admin defines.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
@@ -29,11 +32,15 @@ from django.template.backends.utils import csrf_input
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy
 
 from .exceptions import DomainError
 
 NOT_SAVED = "Nothing was saved: see the error above."
+MOVE_DONE = "{label} — {result}{suffix}."
+# The page a move returns to when it was started from another page than the object's.
+NEXT_PARAMETER = "next"
 # Look like the admin's object-tools links (a POST button cannot be a link).
 BUTTON_STYLE = (
     "background: var(--object-tools-bg); color: var(--object-tools-fg); border: 0; "
@@ -61,7 +68,10 @@ class AdminMove:
 
     `service` is called as `service(<object_argument>=obj, actor=user, **form data)`.
     `form` asks for input on an intermediate page first. The button shows when
-    `name` is among the object's `available_moves()` (or `available(obj)` says so).
+    `name` is among the object's `available_moves()` (or `available(obj)` says so),
+    among the change page's object tools unless `object_tool` is False (a section
+    of a page places it itself). `report(obj, result)` returns the (level, message)
+    said once it succeeded; by default "<label> — <result>: now <status>."
     """
 
     name: str
@@ -70,6 +80,8 @@ class AdminMove:
     form: type[forms.Form] | None = None
     available: Callable | None = None
     bulk: bool = True
+    object_tool: bool = True
+    report: Callable | None = None
 
     def is_available(self, obj) -> bool:
         """Return whether the move may be offered for `obj` in its current state."""
@@ -118,7 +130,7 @@ class ServiceAdminMixin:
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
         if not self.has_change_permission(request, obj):
             raise PermissionDenied
-        change_url = reverse(
+        change_url = next_url(request) or reverse(
             f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=(obj.pk,)
         )
         if admin_move.form is None:
@@ -265,9 +277,14 @@ class ServiceAdminMixin:
         except DomainError as error:
             self.message_user(request, error.message, messages.ERROR)
             return False
-        status = getattr(result, "status", None)
-        suffix = f": now {status}" if status else ""
-        self.message_user(request, f"{move.label} — {result}{suffix}.", messages.SUCCESS)
+        if move.report is not None:
+            level, message = move.report(obj, result)
+        else:
+            status = getattr(result, "status", None)
+            suffix = f": now {status}" if status else ""
+            level = messages.SUCCESS
+            message = MOVE_DONE.format(label=move.label, result=result, suffix=suffix)
+        self.message_user(request, message, level)
         return True
 
     def _apply_each(self, request, queryset, call) -> int:
@@ -282,28 +299,20 @@ class ServiceAdminMixin:
                 done += 1
         return done
 
+    def move_url(self, obj, move: str) -> str:
+        """Return the URL of `move` on `obj` (its intermediate page, or where to POST)."""
+        return reverse(
+            f"admin:{self.opts.app_label}_{self.opts.model_name}_move", args=(obj.pk, move)
+        )
+
     def _move_buttons(self, request, obj):
         buttons = []
         for move in self.service_moves:
-            if not move.is_available(obj):
+            if not move.object_tool or not move.is_available(obj):
                 continue
-            url = reverse(
-                f"admin:{self.opts.app_label}_{self.opts.model_name}_move",
-                args=(obj.pk, move.name),
-            )
+            url = self.move_url(obj, move.name)
             if move.form is None:
-                buttons.append(
-                    format_html(
-                        '<li><form method="post" action="{}" class="service-move">{}'
-                        '<button type="submit" name="move" value="{}" style="{}">{}</button>'
-                        "</form></li>",
-                        url,
-                        csrf_input(request),
-                        move.name,
-                        BUTTON_STYLE,
-                        move.label,
-                    )
-                )
+                buttons.append(format_html("<li>{}</li>", move_button(request, url, move)))
             else:
                 buttons.append(format_html('<li><a href="{}">{}…</a></li>', url, move.label))
         return format_html_join("", "{}", ((button,) for button in buttons))
@@ -345,6 +354,60 @@ class ServiceAdminMixin:
     def _plural(self, count: int) -> str:
         opts = self.opts
         return str(opts.verbose_name if count == 1 else opts.verbose_name_plural)
+
+
+@dataclass(frozen=True)
+class SectionButton:
+    """A move without input offered as a button in a section of another page's form.
+
+    The admin's change form encloses its sections, and forms do not nest: the button
+    names (`form` attribute) a small form of its own, rendered after the change form
+    (`admin/includes/section_move_forms.html`), which posts to the move and returns to
+    `next_page`. Pressing Enter in the change form still saves it.
+    """
+
+    form_id: str
+    url: str
+    label: str
+    next_page: str = ""
+
+
+def move_button(request, url: str, move: AdminMove, *, next_page: str = "", style=BUTTON_STYLE):
+    """Return a POST button that carries out `move` (a move without input) at `url`.
+
+    `next_page`: the page to return to afterwards (the page the button is on), if not
+    the object's own.
+    """
+    next_input = (
+        format_html('<input type="hidden" name="{}" value="{}">', NEXT_PARAMETER, next_page)
+        if next_page
+        else ""
+    )
+    return format_html(
+        '<form method="post" action="{}" class="service-move">{}{}'
+        '<button type="submit" name="move" value="{}" style="{}">{}</button></form>',
+        url,
+        csrf_input(request),
+        next_input,
+        move.name,
+        style,
+        move.label,
+    )
+
+
+def move_link(url: str, *, next_page: str = "") -> str:
+    """Return `url` (a move's intermediate page) returning to `next_page` afterwards."""
+    return f"{url}?{urlencode({NEXT_PARAMETER: next_page})}" if next_page else url
+
+
+def next_url(request) -> str:
+    """Return the page a move should return to (`next`, if it is on this site), or ""."""
+    candidate = request.POST.get(NEXT_PARAMETER) or request.GET.get(NEXT_PARAMETER) or ""
+    if candidate and url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return ""
 
 
 def form_data(form, fields) -> dict:

@@ -4,7 +4,9 @@ Import the fixtures a module uses (`from tests.admin_fixtures import ...`). The 
 are what `load_demo` makes: staff in the "Actuaries" group, which holds view, add and
 change permissions on the domain models (view only on the audit models). `actuary`
 (the lead) and `reviewer` (FIA) are on the shared `engagement`; `outsider_engagement`
-is another team's engagement, with a run, an artefact, an approval and a chat session.
+is another team's engagement, with a run, an artefact, an approval and a chat session,
+and their professional-standards records: a review point on the approval (raised by
+their reviewer), a data reliance entry for their input data and a disclosure checklist.
 """
 
 from __future__ import annotations
@@ -14,11 +16,16 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from approvals.choices import ApprovalType
-from approvals.services import approval_request
+from approvals.services import approval_request, disclosure_checklist_prefill, review_point_raise
+from artefacts.choices import ArtefactType
 from conversations.services import session_create
 from engagements.management.commands.load_demo import Command as LoadDemo
-from tests.factories import EngagementFactory, EngagementMemberFactory, UserFactory
-from tests.factories.states import active_engagement, artefact_in, run_in
+from tests.factories import (
+    EngagementFactory,
+    EngagementMemberFactory,
+    UserFactory,
+)
+from tests.factories.states import active_engagement, artefact_in, record_reliances, run_in
 
 
 @pytest.fixture
@@ -65,7 +72,8 @@ def outsider(db, actuaries_group):
 
 @pytest.fixture
 def outsider_engagement(outsider):
-    """Another team's active engagement with a run, an artefact, an approval and a session."""
+    """Another team's active engagement: a run, an artefact, an approval, a session, a review
+    point, a data reliance entry and a disclosure checklist."""
     engagement = EngagementFactory(
         client_code="OTHER", name="Someone else's engagement", lead_actuary=outsider
     )
@@ -73,10 +81,18 @@ def outsider_engagement(outsider):
     engagement = active_engagement(engagement, actor=outsider)
     run_in(engagement, actor=outsider, name="Their run")
     artefact = artefact_in(engagement, actor=outsider, name="Their triangle")
-    approval_request(
+    approval = approval_request(
         approval_type=ApprovalType.DATA_VALIDATION, engagement=engagement, actor=outsider
     )
     session_create(actor=outsider, engagement=engagement, title="Their chat")
+    their_reviewer = UserFactory(username="their_reviewer", is_staff=True)
+    EngagementMemberFactory(engagement=engagement, user=their_reviewer, role="reviewer")
+    review_point_raise(approval=approval, actor=their_reviewer, text="Their review point")
+    artefact_in(
+        engagement, actor=outsider, name="Their claims data", artefact_type=ArtefactType.CSV
+    )
+    record_reliances(engagement, actor=outsider)
+    disclosure_checklist_prefill(engagement=engagement, actor=outsider)
     engagement.outsider_artefact = artefact
     return engagement
 

@@ -1,4 +1,8 @@
-"""Every registered model's admin pages open for a superuser (changelist, add, change, history)."""
+"""Every registered model's admin pages open for a superuser (changelist, add, change, history).
+
+Review points are raised from their approval's page and disclosure checklists are pre-filled
+from their engagement's page: their admins have no add page.
+"""
 
 import pytest
 from django.contrib import admin
@@ -17,6 +21,9 @@ FACTORIES = {
     "artefacts.artefact": factories.ArtefactFactory,
     "approvals.approval": factories.ApprovalFactory,
     "approvals.professionalqualification": factories.ProfessionalQualificationFactory,
+    "approvals.reviewpoint": factories.ReviewPointFactory,
+    "approvals.disclosurechecklist": factories.DisclosureChecklistFactory,
+    "artefacts.datareliance": factories.DataRelianceFactory,
     "audit.auditlog": factories.AuditLogFactory,
     "audit.backup": factories.BackupFactory,
     "audit.recovery": factories.RecoveryFactory,
@@ -28,6 +35,8 @@ REGISTERED = sorted(
     model._meta.label_lower for model in admin.site._registry if model._meta.app_label in OUR_APPS
 )
 READ_ONLY = {"audit.auditlog"}
+# Created only from another page (see the module docstring).
+NO_ADD_PAGE = {"approvals.reviewpoint", "approvals.disclosurechecklist"}
 
 
 def test_every_domain_model_is_registered_and_has_a_factory():
@@ -48,7 +57,7 @@ def test_changelist_add_change_and_history_pages_open(client, superuser, label):
     change = client.get(_url(label, "change", obj.pk))
     assert change.status_code == 200
     add = client.get(_url(label, "add"))
-    assert add.status_code == (403 if label in READ_ONLY else 200)
+    assert add.status_code == (403 if label in READ_ONLY | NO_ADD_PAGE else 200)
     if label not in READ_ONLY:
         assert client.get(_url(label, "history", obj.pk)).status_code == 200
 

@@ -10,9 +10,10 @@ import pytest
 from django.urls import reverse
 
 from approvals.choices import ApprovalType
-from approvals.models import Approval
-from approvals.services import approval_request
-from artefacts.models import Artefact
+from approvals.models import Approval, DisclosureChecklist, ReviewPoint
+from approvals.services import approval_request, disclosure_checklist_prefill, review_point_raise
+from artefacts.choices import ArtefactType
+from artefacts.models import Artefact, DataReliance
 from audit.choices import AuditAction, BackupType
 from audit.models import AuditLog, Backup
 from audit.services import audit_record
@@ -37,7 +38,13 @@ from tests.factories import (
     RecoveryFactory,
     UserFactory,
 )
-from tests.factories.states import admin_form_data, admin_messages, artefact_in, run_in
+from tests.factories.states import (
+    admin_form_data,
+    admin_messages,
+    artefact_in,
+    record_reliances,
+    run_in,
+)
 from workflows.models import WorkflowRun
 
 __all__ = (
@@ -58,7 +65,13 @@ def mine(engagement, lead, qualified_reviewer, outsider_engagement):
     engagement = engagement_activate(engagement=engagement, actor=lead)
     run_in(engagement, actor=lead, name="My run")
     artefact = artefact_in(engagement, actor=lead, name="My triangle")
-    approval_request(approval_type=ApprovalType.ARTEFACT_REVIEW, artefact=artefact, actor=lead)
+    approval = approval_request(
+        approval_type=ApprovalType.ARTEFACT_REVIEW, artefact=artefact, actor=lead
+    )
+    review_point_raise(approval=approval, actor=qualified_reviewer, text="My review point")
+    artefact_in(engagement, actor=lead, name="My claims data", artefact_type=ArtefactType.CSV)
+    record_reliances(engagement, actor=lead)
+    disclosure_checklist_prefill(engagement=engagement, actor=lead)
     session = session_create(actor=lead, engagement=engagement, title="My chat")
     chat_message_add(session=session, role="user", content="Mine", actor=lead)
     BackupFactory(name="my-backup", backup_type=BackupType.ENGAGEMENT, engagement=engagement)
@@ -80,6 +93,11 @@ SCOPED = {
     "workflows.workflowrun": lambda other: WorkflowRun.objects.filter(engagement=other),
     "artefacts.artefact": lambda other: Artefact.objects.filter(engagement=other),
     "approvals.approval": lambda other: Approval.objects.filter(engagement=other),
+    "approvals.reviewpoint": lambda other: ReviewPoint.objects.filter(approval__engagement=other),
+    "approvals.disclosurechecklist": lambda other: DisclosureChecklist.objects.filter(
+        engagement=other
+    ),
+    "artefacts.datareliance": lambda other: DataReliance.objects.filter(engagement=other),
     "conversations.session": lambda other: Session.objects.filter(engagement=other),
     "conversations.chatmessage": lambda other: ChatMessage.objects.filter(
         session__engagement=other
@@ -190,7 +208,14 @@ def test_the_user_autocomplete_offers_active_colleagues_and_team_approvers(
 
 
 def test_list_filters_offer_only_my_engagements(lead_client, mine, outsider_engagement):
-    for label in ("workflows.workflowrun", "artefacts.artefact", "audit.auditlog"):
+    for label in (
+        "workflows.workflowrun",
+        "artefacts.artefact",
+        "audit.auditlog",
+        "approvals.reviewpoint",
+        "approvals.disclosurechecklist",
+        "artefacts.datareliance",
+    ):
         response = lead_client.get(_url(label, "changelist"))
         [engagement_filter] = [
             spec for spec in response.context["cl"].filter_specs if spec.title == "engagement"
@@ -223,8 +248,33 @@ def test_a_hand_typed_id_of_their_engagement_is_not_a_valid_choice(
 def test_the_engagement_page_inlines_hold_only_its_rows(lead_client, mine, outsider_engagement):
     response = lead_client.get(_url("engagements.engagement", "change", mine.pk))
     html = response.content.decode()
-    assert "My run" in html and "My triangle" in html
+    assert "My run" in html and "My triangle" in html and "My claims data" in html
     assert "Their run" not in html and "Their triangle" not in html
+    assert "Their claims data" not in html
+
+
+def test_their_review_points_cannot_be_moved(lead_client, mine, outsider_engagement):
+    point = ReviewPoint.objects.get(approval__engagement=outsider_engagement)
+    move = reverse("admin:approvals_reviewpoint_move", args=(point.pk, "respond"))
+    response = lead_client.post(move, {"response": "Sneaky answer"})
+    assert response.status_code == 302 and response.url == reverse("admin:index")
+    point.refresh_from_db()
+    assert (point.status, point.response) == ("open", "")
+
+
+def test_their_checklist_cannot_be_completed_and_their_data_not_recorded(
+    lead_client, mine, outsider_engagement
+):
+    checklist = DisclosureChecklist.objects.get(engagement=outsider_engagement)
+    move = reverse("admin:approvals_disclosurechecklist_move", args=(checklist.pk, "complete"))
+    assert lead_client.post(move).status_code == 302
+    checklist.refresh_from_db()
+    assert checklist.status == "draft"
+    # Their input data is no valid choice of the register's add form.
+    their_data = DataReliance.objects.get(engagement=outsider_engagement).artefact
+    add = reverse("admin:artefacts_datareliance_add")
+    response = lead_client.get(add, {"artefact": their_data.pk})
+    assert their_data not in response.context["adminform"].form.fields["artefact"].queryset
 
 
 def test_the_audit_log_shows_my_engagements_events_and_my_own(
@@ -252,7 +302,17 @@ def _grow(engagement, lead, count):
         artefact = artefact_in(
             engagement, actor=lead, name=f"Triangle {number}", content=f"v,{number}\n".encode()
         )
-        approval_request(approval_type=ApprovalType.ARTEFACT_REVIEW, artefact=artefact, actor=lead)
+        approval = approval_request(
+            approval_type=ApprovalType.ARTEFACT_REVIEW, artefact=artefact, actor=lead
+        )
+        review_point_raise(approval=approval, actor=engagement.reviewer, text=f"Point {number}")
+        artefact_in(
+            engagement,
+            actor=lead,
+            name=f"Claims data {number}",
+            content=f"claim,paid\n{number},1\n".encode(),
+            artefact_type=ArtefactType.CSV,
+        )
         session = session_create(actor=lead, engagement=engagement, title=f"Chat {number}")
         chat_message_add(session=session, role="user", content=f"Q{number}", actor=lead)
         member = UserFactory(is_staff=True)
@@ -260,9 +320,11 @@ def _grow(engagement, lead, count):
         ProfessionalQualificationFactory(user=member)
         other = EngagementFactory(lead_actuary=lead, reviewer=member)
         EngagementMemberFactory(engagement=other, user=lead, role="lead")
+        disclosure_checklist_prefill(engagement=other, actor=lead)
         BackupFactory(engagement=engagement)
         RecoveryFactory(engagement=engagement, backup=BackupFactory(engagement=engagement))
         audit_record(action=AuditAction.ENGAGEMENT_UPDATE, resource=engagement, user=lead)
+    record_reliances(engagement, actor=lead)
 
 
 CHANGELISTS = (
@@ -272,6 +334,9 @@ CHANGELISTS = (
     "artefacts.artefact",
     "approvals.approval",
     "approvals.professionalqualification",
+    "approvals.reviewpoint",
+    "approvals.disclosurechecklist",
+    "artefacts.datareliance",
     "conversations.session",
     "conversations.chatmessage",
     "audit.auditlog",

@@ -4,8 +4,10 @@ The change page shows the run as an actuary reads it: a progress bar with its st
 duration and people, the input parameters and results as tables (for reserving runs,
 the chain ladder results by origin with totals, read from the run's results CSV, and
 the development factors), its charts and result artefacts, and any error with its
-traceback. The reserving inputs have their own form fields; other types take
-input_params as JSON.
+traceback; what it ran with (ASOP 56: its inputs with their SHA-256, the parameters'
+hash, the code and library versions) and its replays, with a Replay button that
+re-runs it through `workflow_run_replay` and says whether every output matched. The
+reserving inputs have their own form fields; other types take input_params as JSON.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -31,8 +33,8 @@ from config.exceptions import DomainError, InvalidInput
 from config.service_admin import AdminMove, ServiceAdminMixin, adopt, changed_data, form_data
 from engagements.selectors import scope_to_user
 
-from .choices import WorkflowType
-from .models import WorkflowRun
+from .choices import WorkflowStatus, WorkflowType
+from .models import ReplayRecord, WorkflowRun
 from .registry import implementation_for, runnable_types, validate_input_params
 from .reserving import AVERAGES, LAYOUTS, MEASURES
 from .services import (
@@ -43,6 +45,7 @@ from .services import (
     workflow_run_delete,
     workflow_run_pause,
     workflow_run_queue,
+    workflow_run_replay,
     workflow_run_resume,
     workflow_run_start,
     workflow_run_update,
@@ -90,6 +93,15 @@ NOT_A_TRIANGLE_WORKFLOW = (
 )
 RESULTS_UNREADABLE = "The results file cannot be shown: {error}"
 NO_RESULTS_FILE = "No results file (CSV) is stored for this run."
+# Runs the back office can re-execute: they produced their results and recorded provenance.
+REPLAYABLE_STATUSES = frozenset({WorkflowStatus.COMPLETED, WorkflowStatus.WAITING_APPROVAL})
+# How many replay records the run page lists (the latest; the count says how many exist).
+REPLAYS_SHOWN = 20
+REPLAY_MATCHED = (
+    "Replay of workflow run “{run}”: matched — all {count} output(s) reproduced byte for byte."
+)
+REPLAY_MISMATCHED = "Replay of workflow run “{run}”: did not match — {problem}"
+REPLAY_OUTPUTS_DIFFER = "{names} differ from the stored artefacts (see the replay below)."
 
 
 def expected_parameters_help() -> str:
@@ -203,6 +215,25 @@ def _triangle_label(artefact: Artefact) -> str:
     return f"{artefact.name} v{artefact.version} ({artefact.file_name}) · {artefact.engagement}"
 
 
+def is_replayable(run: WorkflowRun) -> bool:
+    """Return whether the Replay button is offered: a finished run of a type the runner runs."""
+    return (
+        run.status in REPLAYABLE_STATUSES
+        and bool(run.provenance)
+        and implementation_for(run.workflow_type) is not None
+    )
+
+
+def replay_report(run: WorkflowRun, record: ReplayRecord) -> tuple[int, str]:
+    """Return the message a replay ends with: matched (success), or what did not (warning)."""
+    if record.matched:
+        return messages.SUCCESS, REPLAY_MATCHED.format(run=run, count=len(record.outputs))
+    problem = record.error_message or REPLAY_OUTPUTS_DIFFER.format(
+        names=", ".join(o["file_name"] or o["name"] for o in record.outputs if not o["match"])
+    )
+    return messages.WARNING, REPLAY_MISMATCHED.format(run=run, problem=problem)
+
+
 @admin.register(WorkflowRun)
 class WorkflowRunAdmin(ServiceAdminMixin, RecordAdmin):
     form = WorkflowRunForm
@@ -233,7 +264,6 @@ class WorkflowRunAdmin(ServiceAdminMixin, RecordAdmin):
         "error_message",
         "error_details",
         "metrics",
-        "provenance",
     )
 
     service_object_argument = "run"
@@ -243,6 +273,14 @@ class WorkflowRunAdmin(ServiceAdminMixin, RecordAdmin):
         AdminMove("pause", "Pause", workflow_run_pause),
         AdminMove("resume", "Resume", workflow_run_resume),
         AdminMove("cancel", "Cancel", workflow_run_cancel),
+        AdminMove(
+            "replay",
+            "Replay",
+            workflow_run_replay,
+            available=is_replayable,
+            bulk=False,
+            report=replay_report,
+        ),
     )
     delete_service = workflow_run_delete
 
@@ -392,6 +430,33 @@ class RunDetails:
     approvals: list[Approval]
     error: dict[str, Any] | None
     error_extra: list[tuple[str, object]] = field(default_factory=list)
+    provenance: ProvenanceView | None = None
+    replays: list[ReplayView] = field(default_factory=list)
+    more_replays: bool = False
+
+
+@dataclass
+class ProvenanceView:
+    """What the run ran with (ASOP 56), readable: inputs, parameters, code and libraries."""
+
+    recorded_at: str
+    implementation: str
+    steps: list[str]
+    # (param, name and version, artefact (or None if not visible / gone), file, size, SHA-256)
+    inputs: list[dict[str, Any]]
+    parameters_hash: str
+    parameters: str
+    environment: list[tuple[str, str]]
+    libraries: list[tuple[str, str]]
+
+
+@dataclass
+class ReplayView:
+    """One replay of the run: who and when, matched or not, per output, what differed."""
+
+    record: ReplayRecord
+    outputs: list[dict[str, Any]]
+    differences: list[tuple[str, str, str]]
 
 
 def run_details(run: WorkflowRun, request) -> RunDetails:
@@ -403,6 +468,9 @@ def run_details(run: WorkflowRun, request) -> RunDetails:
         )
     )
     charts = [a for a in artefacts if a.mime_type in ("image/png", "image/jpeg")]
+    replays = list(
+        run.replays.select_related("replayed_by").order_by("-replayed_at")[:REPLAYS_SHOWN]
+    )
     reserve_table, problem = None, ""
     if run.workflow_type in RESERVING_TYPES and summary.get("totals"):
         reserve_table, problem = _reserve_table(artefacts, request)
@@ -430,6 +498,76 @@ def run_details(run: WorkflowRun, request) -> RunDetails:
         ),
         error=error,
         error_extra=[(k, v) for k, v in (error or {}).items() if k not in shown_error_keys],
+        provenance=_provenance(run, request),
+        replays=[_replay_view(record) for record in replays[:REPLAYS_SHOWN]],
+        more_replays=len(replays) > REPLAYS_SHOWN,
+    )
+
+
+def _provenance(run: WorkflowRun, request) -> ProvenanceView | None:
+    """Return the run's recorded provenance, readable (None until the runner recorded it)."""
+    provenance = run.provenance if isinstance(run.provenance, dict) else {}
+    if not provenance:
+        return None
+    recorded = [item for item in provenance.get("inputs") or () if isinstance(item, dict)]
+    ids = []
+    for item in recorded:
+        try:
+            ids.append(uuid.UUID(str(item.get("artefact_id"))))
+        except ValueError:
+            continue
+    visible = scope_to_user(Artefact.all_objects.filter(pk__in=ids), request.user).only(
+        "pk", "content_hash", "version", "is_deleted", "engagement_id"
+    )
+    artefacts = {str(artefact.pk): artefact for artefact in visible}
+    inputs = []
+    for item in recorded:
+        artefact = artefacts.get(str(item.get("artefact_id")))
+        inputs.append(
+            {
+                **item,
+                "artefact": artefact,
+                # The stored artefact still holds the recorded bytes (what a replay checks).
+                "unchanged": artefact is not None
+                and not artefact.is_deleted
+                and artefact.content_hash == item.get("content_hash"),
+            }
+        )
+    parameters = provenance.get("parameters") or {}
+    environment = provenance.get("environment") or {}
+    return ProvenanceView(
+        recorded_at=str(provenance.get("recorded_at") or "")[:19].replace("T", " "),
+        implementation=provenance.get("implementation") or "—",
+        steps=[str(step) for step in provenance.get("steps") or ()],
+        inputs=inputs,
+        parameters_hash=parameters.get("sha256") or "",
+        parameters=parameters.get("canonical") or "",
+        environment=[
+            ("App version", _plain(environment.get("app_version"))),
+            ("Git commit", _plain(environment.get("git_commit"))),
+            (
+                "Python",
+                f"{_plain(environment.get('python'))} "
+                f"({_plain(environment.get('python_implementation'))})",
+            ),
+        ],
+        libraries=[
+            (name, _plain(version))
+            for name, version in sorted((environment.get("libraries") or {}).items())
+        ],
+    )
+
+
+def _replay_view(record: ReplayRecord) -> ReplayView:
+    differences = (record.environment or {}).get("differences") or {}
+    return ReplayView(
+        record=record,
+        outputs=[output for output in record.outputs or () if isinstance(output, dict)],
+        differences=[
+            (what, _plain(values.get("original")), _plain(values.get("replay")))
+            for what, values in differences.items()
+            if isinstance(values, dict)
+        ],
     )
 
 
