@@ -14,6 +14,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from django.core.servers.basehttp import WSGIServer
+from django.test.testcases import LiveServerThread
 
 from approvals.choices import Designation
 from engagements.management.commands.load_demo import Command as LoadDemo
@@ -49,6 +51,31 @@ def _unavailable(reason: str):
     if os.environ.get("REQUIRE_BROWSER_TESTS"):
         pytest.fail(f"{reason} (REQUIRE_BROWSER_TESTS is set)")
     pytest.skip(reason)
+
+
+class SerialWSGIServer(WSGIServer):
+    """A live server that answers one request at a time.
+
+    With SQLite, pytest-django hands the live server the test's own in-memory
+    connection; Django's threaded server would then use that one connection from
+    several request threads at once (the browser fetches the page, its scripts and
+    jsi18n in parallel), which SQLite refuses ("bad parameter or other API misuse").
+    Served one by one, the requests share it safely; Django closes each connection
+    after its response when the server is not threaded, so the browser never waits
+    on an idle keep-alive.
+    """
+
+    def __init__(self, *args, connections_override=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.connections_override = connections_override
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _serial_live_server():
+    """Serve the browser tests' requests one at a time (see SerialWSGIServer)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(LiveServerThread, "server_class", SerialWSGIServer)
+        yield
 
 
 @pytest.fixture(scope="session")
