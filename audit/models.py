@@ -183,6 +183,22 @@ class LiveRecordManager(models.Manager.from_queryset(RecordQuerySet)):
 RecordManager = models.Manager.from_queryset(RecordQuerySet)
 
 
+def acting_user_field(**options) -> models.ForeignKey:
+    """Return a reference to the user who did something to a record (kept if they go).
+
+    Read-only in forms and without a reverse accessor: these stamps record who acted;
+    they are not relations to browse from the user.
+    """
+    defaults = {
+        "on_delete": models.SET_NULL,
+        "null": True,
+        "blank": True,
+        "editable": False,
+        "related_name": "+",
+    }
+    return models.ForeignKey(settings.AUTH_USER_MODEL, **(defaults | options))
+
+
 class UUIDModel(models.Model):
     """A record identified by a random UUID, never by a guessable integer."""
 
@@ -199,22 +215,8 @@ class TrackedModel(UUIDModel):
 
     created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
     updated_at = models.DateTimeField(auto_now=True, editable=False)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        editable=False,
-        related_name="+",
-    )
-    updated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        editable=False,
-        related_name="+",
-    )
+    created_by = acting_user_field()
+    updated_by = acting_user_field()
 
     class Meta:
         abstract = True
@@ -225,14 +227,7 @@ class SoftDeleteModel(models.Model):
 
     is_deleted = models.BooleanField(default=False, db_index=True, editable=False)
     deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
-    deleted_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        editable=False,
-        related_name="+",
-    )
+    deleted_by = acting_user_field()
 
     objects = LiveRecordManager()
     all_objects = RecordManager()

@@ -1,6 +1,5 @@
 """Workflow runs: executions of actuarial processes inside an engagement."""
 
-from django.conf import settings
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
@@ -11,6 +10,7 @@ from audit.models import (
     SoftDeleteModel,
     TraceableModel,
     TrackedModel,
+    acting_user_field,
     empty_dict,
     empty_list,
 )
@@ -38,24 +38,10 @@ class WorkflowRun(LifecycleModel, SoftDeleteModel, TraceableModel, TrackedModel)
     )
     started_at = models.DateTimeField(null=True, blank=True)
     # Who started the run: reviews of its results must be independent of them.
-    started_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        editable=False,
-        related_name="+",
-    )
+    started_by = acting_user_field()
     # Who queued the run for a worker: the worker acts for them (starts the run, asks for
     # its sign-off), so their reviews of it are not independent either.
-    queued_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        editable=False,
-        related_name="+",
-    )
+    queued_by = acting_user_field()
     completed_at = models.DateTimeField(null=True, blank=True)
     step_count = models.PositiveIntegerField(default=0)
     current_step = models.PositiveIntegerField(default=0)
@@ -183,13 +169,7 @@ class ReplayRecord(TrackedModel):
     """
 
     run = models.ForeignKey(WorkflowRun, on_delete=models.CASCADE, related_name="replays")
-    replayed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-    )
+    replayed_by = acting_user_field(editable=True)
     replayed_at = models.DateTimeField(default=timezone.now, db_index=True)
     matched = models.BooleanField(
         db_index=True, help_text="Whether every output artefact's SHA-256 matched the original."
