@@ -468,8 +468,9 @@ def run_details(run: WorkflowRun, request) -> RunDetails:
         )
     )
     charts = [a for a in artefacts if a.mime_type in ("image/png", "image/jpeg")]
+    # One row more than shown: whether there are older replays, without counting them all.
     replays = list(
-        run.replays.select_related("replayed_by").order_by("-replayed_at")[:REPLAYS_SHOWN]
+        run.replays.select_related("replayed_by").order_by("-replayed_at")[: REPLAYS_SHOWN + 1]
     )
     reserve_table, problem = None, ""
     if run.workflow_type in RESERVING_TYPES and summary.get("totals"):
