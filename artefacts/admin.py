@@ -24,6 +24,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
+from django.contrib.admin.widgets import RelatedFieldWidgetWrapper
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, HttpResponse, HttpResponseRedirect
@@ -890,6 +891,12 @@ class DataRelianceAdmin(ServiceAdminMixin, RecordAdmin):
                 workflow_run__isnull=True,
                 data_reliance__isnull=True,
             ).exclude(status__in=RETIRED_STATUSES)
+        for name in ("artefact", "validation_run"):
+            # Chosen among what exists: no "add another" or edit pop-ups beside them.
+            widget = form.base_fields[name].widget if name in form.base_fields else None
+            if isinstance(widget, RelatedFieldWidgetWrapper):
+                widget.can_add_related = widget.can_change_related = False
+                widget.can_delete_related = widget.can_view_related = False
         return form.choosing(
             artefacts=scope_to_user(artefacts, request.user).select_related("engagement"),
             validation_runs=scope_to_user(runs, request.user).order_by("-completed_at"),
