@@ -13,6 +13,7 @@ date).
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 from django import forms
@@ -42,7 +43,11 @@ from . import disclosures
 from .choices import ApprovalStatus, ApprovalType, MemoFormat, ReviewPointSeverity
 from .models import Approval, DisclosureChecklist, ProfessionalQualification, ReviewPoint
 from .provenance import provenance_people
-from .selectors import approval_decider_refusal, approval_decision_refusal
+from .selectors import (
+    approval_decider_refusal,
+    approval_decision_refusal,
+    approval_unresolved_points_refusal,
+)
 from .services import (
     CHECKLIST_EDITABLE_FIELDS,
     EDITABLE_FIELDS,
@@ -339,18 +344,26 @@ class ApprovalAdmin(ServiceAdminMixin, RecordAdmin):
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None and not add:
+            points = list(
+                obj.review_points.select_related(
+                    "raised_by", "responded_by", "resolved_by", "artefact", "workflow_run"
+                ).order_by("created_at")
+            )
             may_review = False
             if obj.is_pending:
                 # Say before anyone clicks whether the services would accept their decision:
                 # the checks on them first, then (to approve) the unresolved review points.
                 decider_refusal = approval_decider_refusal(approval=obj, user=request.user)
-                refusal = decider_refusal or approval_decision_refusal(
-                    approval=obj, user=request.user
+                unresolved = Counter(p.severity for p in points if not p.is_resolved)
+                refusal = decider_refusal or approval_unresolved_points_refusal(
+                    approval=obj, unresolved=unresolved
                 )
                 context["decision_refusal"] = refusal
                 context["decision_allowed"] = MAY_DECIDE if refusal is None else ""
                 may_review = decider_refusal is None
-            context["review_points"] = self._review_points(request, obj, may_review=may_review)
+            context["review_points"] = self._review_points(
+                request, obj, points, may_review=may_review
+            )
             if obj.approval_type == ApprovalType.FINAL_SIGN_OFF and obj.disclosures:
                 context["frozen_disclosures"] = disclosure_view(obj.disclosures)
                 context["frozen_checklist"] = DisclosureChecklist.objects.filter(
@@ -358,8 +371,8 @@ class ApprovalAdmin(ServiceAdminMixin, RecordAdmin):
                 ).first()
         return super().render_change_form(request, context, add, change, form_url, obj)
 
-    def _review_points(self, request, approval, *, may_review: bool) -> ReviewPointsSection:
-        """Return the approval's review points and the moves the viewer may make on each.
+    def _review_points(self, request, approval, points, *, may_review: bool) -> ReviewPointsSection:
+        """Return the approval's `points` and the moves the viewer may make on each.
 
         Reviewers (whoever may decide) raise, resolve and reopen; the preparer (the
         requester, the lead actuary, anyone in the work's provenance) responds; nobody
@@ -368,11 +381,6 @@ class ApprovalAdmin(ServiceAdminMixin, RecordAdmin):
         """
         user = request.user
         page = reverse("admin:approvals_approval_change", args=(approval.pk,))
-        points = list(
-            approval.review_points.select_related(
-                "raised_by", "responded_by", "resolved_by", "artefact", "workflow_run"
-            ).order_by("created_at")
-        )
         open_points = [p for p in points if p.can("respond")]
         preparers = set()
         if approval.is_pending and open_points:
