@@ -372,23 +372,13 @@ class SectionButton:
     next_page: str = ""
 
 
-def move_button(request, url: str, move: AdminMove, *, next_page: str = "", style=BUTTON_STYLE):
-    """Return a POST button that carries out `move` (a move without input) at `url`.
-
-    `next_page`: the page to return to afterwards (the page the button is on), if not
-    the object's own.
-    """
-    next_input = (
-        format_html('<input type="hidden" name="{}" value="{}">', NEXT_PARAMETER, next_page)
-        if next_page
-        else ""
-    )
+def move_button(request, url: str, move: AdminMove, *, style: str = BUTTON_STYLE):
+    """Return a POST button (in its own form) that carries out `move`, which needs no input."""
     return format_html(
-        '<form method="post" action="{}" class="service-move">{}{}'
+        '<form method="post" action="{}" class="service-move">{}'
         '<button type="submit" name="move" value="{}" style="{}">{}</button></form>',
         url,
         csrf_input(request),
-        next_input,
         move.name,
         style,
         move.label,
