@@ -133,9 +133,16 @@ class ServiceViewSetMixin:
         """Return the AI agent trace named by the request's X-Trace-Id header, if any."""
         return get_request_context().trace_id
 
-    def transition(self, service, **arguments) -> Response:
-        """Apply a lifecycle service to the object of the URL; answer with the new state."""
+    def transition(self, service, input_serializer=None, **arguments) -> Response:
+        """Apply a lifecycle service to the object of the URL; answer with the new state.
+
+        `input_serializer`: the action's body, validated (400) and passed to the service
+        as keywords. The object is looked up first, so whoever may not see it gets 404
+        before any word about their input.
+        """
         instance = self.get_object()
+        if input_serializer is not None:
+            arguments |= self.validated_input(input_serializer)
         result = service(**{self.service_object_name: instance}, actor=self.actor, **arguments)
         return Response(self.get_serializer(result).data)
 

@@ -89,9 +89,7 @@ class ApprovalViewSet(
     )
     @action(detail=True, methods=["post"])
     def approve(self, request, pk=None):
-        self.get_object()  # 404 to whoever may not see it, before any input check
-        data = self.validated_input(ApprovalApproveSerializer)
-        return self.transition(services.approval_approve, **data)
+        return self.transition(services.approval_approve, ApprovalApproveSerializer)
 
     @extend_schema(
         request=ApprovalRejectSerializer,
@@ -100,9 +98,7 @@ class ApprovalViewSet(
     )
     @action(detail=True, methods=["post"])
     def reject(self, request, pk=None):
-        self.get_object()  # 404 to whoever may not see it, before any input check
-        data = self.validated_input(ApprovalRejectSerializer)
-        return self.transition(services.approval_reject, **data)
+        return self.transition(services.approval_reject, ApprovalRejectSerializer)
 
     @extend_schema(
         request=ReviewMemoSerializer,
@@ -134,8 +130,7 @@ class ApprovalViewSet(
     )
     @action(detail=True, methods=["post"])
     def revoke(self, request, pk=None):
-        data = self.validated_input(ApprovalRevokeSerializer)
-        return self.transition(services.approval_revoke, **data)
+        return self.transition(services.approval_revoke, ApprovalRevokeSerializer)
 
 
 @extend_schema_view(
@@ -174,9 +169,7 @@ class ReviewPointViewSet(
     )
     @action(detail=True, methods=["post"])
     def respond(self, request, pk=None):
-        self.get_object()  # 404 to whoever may not see it, before any input check
-        data = self.validated_input(ReviewPointRespondSerializer)
-        return self.transition(services.review_point_respond, **data)
+        return self.transition(services.review_point_respond, ReviewPointRespondSerializer)
 
     @extend_schema(
         request=ReviewPointResolveSerializer,
@@ -185,9 +178,7 @@ class ReviewPointViewSet(
     )
     @action(detail=True, methods=["post"])
     def resolve(self, request, pk=None):
-        self.get_object()  # 404 to whoever may not see it, before any input check
-        data = self.validated_input(ReviewPointResolveSerializer)
-        return self.transition(services.review_point_resolve, **data)
+        return self.transition(services.review_point_resolve, ReviewPointResolveSerializer)
 
     @extend_schema(
         request=ReviewPointReopenSerializer,
@@ -196,9 +187,7 @@ class ReviewPointViewSet(
     )
     @action(detail=True, methods=["post"])
     def reopen(self, request, pk=None):
-        self.get_object()  # 404 to whoever may not see it, before any input check
-        data = self.validated_input(ReviewPointReopenSerializer)
-        return self.transition(services.review_point_reopen, **data)
+        return self.transition(services.review_point_reopen, ReviewPointReopenSerializer)
 
 
 PREFILL = (

@@ -386,6 +386,9 @@ def test_moves_need_the_change_permission_and_a_working_role(
 def test_moves_outside_your_teams_are_not_found(engagement, lead, outsider_client):
     run = run_in(engagement, actor=lead)
     assert_error(outsider_client.post(detail(run, "start/")), 404, "not_found")
+    # Bad input to a hidden run is not found either: its existence is checked first.
+    for move, body in (("progress/", {"current_step": -1}), ("fail/", {})):
+        assert_error(outsider_client.post(detail(run, move), body), 404, "not_found")
 
 
 def test_a_completed_engagement_takes_no_new_runs(engagement, lead, reviewer_user, lead_client):

@@ -123,8 +123,7 @@ class WorkflowRunViewSet(ServiceViewSetMixin, viewsets.ModelViewSet):
     )
     @action(detail=True, methods=["post"])
     def progress(self, request, pk=None):
-        data = self.validated_input(WorkflowRunProgressSerializer)
-        return self.transition(services.workflow_run_update_progress, **data)
+        return self.transition(services.workflow_run_update_progress, WorkflowRunProgressSerializer)
 
     @extend_schema(
         request=WorkflowRunCompleteSerializer,
@@ -134,8 +133,7 @@ class WorkflowRunViewSet(ServiceViewSetMixin, viewsets.ModelViewSet):
     )
     @action(detail=True, methods=["post"])
     def complete(self, request, pk=None):
-        data = self.validated_input(WorkflowRunCompleteSerializer)
-        return self.transition(services.workflow_run_complete, **data)
+        return self.transition(services.workflow_run_complete, WorkflowRunCompleteSerializer)
 
     @extend_schema(
         request=WorkflowRunFailSerializer,
@@ -144,8 +142,7 @@ class WorkflowRunViewSet(ServiceViewSetMixin, viewsets.ModelViewSet):
     )
     @action(detail=True, methods=["post"])
     def fail(self, request, pk=None):
-        data = self.validated_input(WorkflowRunFailSerializer)
-        return self.transition(services.workflow_run_fail, **data)
+        return self.transition(services.workflow_run_fail, WorkflowRunFailSerializer)
 
     @extend_schema(
         request=None,
