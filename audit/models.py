@@ -597,7 +597,48 @@ class AuditLog(TraceableModel, UUIDModel):
         return compute_entry_hash(self.hashed_values())
 
 
-class Backup(LifecycleModel, TrackedModel):
+class OperatorJob(LifecycleModel):
+    """A job an operator's command records as it goes: backups and restores.
+
+    `start` stamps `started_at`; every ending move stamps `completed_at`; `fail`
+    keeps the error.
+    """
+
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    error_message = models.TextField(blank=True)
+
+    class Meta:
+        abstract = True
+
+    def start(self):
+        """Mark the job as running."""
+        self._move("start")
+        self.started_at = timezone.now()
+
+    start.alters_data = True
+
+    def _finish(self, move: str):
+        self._move(move)
+        self.completed_at = timezone.now()
+
+    _finish.alters_data = True
+
+    def complete(self):
+        """Mark the job as done."""
+        self._finish("complete")
+
+    complete.alters_data = True
+
+    def fail(self, error_message: str):
+        """Mark the job as failed with the error."""
+        self._finish("fail")
+        self.error_message = error_message
+
+    fail.alters_data = True
+
+
+class Backup(OperatorJob, TrackedModel):
     """A backup archive written by the `backup` command."""
 
     TRANSITIONS = BACKUP_TRANSITIONS
@@ -614,8 +655,6 @@ class Backup(LifecycleModel, TrackedModel):
     storage_provider = models.CharField(max_length=50, default="local")
     file_size_bytes = models.BigIntegerField(null=True, blank=True)
     record_count = models.PositiveIntegerField(default=0)
-    started_at = models.DateTimeField(null=True, blank=True)
-    completed_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
     tables_included = models.JSONField(default=empty_list, blank=True)
     engagement = models.ForeignKey(
@@ -625,7 +664,6 @@ class Backup(LifecycleModel, TrackedModel):
         blank=True,
         related_name="backups",
     )
-    error_message = models.TextField(blank=True)
     checksum = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the archive.")
     metadata = models.JSONField(default=empty_dict, blank=True)
 
@@ -643,32 +681,9 @@ class Backup(LifecycleModel, TrackedModel):
     def __str__(self):
         return self.name
 
-    def start(self):
-        """Mark the backup as being written."""
-        self._move("start")
-        self.started_at = timezone.now()
-
-    start.alters_data = True
-
-    def complete(self):
-        """Mark the backup as written."""
-        self._move("complete")
-        self.completed_at = timezone.now()
-
-    complete.alters_data = True
-
-    def fail(self, error_message: str):
-        """Mark the backup as failed with the error."""
-        self._move("fail")
-        self.completed_at = timezone.now()
-        self.error_message = error_message
-
-    fail.alters_data = True
-
     def cancel(self):
         """Mark the backup as cancelled."""
-        self._move("cancel")
-        self.completed_at = timezone.now()
+        self._finish("cancel")
 
     cancel.alters_data = True
 
@@ -686,7 +701,7 @@ class Backup(LifecycleModel, TrackedModel):
         )
 
 
-class Recovery(LifecycleModel, TrackedModel):
+class Recovery(OperatorJob, TrackedModel):
     """A restore of a backup, recorded by the `restore` command."""
 
     TRANSITIONS = RECOVERY_TRANSITIONS
@@ -700,8 +715,6 @@ class Recovery(LifecycleModel, TrackedModel):
         default=RecoveryStatus.PENDING,
         db_index=True,
     )
-    started_at = models.DateTimeField(null=True, blank=True)
-    completed_at = models.DateTimeField(null=True, blank=True)
     tables_recovered = models.JSONField(default=empty_list, blank=True)
     records_recovered = models.PositiveIntegerField(default=0)
     engagement = models.ForeignKey(
@@ -711,7 +724,6 @@ class Recovery(LifecycleModel, TrackedModel):
         blank=True,
         related_name="recoveries",
     )
-    error_message = models.TextField(blank=True)
     options = models.JSONField(default=empty_dict, blank=True)
     pre_recovery_snapshot = models.CharField(max_length=1024, blank=True)
     metadata = models.JSONField(default=empty_dict, blank=True)
@@ -725,31 +737,8 @@ class Recovery(LifecycleModel, TrackedModel):
     def __str__(self):
         return self.name
 
-    def start(self):
-        """Mark the restore as running."""
-        self._move("start")
-        self.started_at = timezone.now()
-
-    start.alters_data = True
-
-    def complete(self):
-        """Mark the restore as done."""
-        self._move("complete")
-        self.completed_at = timezone.now()
-
-    complete.alters_data = True
-
-    def fail(self, error_message: str):
-        """Mark the restore as failed with the error (the database was left as it was)."""
-        self._move("fail")
-        self.completed_at = timezone.now()
-        self.error_message = error_message
-
-    fail.alters_data = True
-
     def roll_back(self):
         """Mark the restore as rolled back."""
-        self._move("roll_back")
-        self.completed_at = timezone.now()
+        self._finish("roll_back")
 
     roll_back.alters_data = True
