@@ -120,11 +120,22 @@ class ApprovalSerializer(ModelSerializer):
         create_only_fields = ("approval_type", "artefact", "engagement", "workflow_run")
 
 
+def required_text(message: str, help_text: str, **options) -> serializers.CharField:
+    """Return a text field that must be given and not blank; both refusals say `message`."""
+    return serializers.CharField(
+        error_messages={"blank": message, "required": message}, help_text=help_text, **options
+    )
+
+
+def optional_notes(help_text: str) -> serializers.CharField:
+    """Return an optional text field that defaults to the empty string."""
+    return serializers.CharField(required=False, allow_blank=True, default="", help_text=help_text)
+
+
 def conflict_of_interest_field():
     """Return the (required) conflict-of-interest statement field of a decision."""
-    return serializers.CharField(
-        error_messages={"blank": STATEMENT_REQUIRED, "required": STATEMENT_REQUIRED},
-        help_text="Your statement on conflicts of interest with this work (required).",
+    return required_text(
+        STATEMENT_REQUIRED, "Your statement on conflicts of interest with this work (required)."
     )
 
 
@@ -132,32 +143,25 @@ class ApprovalApproveSerializer(Serializer):
     """The body of an approval: the conflict-of-interest statement and optional notes."""
 
     conflict_of_interest_statement = conflict_of_interest_field()
-    notes = serializers.CharField(
-        required=False, allow_blank=True, default="", help_text="Decision notes."
-    )
+    notes = optional_notes("Decision notes.")
 
 
 class ApprovalRejectSerializer(Serializer):
     """The body of a rejection: the reason and the conflict-of-interest statement; notes."""
 
     conflict_of_interest_statement = conflict_of_interest_field()
-    reason = serializers.CharField(
+    reason = required_text(
+        REASON_REQUIRED,
+        "Why it is rejected (a standard reason code or a short sentence).",
         max_length=255,
-        error_messages={"blank": REASON_REQUIRED, "required": REASON_REQUIRED},
-        help_text="Why it is rejected (a standard reason code or a short sentence).",
     )
-    notes = serializers.CharField(
-        required=False, allow_blank=True, default="", help_text="Decision notes."
-    )
+    notes = optional_notes("Decision notes.")
 
 
 class ApprovalRevokeSerializer(Serializer):
     """The body of a revocation: the reason (required)."""
 
-    reason = serializers.CharField(
-        error_messages={"blank": REASON_REQUIRED, "required": REASON_REQUIRED},
-        help_text="Why the granted approval is withdrawn.",
-    )
+    reason = required_text(REASON_REQUIRED, "Why the granted approval is withdrawn.")
 
 
 class ReviewMemoSerializer(Serializer):
@@ -240,26 +244,20 @@ class ReviewPointSerializer(ModelSerializer):
 class ReviewPointRespondSerializer(Serializer):
     """The preparer's answer to a review point."""
 
-    response = serializers.CharField(
-        error_messages={"blank": RESPONSE_REQUIRED, "required": RESPONSE_REQUIRED},
-        help_text="How the point was addressed.",
-    )
+    response = required_text(RESPONSE_REQUIRED, "How the point was addressed.")
 
 
 class ReviewPointResolveSerializer(Serializer):
     """The reviewer's acceptance of an answer, with optional notes."""
 
-    notes = serializers.CharField(
-        required=False, allow_blank=True, default="", help_text="Resolution notes."
-    )
+    notes = optional_notes("Resolution notes.")
 
 
 class ReviewPointReopenSerializer(Serializer):
     """Why the reviewer challenges again."""
 
-    reason = serializers.CharField(
-        error_messages={"blank": REASON_REQUIRED, "required": REASON_REQUIRED},
-        help_text="Why the answer does not (or no longer) settle the point.",
+    reason = required_text(
+        REASON_REQUIRED, "Why the answer does not (or no longer) settle the point."
     )
 
 
