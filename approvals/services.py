@@ -48,6 +48,7 @@ from config.exceptions import Conflict, InvalidInput, NotAllowed
 from config.services import (
     apply_changes,
     changes,
+    create_and_record,
     lock,
     move_and_record,
     save_edit_and_record,
@@ -485,13 +486,13 @@ def review_point_raise(
         trace_id=trace_id,
     )
     validate(point)
-    save_with_history(point, actor=actor, reason="Raised", created=True)
-    audit_record(
+    create_and_record(
+        point,
+        actor=actor,
         action=AuditAction.REVIEW_POINT_RAISE,
-        resource=point,
-        user=actor,
+        reason="Raised",
         description=f"Review point raised on {approval}",
-        new_value=snapshot(point, ("approval", "severity", "text", "artefact", "workflow_run")),
+        fields=("approval", "severity", "text", "artefact", "workflow_run"),
     )
     return point
 
@@ -810,13 +811,13 @@ def qualification_create(
         valid_until=valid_until,
     )
     validate(qualification)
-    save_with_history(qualification, actor=actor, reason="Recorded", created=True)
-    audit_record(
+    create_and_record(
+        qualification,
+        actor=actor,
         action=AuditAction.PERMISSION_CHANGE,
-        resource=qualification,
-        user=actor,
+        reason="Recorded",
         description=f"Qualification recorded for {user}: {qualification}",
-        new_value=snapshot(qualification, ("user", *QUALIFICATION_FIELDS)),
+        fields=("user", *QUALIFICATION_FIELDS),
     )
     return qualification
 

@@ -28,6 +28,7 @@ from config.exceptions import Conflict, InvalidInput, NotAllowed
 from config.services import (
     apply_changes,
     changes,
+    create_and_record,
     lock,
     move_and_record,
     save_edit_and_record,
@@ -401,13 +402,12 @@ def reliance_record(
         trace_id=trace_id,
     )
     _check_reliance(reliance)
-    save_with_history(reliance, actor=actor, reason="Recorded", created=True)
-    audit_record(
+    create_and_record(
+        reliance,
+        actor=actor,
         action=AuditAction.DATA_RELIANCE_RECORD,
-        resource=reliance,
-        user=actor,
+        reason="Recorded",
         description=f"Data reliance recorded: {reliance}",
-        new_value=snapshot(reliance),
     )
     return reliance
 

@@ -95,6 +95,33 @@ def save_with_history(
     record.save()
 
 
+def create_and_record[Record: models.Model](
+    record: Record,
+    *,
+    actor: AbstractUser | None,
+    action: str,
+    reason: str,
+    description: str,
+    fields: Iterable[str] | None = None,
+    **audit: Any,
+) -> Record:
+    """Save a new record (stamped, with its history reason) and record its audit event.
+
+    The event's new value is a snapshot of `fields` (all of them when None);
+    `audit` passes further AuditLog fields (session_id, severity, …).
+    """
+    save_with_history(record, actor=actor, reason=reason, created=True)
+    audit_record(
+        action=action,
+        resource=record,
+        user=actor,
+        description=description,
+        new_value=snapshot(record, fields),
+        **audit,
+    )
+    return record
+
+
 def apply_changes(
     record: models.Model,
     *,

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any
 from django.db import transaction
 
 from audit.choices import AuditAction
-from audit.services import audit_record
 from config.exceptions import InvalidInput, NotAllowed
 from config.services import (
     apply_changes,
     changes,
+    create_and_record,
     lock,
     save_with_history,
     snapshot,
@@ -69,14 +69,14 @@ def session_create(
         trace_id=trace_id,
     )
     validate(session)
-    save_with_history(session, actor=actor, reason="Opened", created=True)
-    audit_record(
+    create_and_record(
+        session,
+        actor=actor,
         action=AuditAction.SESSION_CREATE,
-        resource=session,
-        user=actor,
-        session_id=session.pk,
+        reason="Opened",
         description=f"Chat session opened: {session}",
-        new_value=snapshot(session, ("user", "engagement", "title")),
+        fields=("user", "engagement", "title"),
+        session_id=session.pk,
     )
     return session
 

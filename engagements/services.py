@@ -21,6 +21,7 @@ from config.exceptions import Conflict, InvalidInput, NotAllowed
 from config.services import (
     apply_changes,
     changes,
+    create_and_record,
     lock,
     move_and_record,
     save_edit_and_record,
@@ -136,13 +137,12 @@ def engagement_create(
     )
     _check_key_people(engagement)
     validate(engagement)
-    save_with_history(engagement, actor=actor, reason="Created", created=True)
-    audit_record(
+    create_and_record(
+        engagement,
+        actor=actor,
         action=AuditAction.ENGAGEMENT_CREATE,
-        resource=engagement,
-        user=actor,
+        reason="Created",
         description=f"Engagement opened: {engagement}",
-        new_value=snapshot(engagement),
     )
     _sync_key_members(engagement, actor=actor)
     return engagement

@@ -39,6 +39,7 @@ from config.exceptions import Conflict, DomainError, InvalidInput
 from config.services import (
     apply_changes,
     changes,
+    create_and_record,
     lock,
     move_and_record,
     save_edit_and_record,
@@ -201,13 +202,12 @@ def workflow_run_create(
         trace_id=trace_id,
     )
     validate(run)
-    save_with_history(run, actor=actor, reason="Created", created=True)
-    audit_record(
+    create_and_record(
+        run,
+        actor=actor,
         action=AuditAction.WORKFLOW_CREATE,
-        resource=run,
-        user=actor,
+        reason="Created",
         description=f"Workflow run created: {run}",
-        new_value=snapshot(run),
     )
     return run
 
