@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from artefacts.api.serializers import ArtefactSerializer
 from artefacts.models import Artefact
 from config.api import ServiceViewSetMixin, users_visible_to
+from config.viewsets import KeptRecordViewSet
 from engagements.selectors import VIEW_ALL_PERMISSION
 
 from .. import services
@@ -55,14 +56,7 @@ POINT_REVIEWER = "Whoever may decide the approval (same independence rules) does
     update=extend_schema(summary="Edit a pending approval (its requester only)"),
     partial_update=extend_schema(summary="Edit a pending approval (its requester only)"),
 )
-class ApprovalViewSet(
-    ServiceViewSetMixin,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    viewsets.GenericViewSet,
-):
+class ApprovalViewSet(KeptRecordViewSet):
     """Approvals: professional sign-offs, never deleted (revoke a granted one instead)."""
 
     queryset = Approval.objects.select_related("artefact", "engagement")
@@ -208,14 +202,7 @@ PREFILL = (
     update=extend_schema(summary="Edit a checklist until it is frozen"),
     partial_update=extend_schema(summary="Edit a checklist until it is frozen"),
 )
-class DisclosureChecklistViewSet(
-    ServiceViewSetMixin,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    viewsets.GenericViewSet,
-):
+class DisclosureChecklistViewSet(KeptRecordViewSet):
     """Disclosure checklists of final sign-offs (ASOP 41); frozen ones are locked."""
 
     queryset = DisclosureChecklist.objects.select_related("engagement", "responsible_actuary")
@@ -266,14 +253,7 @@ class DisclosureChecklistViewSet(
     update=extend_schema(summary="Change someone else's qualification (certifiers)"),
     partial_update=extend_schema(summary="Change someone else's qualification (certifiers)"),
 )
-class ProfessionalQualificationViewSet(
-    ServiceViewSetMixin,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    viewsets.GenericViewSet,
-):
+class ProfessionalQualificationViewSet(KeptRecordViewSet):
     """Professional qualifications (FIA, FSA, …): yours and your colleagues'.
 
     Certifiers (add or change permission on qualifications), superusers and global

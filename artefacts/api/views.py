@@ -14,13 +14,14 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
-from rest_framework import mixins, status, viewsets
+from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 
 from config.api import ServiceViewSetMixin
 from config.api_schema import error_response
+from config.viewsets import KeptRecordViewSet
 
 from .. import services
 from ..files import install_max_size_upload_handler
@@ -218,20 +219,13 @@ class ArtefactViewSet(ServiceViewSetMixin, viewsets.ModelViewSet):
     retrieve=extend_schema(summary="A data reliance entry"),
     create=extend_schema(
         summary="Record the register's entry for an input artefact",
-        description="One entry per input artefact of the engagement (see docs/standards.md); "
-        "a final sign-off is refused while any input data has none.",
+        description="One entry per input artefact of the engagement (see the README's "
+        "Professional standards); a final sign-off is refused while any input data has none.",
     ),
     update=extend_schema(summary="Edit a data reliance entry"),
     partial_update=extend_schema(summary="Edit a data reliance entry"),
 )
-class DataRelianceViewSet(
-    ServiceViewSetMixin,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    viewsets.GenericViewSet,
-):
+class DataRelianceViewSet(KeptRecordViewSet):
     """The data reliance register (ASOP 23): source, checks and limitations of input data."""
 
     queryset = DataReliance.objects.select_related("artefact", "validation_run")
