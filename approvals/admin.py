@@ -62,6 +62,7 @@ from .services import (
     disclosure_checklist_complete,
     disclosure_checklist_prefill,
     disclosure_checklist_update,
+    may_certify,
     qualification_create,
     qualification_update,
     review_memo_export,
@@ -857,6 +858,16 @@ class ProfessionalQualificationAdmin(ServiceAdminMixin, RecordAdmin):
     def get_readonly_fields(self, request, obj=None):
         readonly = super().get_readonly_fields(request, obj)
         return readonly if obj is None else (*readonly, "user")
+
+    def has_add_permission(self, request):
+        """Only certifiers record qualifications (the model's add permission is not enough)."""
+        return super().has_add_permission(request) and may_certify(request.user)
+
+    def has_change_permission(self, request, obj=None):
+        """Only certifiers change qualifications, and never their own; others see them read-only."""
+        if not (super().has_change_permission(request, obj) and may_certify(request.user)):
+            return False
+        return obj is None or obj.user_id != request.user.pk
 
     def has_delete_permission(self, request, obj=None):
         return False

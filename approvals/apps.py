@@ -1,6 +1,43 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+# The Certifiers group's permissions: find people, see and certify qualifications.
+CERTIFIER_PERMISSIONS = (
+    ("auth", "view_user"),
+    ("approvals", "view_professionalqualification"),
+    ("approvals", "add_professionalqualification"),
+    ("approvals", "change_professionalqualification"),
+    ("approvals", "certify_professionalqualification"),
+)
+
+
+def ensure_certifiers_group(using="default", **kwargs) -> None:
+    """Create the Certifiers group with its permissions if missing (after every migrate).
+
+    Certifying qualifications is a role apart from the actuaries' (whose sign-offs
+    depend on them), so every installation has the group; who belongs to it is the
+    firm's decision. Existing members and extra permissions are left alone.
+    """
+    from django.contrib.auth.models import Group, Permission
+    from django.db.models import Q
+
+    from .services import CERTIFIERS_GROUP
+
+    wanted = Q()
+    for app_label, codename in CERTIFIER_PERMISSIONS:
+        wanted |= Q(content_type__app_label=app_label, codename=codename)
+    permissions = list(Permission.objects.using(using).filter(wanted))
+    if len(permissions) < len(CERTIFIER_PERMISSIONS):
+        return  # the permissions are created by an earlier post_migrate receiver; next time
+    group, _ = Group.objects.using(using).get_or_create(name=CERTIFIERS_GROUP)
+    group.permissions.add(*permissions)
 
 
 class ApprovalsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "approvals"
+
+    def ready(self):
+        post_migrate.connect(
+            ensure_certifiers_group, sender=self, dispatch_uid="approvals.certifiers_group"
+        )

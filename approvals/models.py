@@ -511,6 +511,11 @@ class ProfessionalQualification(TrackedModel):
 
     class Meta:
         ordering = ("user", "designation")
+        # Certifying is a role of its own (the Certifiers group), apart from the model's
+        # add/change permissions that actuaries may hold for other reasons.
+        permissions = (
+            ("certify_professionalqualification", "Can certify professional qualifications"),
+        )
         constraints = (
             models.CheckConstraint(
                 condition=models.Q(valid_until__isnull=True)

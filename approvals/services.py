@@ -88,8 +88,10 @@ EDITABLE_FIELDS = frozenset({"request_notes", "designated_approver", "expires_at
 QUALIFICATION_FIELDS = frozenset(
     {"designation", "issuing_body", "membership_number", "valid_from", "valid_until"}
 )
-ADD_QUALIFICATION_PERMISSION = "approvals.add_professionalqualification"
-CHANGE_QUALIFICATION_PERMISSION = "approvals.change_professionalqualification"
+# Certifying qualifications is its own role (the Certifiers group), never an actuary's
+# default: whoever certifies could otherwise make their own approver "qualified".
+CERTIFY_QUALIFICATION_PERMISSION = "approvals.certify_professionalqualification"
+CERTIFIERS_GROUP = "Certifiers"
 
 APPROVAL_NO_SUBJECT = "An approval needs a subject: an artefact, a workflow run or an engagement."
 APPROVAL_SUBJECT_MISMATCH = (
@@ -132,6 +134,12 @@ APPROVAL_QUALIFICATION_REQUIRED = (
     "{user} may not decide approval “{approval}”: a {approval_type} needs an approver "
     "holding a professional qualification valid on {day}, and they hold none."
 )
+APPROVAL_QUALIFICATION_TOO_NEW = (
+    "{user} may not decide approval “{approval}”: a {approval_type} needs an approver "
+    "holding a professional qualification valid on {day}, recorded before the sign-off was "
+    "requested ({requested}); {qualifications} was recorded or changed after that and does "
+    "not count for it. Request a new approval."
+)
 APPROVAL_EXPIRED = "Cannot decide approval “{approval}”: it expired{when}."
 APPROVAL_ARTEFACT_CHANGED = (
     "Cannot decide approval “{approval}”: artefact “{artefact}” changed since the approval "
@@ -156,7 +164,8 @@ APPROVAL_EDIT_NOT_ALLOWED = (
 )
 NOT_EDITABLE_REASON = "they are fixed when the approval is requested or decided"
 QUALIFICATION_NOT_ALLOWED = (
-    "{user} may not record professional qualifications: this needs the “{permission}” permission."
+    "{user} may not certify professional qualifications: only certifiers may (the "
+    "“{group}” group, permission “{permission}”)."
 )
 QUALIFICATION_OWN = (
     "{user} may not record or change their own professional qualification: another "
@@ -800,8 +809,8 @@ def qualification_create(
     membership_number: str = "",
     valid_until: datetime.date | None = None,
 ) -> ProfessionalQualification:
-    """Record a user's professional qualification, verified by someone else."""
-    _require_may_certify(actor, user, permission=ADD_QUALIFICATION_PERMISSION)
+    """Certify a user's professional qualification: a certifier other than the holder."""
+    _require_may_certify(actor, user)
     qualification = ProfessionalQualification(
         user=user,
         designation=designation,
@@ -816,8 +825,9 @@ def qualification_create(
         actor=actor,
         action=AuditAction.PERMISSION_CHANGE,
         reason="Recorded",
-        description=f"Qualification recorded for {user}: {qualification}",
+        description=f"Qualification certified for {user}: {qualification}",
         fields=("user", *QUALIFICATION_FIELDS),
+        metadata={"certification": "recorded", "holder": user.get_username()},
     )
     return qualification
 
@@ -826,9 +836,9 @@ def qualification_create(
 def qualification_update(
     *, qualification: ProfessionalQualification, actor: AbstractUser, data: dict[str, Any]
 ) -> ProfessionalQualification:
-    """Change a professional qualification (e.g. its end date), verified by someone else."""
+    """Change a professional qualification (e.g. its end date): a certifier, not the holder."""
     qualification = lock(qualification)
-    _require_may_certify(actor, qualification.user, permission=CHANGE_QUALIFICATION_PERMISSION)
+    _require_may_certify(actor, qualification.user)
     before = snapshot(qualification)
     apply_changes(
         qualification, data=data, allowed=QUALIFICATION_FIELDS, reason=QUALIFICATION_FIXED_REASON
@@ -842,9 +852,11 @@ def qualification_update(
         action=AuditAction.PERMISSION_CHANGE,
         resource=qualification,
         user=actor,
-        description=f"Qualification changed for {qualification.user}: {qualification}",
+        description=f"Qualification certification changed for {qualification.user}: "
+        f"{qualification}",
         old_value=old,
         new_value=new,
+        metadata={"certification": "changed", "holder": qualification.user.get_username()},
     )
     return qualification
 
@@ -886,16 +898,7 @@ def _decide(
     run = lock(approval.workflow_run) if approval.workflow_run_id else None
     _require_may_decide(approval, actor, verb="decide", artefact=artefact, run=run)
     day = timezone.localdate()
-    qualifications = [q.snapshot() for q in qualifications_valid_on(user=actor, day=day)]
-    if approval.approval_type in SIGN_OFF_TYPES and not qualifications:
-        raise NotAllowed(
-            APPROVAL_QUALIFICATION_REQUIRED.format(
-                user=actor,
-                approval=approval,
-                approval_type=approval.get_approval_type_display().lower(),
-                day=day.isoformat(),
-            )
-        )
+    qualifications = _qualifications_counted(approval, actor, day=day)
     if artefact is not None:
         _require_artefact_unchanged(approval, artefact)
     if run is not None and run.status != WorkflowStatus.WAITING_APPROVAL:
@@ -1051,13 +1054,52 @@ def _require_artefact_unchanged(approval: Approval, artefact: Artefact) -> None:
         )
 
 
-def _require_may_certify(actor: AbstractUser, user: AbstractUser, *, permission: str) -> None:
-    if not actor.is_authenticated or not actor.has_perm(permission):
+def may_certify(user: AbstractUser) -> bool:
+    """Return whether `user` may certify other people's professional qualifications."""
+    return user.is_authenticated and user.has_perm(CERTIFY_QUALIFICATION_PERMISSION)
+
+
+def _require_may_certify(actor: AbstractUser, user: AbstractUser) -> None:
+    if not may_certify(actor):
         raise NotAllowed(
-            QUALIFICATION_NOT_ALLOWED.format(user=actor, permission=permission.split(".")[-1])
+            QUALIFICATION_NOT_ALLOWED.format(
+                user=actor,
+                group=CERTIFIERS_GROUP,
+                permission=CERTIFY_QUALIFICATION_PERMISSION.split(".")[-1],
+            )
         )
     if actor.pk == user.pk:
         raise NotAllowed(QUALIFICATION_OWN.format(user=actor))
+
+
+def _qualifications_counted(approval: Approval, actor: AbstractUser, *, day) -> list[dict]:
+    """Return snapshots of the actor's qualifications that count for deciding `approval`.
+
+    Only those valid on `day` and recorded (or last changed) before the approval was
+    requested count: a certification made after the request, perhaps by the requester
+    herself, must not qualify the approver she chose. A sign-off with none is refused.
+    """
+    valid = list(qualifications_valid_on(user=actor, day=day))
+    counted = [q for q in valid if q.updated_at <= approval.requested_at]
+    if approval.approval_type in SIGN_OFF_TYPES and not counted:
+        approval_type = approval.get_approval_type_display().lower()
+        if valid:
+            raise NotAllowed(
+                APPROVAL_QUALIFICATION_TOO_NEW.format(
+                    user=actor,
+                    approval=approval,
+                    approval_type=approval_type,
+                    day=day.isoformat(),
+                    requested=f"{approval.requested_at:%Y-%m-%d %H:%M} UTC",
+                    qualifications=", ".join(str(q) for q in valid),
+                )
+            )
+        raise NotAllowed(
+            APPROVAL_QUALIFICATION_REQUIRED.format(
+                user=actor, approval=approval, approval_type=approval_type, day=day.isoformat()
+            )
+        )
+    return [q.snapshot() for q in counted]
 
 
 def _lock_point(point: ReviewPoint) -> tuple[Engagement, Approval, ReviewPoint]:

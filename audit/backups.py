@@ -1286,6 +1286,8 @@ class _RestoreWalk:
         """Classify a batch of archived rows against the database and (write pass) apply it."""
         model = table.model
         options = self._compare_options(table)
+        if table.kind == TableKind.GROUPS:
+            records = self._groups_matched_by_name(records)
         pks = [model._meta.pk.to_python(record["pk"]) for record in records]
         current_rows = model._base_manager.using(self.using).filter(pk__in=pks)
         if self.write and self.mode == RestoreMode.OVERWRITE and table.kind != TableKind.AUDIT:
@@ -1362,6 +1364,21 @@ class _RestoreWalk:
             name = record["fields"].get(file_field.name)
             if name:
                 self.needed_files.setdefault(name, file_field.storage)
+
+    def _groups_matched_by_name(self, records: list[dict]) -> list[dict]:
+        """Return the archived groups with the ids their names have here, where they exist.
+
+        A group is known by its name (its natural key; users name their groups by it):
+        one that `migrate` made, such as Certifiers, may have another id in this
+        database than in the archived one.
+        """
+        names = [record["fields"]["name"] for record in records]
+        here = dict(
+            Group.objects.using(self.using).filter(name__in=names).values_list("name", "pk")
+        )
+        return [
+            {**record, "pk": here.get(record["fields"]["name"], record["pk"])} for record in records
+        ]
 
     def _deserialize(self, records: list[dict]) -> list | None:
         """Return the rows as model instances; None (plan pass) if one cannot be read."""

@@ -16,6 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from approvals.services import CERTIFIERS_GROUP
 from tests.factories import EngagementMemberFactory, UserFactory
 
 DOMAIN_APPS = ("engagements", "workflows", "artefacts", "approvals", "audit", "conversations")
@@ -144,3 +145,20 @@ def outsider_client(outsider):
 @pytest.fixture
 def superuser_client(superuser):
     return client_for(superuser)
+
+
+def certifier(user):
+    """Put `user` in the Certifiers group (made by migrate): they certify qualifications."""
+    user.groups.add(Group.objects.get(name=CERTIFIERS_GROUP))
+    return type(user).objects.get(pk=user.pk)
+
+
+@pytest.fixture
+def certifier_user(db):
+    """A staff member of the Certifiers group, on no engagement team."""
+    return certifier(UserFactory(username="certifier", is_staff=True))
+
+
+@pytest.fixture
+def certifier_client(certifier_user):
+    return client_for(certifier_user)

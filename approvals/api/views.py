@@ -256,8 +256,10 @@ class DisclosureChecklistViewSet(KeptRecordViewSet):
 class ProfessionalQualificationViewSet(KeptRecordViewSet):
     """Professional qualifications (FIA, FSA, …): yours and your colleagues'.
 
-    Certifiers (add or change permission on qualifications), superusers and global
-    viewers see everyone's. A qualification ends (valid_until); it is never deleted,
+    Certifiers (the Certifiers group: permission to certify qualifications), superusers
+    and global viewers see everyone's; only certifiers record or change them, never their
+    own, and a qualification certified after a sign-off was requested does not count for it.
+    A qualification ends (valid_until); it is never deleted,
     because decisions made under it keep a snapshot.
     """
 
@@ -271,14 +273,7 @@ class ProfessionalQualificationViewSet(KeptRecordViewSet):
     def get_queryset(self):
         queryset = super().get_queryset()
         user = self.request.user
-        if user.is_superuser or any(
-            user.has_perm(permission)
-            for permission in (
-                VIEW_ALL_PERMISSION,
-                services.ADD_QUALIFICATION_PERMISSION,
-                services.CHANGE_QUALIFICATION_PERMISSION,
-            )
-        ):
+        if user.has_perm(VIEW_ALL_PERMISSION) or services.may_certify(user):
             return queryset
         return queryset.filter(user__in=users_visible_to(user))
 

@@ -14,6 +14,8 @@ from tests.api_fixtures import (
     API,
     api_client,
     assert_error,
+    certifier_client,
+    certifier_user,
     client_for,
     count_queries,
     ids,
@@ -48,6 +50,8 @@ from tests.factories.states import (
 
 __all__ = (
     "api_client",
+    "certifier_client",
+    "certifier_user",
     "lead",
     "lead_client",
     "outsider",
@@ -400,15 +404,17 @@ def test_qualifications_of_you_and_your_colleagues(engagement, reviewer, actuary
     assert_error(client_for(viewer).get(qualification_detail(stranger)), 404, "not_found")
 
 
-def test_certifiers_see_everyone(engagement, reviewer, outsider_client):
+def test_certifiers_see_everyone(engagement, reviewer, certifier_client):
     stranger = ProfessionalQualificationFactory()
-    users = {row["user"] for row in results(outsider_client.get(QUALIFICATIONS))}
+    users = {row["user"] for row in results(certifier_client.get(QUALIFICATIONS))}
     assert users == {reviewer.pk, stranger.user_id}
 
 
-def test_a_certifier_records_someone_elses_qualification(lead, lead_client, teammate):
+def test_a_certifier_records_someone_elses_qualification(
+    certifier_user, certifier_client, teammate
+):
     mark = audit_mark()
-    response = lead_client.post(
+    response = certifier_client.post(
         QUALIFICATIONS,
         {
             "user": teammate.pk,
@@ -420,15 +426,20 @@ def test_a_certifier_records_someone_elses_qualification(lead, lead_client, team
     assert response.status_code == 201, response.content
     assert response.json()["is_valid_today"] is True
     qualification = ProfessionalQualification.objects.get(user=teammate)
-    assert qualification.created_by == lead
+    assert qualification.created_by == certifier_user
     (event,) = audit_events_since(mark)
-    assert (event.action, event.user) == (AuditAction.PERMISSION_CHANGE, lead)
+    assert (event.action, event.user) == (AuditAction.PERMISSION_CHANGE, certifier_user)
 
 
-def test_nobody_certifies_themselves(lead, lead_client):
-    response = lead_client.post(
+def test_nobody_certifies_themselves(certifier_user, certifier_client):
+    response = certifier_client.post(
         QUALIFICATIONS,
-        {"user": lead.pk, "designation": "FIA", "issuing_body": "IFoA", "valid_from": "2020-01-01"},
+        {
+            "user": certifier_user.pk,
+            "designation": "FIA",
+            "issuing_body": "IFoA",
+            "valid_from": "2020-01-01",
+        },
     )
     assert_error(response, 403, "not_allowed", match="their own professional qualification")
 
@@ -446,29 +457,36 @@ def test_certifying_needs_the_add_permission(engagement, actuary, teammate):
     assert_error(response, 403, "permission_denied")
 
 
-def test_a_qualification_ends_but_never_changes_hands(reviewer, lead_client):
+def test_a_qualification_ends_but_never_changes_hands(reviewer, certifier_client):
     qualification = reviewer.qualifications.get()
-    response = lead_client.patch(qualification_detail(qualification), {"valid_until": "2025-12-31"})
+    response = certifier_client.patch(
+        qualification_detail(qualification), {"valid_until": "2025-12-31"}
+    )
     assert response.json()["is_valid_today"] is False
     body = assert_error(
-        lead_client.patch(qualification_detail(qualification), {"user": 1}), 400, "invalid"
+        certifier_client.patch(qualification_detail(qualification), {"user": 1}), 400, "invalid"
     )
     assert set(body["errors"]) == {"user"}
     assert_error(
-        lead_client.patch(qualification_detail(qualification), {"valid_until": "2000-01-01"}),
+        certifier_client.patch(qualification_detail(qualification), {"valid_until": "2000-01-01"}),
         400,
         "invalid",
     )
-    assert_error(lead_client.delete(qualification_detail(qualification)), 405, "method_not_allowed")
+    assert_error(
+        certifier_client.delete(qualification_detail(qualification)), 405, "method_not_allowed"
+    )
 
 
 # --- query counts ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("url", [APPROVALS, QUALIFICATIONS])
+@pytest.mark.parametrize(
+    ("url", "client_name"), [(APPROVALS, "lead_client"), (QUALIFICATIONS, "certifier_client")]
+)
 def test_lists_run_a_fixed_number_of_queries(
-    engagement, lead, lead_client, django_assert_max_num_queries, url
+    engagement, lead, request, django_assert_max_num_queries, url, client_name
 ):
+    lead_client = request.getfixturevalue(client_name)
     for _ in range(100):
         artefact = ArtefactFactory(engagement=engagement)
         ApprovalFactory(artefact=artefact, requested_by=lead)

@@ -10,6 +10,8 @@ from approvals.services import approval_approve, approval_reject, approval_reque
 from tests.api_fixtures import (
     API,
     assert_error,
+    certifier_client,
+    certifier_user,
     ids,
     lead,
     lead_client,
@@ -24,7 +26,7 @@ from tests.factories import (
 )
 from tests.factories.states import NO_CONFLICT, artefact_in, run_in
 
-__all__ = ("lead", "lead_client", "reviewer_user", "teammate")
+__all__ = ("certifier_client", "certifier_user", "lead", "lead_client", "reviewer_user", "teammate")
 
 pytestmark = pytest.mark.django_db
 
@@ -134,7 +136,7 @@ def test_bad_approval_filters_are_400(approvals, lead_client):
     assert set(body["errors"]) == {"status", "approver_id"}
 
 
-def test_qualification_filters(lead_client, reviewer, engagement):
+def test_qualification_filters(certifier_client, reviewer, engagement):
     lapsed = ProfessionalQualificationFactory(
         designation="FCAS",
         issuing_body="Casualty Actuarial Society",
@@ -143,7 +145,7 @@ def test_qualification_filters(lead_client, reviewer, engagement):
     )
 
     def get(**params):
-        return {row["id"] for row in results(lead_client.get(QUALIFICATIONS, params))}
+        return {row["id"] for row in results(certifier_client.get(QUALIFICATIONS, params))}
 
     current = str(reviewer.qualifications.get().pk)
     assert get(user_id=reviewer.pk) == {current}
@@ -152,4 +154,4 @@ def test_qualification_filters(lead_client, reviewer, engagement):
     assert get(valid_on="2018-06-30") == {current, str(lapsed.pk)}
     assert get(valid_on="2024-06-30") == {current}
     assert get(search="casualty") == {str(lapsed.pk)}
-    assert_error(lead_client.get(QUALIFICATIONS, {"valid_on": "soon"}), 400, "invalid")
+    assert_error(certifier_client.get(QUALIFICATIONS, {"valid_on": "soon"}), 400, "invalid")

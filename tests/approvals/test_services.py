@@ -719,12 +719,8 @@ def test_edit_refusals_change_nothing(review, actuary, reviewer, colleague):
 
 @pytest.fixture
 def registrar(db):
-    """Whoever verifies professional qualifications (holds the model permissions)."""
-    return grant(
-        UserFactory(username="registrar"),
-        "approvals.add_professionalqualification",
-        "approvals.change_professionalqualification",
-    )
+    """Whoever verifies professional qualifications (holds the certify permission)."""
+    return grant(UserFactory(username="registrar"), "approvals.certify_professionalqualification")
 
 
 def test_recording_and_changing_a_qualification_is_a_permission_change(registrar, colleague):
@@ -761,7 +757,7 @@ def test_qualification_refusals_change_nothing(registrar, colleague):
             lambda: qualification_update(
                 qualification=qualification, actor=colleague, data={"valid_until": None}
             ),
-            "change_professionalqualification",
+            "certify_professionalqualification",
         ),
     ]
     for call, match in cases:

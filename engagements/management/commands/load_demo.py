@@ -18,8 +18,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from approvals import services as approvals
+from approvals.apps import ensure_certifiers_group
 from approvals.choices import ApprovalType, Designation
 from approvals.models import ProfessionalQualification
+from approvals.services import CERTIFIERS_GROUP
 from artefacts import services as artefacts
 from artefacts.choices import ArtefactType
 from conversations import services as conversations
@@ -92,8 +94,10 @@ class Command(BaseCommand):
         self.created = []
         group = self.actuaries_group()
         people = {row[0]: self.person(*row, group=group) for row in PEOPLE}
+        # Carol heads professional standards: she certifies her colleagues' qualifications.
+        people["carol"].groups.add(self.certifiers_group())
         admin = people["admin"]
-        self.qualifications(people, admin)
+        self.qualifications(people, people["carol"])
         self.reserving_engagement(people)
         self.ifrs17_engagement(people)
         self.alm_engagement(people)
@@ -111,13 +115,26 @@ class Command(BaseCommand):
         wanted = Q(content_type__app_label="auth", codename="view_user")
         for model in models:
             name = model._meta.model_name
-            if model._meta.app_label == "audit":
-                wanted |= Q(content_type__app_label="audit", codename=f"view_{name}")
+            if model._meta.app_label == "audit" or model is ProfessionalQualification:
+                # Qualifications are certified by the Certifiers, never by actuaries.
+                wanted |= Q(content_type__app_label=model._meta.app_label, codename=f"view_{name}")
             else:
                 codenames = [f"view_{name}", f"add_{name}", f"change_{name}"]
                 wanted |= Q(content_type__app_label=model._meta.app_label, codename__in=codenames)
         group.permissions.add(*Permission.objects.filter(wanted))
+        # Demo databases loaded before certifying became its own role gave actuaries these.
+        group.permissions.remove(
+            *Permission.objects.filter(
+                content_type__app_label="approvals",
+                codename__in=("add_professionalqualification", "change_professionalqualification"),
+            )
+        )
         return group
+
+    def certifiers_group(self):
+        """Return the Certifiers group (made by migrate; made here too if it is missing)."""
+        ensure_certifiers_group()
+        return Group.objects.get(name=CERTIFIERS_GROUP)
 
     def person(self, username, first_name, last_name, superuser, _qualification, *, group):
         """Return the demo user `username` (password = username), creating it if missing."""
@@ -139,8 +156,8 @@ class Command(BaseCommand):
             user.groups.add(group)
         return user
 
-    def qualifications(self, people, admin):
-        """Record the qualified reviewers' designations (verified by the administrator)."""
+    def qualifications(self, people, certifier):
+        """Record the qualified reviewers' designations, certified by Carol."""
         for username, *_rest, qualification in PEOPLE:
             if qualification is None:
                 continue
@@ -156,7 +173,7 @@ class Command(BaseCommand):
                 issuing_body=body,
                 membership_number=f"{designation}-{user.pk:05d}",
                 valid_from=datetime.date(2012, 7, 1),
-                actor=admin,
+                actor=certifier,
             )
 
     # --- engagements ----------------------------------------------------------------------
