@@ -3,7 +3,7 @@
 import django_filters
 from django.db.models import Q
 
-from config.api import TrackedFilterSet
+from config.api import DateTimeFilter, IntegerFilter, TrackedFilterSet
 
 from .choices import (
     ApprovalStatus,
@@ -33,26 +33,26 @@ class ApprovalFilterSet(django_filters.FilterSet):
     )
     artefact_id = django_filters.UUIDFilter(help_text="Id of the artefact under review.")
     workflow_run_id = django_filters.UUIDFilter(help_text="Id of the run it releases.")
-    requested_by_id = django_filters.NumberFilter(help_text="Id of the requester.")
-    approver_id = django_filters.NumberFilter(help_text="Id of the user who decided.")
-    designated_approver_id = django_filters.NumberFilter(help_text="Id of the designated approver.")
-    revoked_by_id = django_filters.NumberFilter(help_text="Id of the user who revoked it.")
-    requested_after = django_filters.IsoDateTimeFilter(
+    requested_by_id = IntegerFilter(help_text="Id of the requester.")
+    approver_id = IntegerFilter(help_text="Id of the user who decided.")
+    designated_approver_id = IntegerFilter(help_text="Id of the designated approver.")
+    revoked_by_id = IntegerFilter(help_text="Id of the user who revoked it.")
+    requested_after = DateTimeFilter(
         field_name="requested_at", lookup_expr="gte", help_text="Requested at or after."
     )
-    requested_before = django_filters.IsoDateTimeFilter(
+    requested_before = DateTimeFilter(
         field_name="requested_at", lookup_expr="lte", help_text="Requested at or before."
     )
-    reviewed_after = django_filters.IsoDateTimeFilter(
+    reviewed_after = DateTimeFilter(
         field_name="reviewed_at", lookup_expr="gte", help_text="Decided at or after."
     )
-    reviewed_before = django_filters.IsoDateTimeFilter(
+    reviewed_before = DateTimeFilter(
         field_name="reviewed_at", lookup_expr="lte", help_text="Decided at or before."
     )
-    expires_after = django_filters.IsoDateTimeFilter(
+    expires_after = DateTimeFilter(
         field_name="expires_at", lookup_expr="gte", help_text="Expires at or after."
     )
-    expires_before = django_filters.IsoDateTimeFilter(
+    expires_before = DateTimeFilter(
         field_name="expires_at", lookup_expr="lte", help_text="Expires at or before."
     )
     trace_id = django_filters.CharFilter(help_text="AI agent trace id.")
@@ -75,9 +75,9 @@ class ReviewPointFilterSet(TrackedFilterSet):
     severity = django_filters.MultipleChoiceFilter(
         choices=ReviewPointSeverity.choices, help_text="One or more severities."
     )
-    raised_by_id = django_filters.NumberFilter(help_text="Id of the reviewer who raised it.")
-    responded_by_id = django_filters.NumberFilter(help_text="Id of the user who answered it.")
-    resolved_by_id = django_filters.NumberFilter(help_text="Id of the user who resolved it.")
+    raised_by_id = IntegerFilter(help_text="Id of the reviewer who raised it.")
+    responded_by_id = IntegerFilter(help_text="Id of the user who answered it.")
+    resolved_by_id = IntegerFilter(help_text="Id of the user who resolved it.")
     artefact_id = django_filters.UUIDFilter(help_text="Id of the artefact it concerns.")
     workflow_run_id = django_filters.UUIDFilter(help_text="Id of the run it concerns.")
     trace_id = django_filters.CharFilter(help_text="AI agent trace id.")
@@ -94,7 +94,7 @@ class DisclosureChecklistFilterSet(TrackedFilterSet):
     status = django_filters.MultipleChoiceFilter(
         choices=DisclosureChecklistStatus.choices, help_text="One or more statuses."
     )
-    responsible_actuary_id = django_filters.NumberFilter(help_text="Id of the responsible actuary.")
+    responsible_actuary_id = IntegerFilter(help_text="Id of the responsible actuary.")
     frozen_into_id = django_filters.UUIDFilter(help_text="Id of the final sign-off it froze into.")
     frozen = django_filters.BooleanFilter(
         field_name="frozen_at",
@@ -111,7 +111,7 @@ class DisclosureChecklistFilterSet(TrackedFilterSet):
 class ProfessionalQualificationFilterSet(TrackedFilterSet):
     """Qualifications by holder, designation and validity."""
 
-    user_id = django_filters.NumberFilter(help_text="Id of the holder.")
+    user_id = IntegerFilter(help_text="Id of the holder.")
     designation = django_filters.MultipleChoiceFilter(
         choices=Designation.choices, help_text="One or more designations."
     )

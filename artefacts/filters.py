@@ -2,7 +2,7 @@
 
 import django_filters
 
-from config.api import TrackedFilterSet
+from config.api import IntegerFilter, TrackedFilterSet
 
 from .choices import ArtefactStatus, ArtefactType, DataProviderType
 from .models import Artefact, DataReliance
@@ -29,7 +29,7 @@ class ArtefactFilterSet(TrackedFilterSet):
         lookup_expr="iexact", help_text="SHA-256 of the bytes (64 hex digits)."
     )
     mime_type = django_filters.CharFilter(help_text='MIME type, e.g. "text/csv".')
-    version = django_filters.NumberFilter(help_text="Version number (1 for the first upload).")
+    version = IntegerFilter(help_text="Version number (1 for the first upload).")
     latest = django_filters.BooleanFilter(
         method="filter_latest",
         help_text="true: only the newest version of each chain; false: only older ones.",

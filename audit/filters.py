@@ -2,7 +2,7 @@
 
 import django_filters
 
-from config.api import TrackedFilterSet
+from config.api import DateTimeFilter, IntegerFilter, TrackedFilterSet
 
 from .choices import AuditAction, BackupStatus, BackupType, RecoveryStatus, Severity
 from .models import AuditLog, Backup, Recovery
@@ -19,17 +19,17 @@ class AuditLogFilterSet(django_filters.FilterSet):
     )
     resource_type = django_filters.CharFilter(help_text='Resource type, e.g. "artefact".')
     resource_id = django_filters.UUIDFilter(help_text="Id of the resource.")
-    user_id = django_filters.NumberFilter(help_text="Id of the acting user.")
+    user_id = IntegerFilter(help_text="Id of the acting user.")
     engagement_id = django_filters.UUIDFilter(help_text="Id of the engagement.")
     session_id = django_filters.UUIDFilter(help_text="Id of the chat session.")
     trace_id = django_filters.CharFilter(help_text="AI agent trace id.")
-    created_after = django_filters.IsoDateTimeFilter(
+    created_after = DateTimeFilter(
         field_name="created_at", lookup_expr="gte", help_text="At or after (ISO 8601)."
     )
-    created_before = django_filters.IsoDateTimeFilter(
+    created_before = DateTimeFilter(
         field_name="created_at", lookup_expr="lte", help_text="At or before (ISO 8601)."
     )
-    sequence_after = django_filters.NumberFilter(
+    sequence_after = IntegerFilter(
         field_name="sequence", lookup_expr="gt", help_text="Only entries after this sequence."
     )
 
@@ -48,7 +48,7 @@ class BackupFilterSet(TrackedFilterSet):
         choices=BackupType.choices, help_text="One or more backup types."
     )
     engagement_id = django_filters.UUIDFilter(help_text="Id of the engagement.")
-    expires_before = django_filters.IsoDateTimeFilter(
+    expires_before = DateTimeFilter(
         field_name="expires_at", lookup_expr="lte", help_text="Expires at or before."
     )
 

@@ -78,10 +78,9 @@ def user_has_audit_trail(user) -> bool:
 
 
 def _timeline_history_sources(engagement):
-    """Return (model, history queryset) for the engagement and each of its objects."""
+    """Return (model, history queryset) for the engagement and each object its team sees."""
     from approvals.models import Approval
     from artefacts.models import Artefact
-    from conversations.models import Session
     from engagements.models import Engagement, EngagementMember
     from workflows.models import WorkflowRun
 
@@ -94,7 +93,6 @@ def _timeline_history_sources(engagement):
         (WorkflowRun, WorkflowRun.history.filter(engagement_id=pk)),
         (Artefact, Artefact.history.filter(engagement_id=pk)),
         (Approval, Approval.history.filter(Q(engagement_id=pk) | Q(artefact_id__in=artefact_ids))),
-        (Session, Session.history.filter(engagement_id=pk)),
     )
 
 
@@ -151,7 +149,8 @@ def engagement_timeline(engagement, *, limit: int = TIMELINE_DEFAULT_LIMIT) -> l
 
     Merges the engagement's AuditLog events (decisions, downloads, agent calls…)
     with the django-simple-history rows of the engagement, its team members,
-    workflow runs, artefacts, approvals and chat sessions. One query per source,
+    workflow runs, artefacts and approvals (not chat sessions: those are their owner's
+    only, so the team sees their audit events, untitled). One query per source,
     each limited and served by an index; the merge happens in memory.
     """
     audit_events = [

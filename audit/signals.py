@@ -4,17 +4,24 @@ Connected in `AuditConfig.ready()`. They only record and refuse; no business
 rules live here.
 """
 
+import datetime
+
+from axes.helpers import get_cool_off
+from axes.signals import user_locked_out
 from django.contrib.auth import get_user_model
-from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.db.models.signals import pre_delete
+from django.utils import timezone
 
 from config.middleware import client_ip
 
 from .choices import AuditAction, Severity
 from .exceptions import UserDeletionRefused
+from .models import AuditLog
 from .selectors import user_has_audit_trail
 from .services import audit_record
 
+LOCKED_OUT_DESCRIPTION = "Logins locked out after repeated failures: {who} from {address}"
 USER_DELETION_REFUSED = (
     "Cannot delete user “{user}”: they appear in the audit trail (audit log or change "
     "history). Deactivate the user instead."
@@ -57,17 +64,34 @@ def record_logout(sender, request, user, **kwargs):
     )
 
 
-def record_login_failure(sender, credentials, request=None, **kwargs):
-    """Record a failed login with the username tried (Django already masked the password)."""
-    username_field = get_user_model().USERNAME_FIELD
-    username = str(credentials.get(username_field) or credentials.get("username") or "")[:150]
+def record_lockout(sender, request=None, username=None, ip_address=None, **kwargs):
+    """Record that logins were locked out for repeated failures: once per lock-out window.
+
+    Single failed logins are counted by django-axes, not written to the append-only
+    log (an anonymous client could otherwise grow it without limit); the lock-out,
+    which axes signals on every refused attempt, is recorded the first time only.
+    """
+    since = timezone.now() - (get_cool_off(request) or datetime.timedelta(hours=1))
+    name = str(username or "")[:150]
+    address = ip_address or None
+    already = AuditLog.objects.filter(
+        action=AuditAction.LOGIN,
+        created_at__gte=since,
+        ip_address=address,
+        metadata__outcome="locked_out",
+        metadata__username=name,
+    ).exists()
+    if already:
+        return
     audit_record(
         action=AuditAction.LOGIN,
         severity=Severity.WARNING,
         resource_type="user",
-        description=f"Failed login for {username or 'an unnamed user'}",
+        description=LOCKED_OUT_DESCRIPTION.format(
+            who=f"account {name}" if name else "an unnamed account", address=address or "?"
+        ),
         user=None,
-        metadata={"outcome": "failed", "username": username},
+        metadata={"outcome": "locked_out", "username": name},
         **_client(request),
     )
 
@@ -82,7 +106,7 @@ def connect_receivers() -> None:
     """Connect the receivers (called once, from AuditConfig.ready())."""
     user_logged_in.connect(record_login, dispatch_uid="audit.record_login")
     user_logged_out.connect(record_logout, dispatch_uid="audit.record_logout")
-    user_login_failed.connect(record_login_failure, dispatch_uid="audit.record_login_failure")
+    user_locked_out.connect(record_lockout, dispatch_uid="audit.record_lockout")
     pre_delete.connect(
         refuse_user_deletion, sender=get_user_model(), dispatch_uid="audit.refuse_user_deletion"
     )

@@ -17,15 +17,22 @@ APIView reads the settings when it is imported.
 
 from __future__ import annotations
 
+import datetime
 import json
 from typing import Any, ClassVar
 
 import django_filters
+from django import forms
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import models
 from django.db.models import Q, QuerySet
+from django.utils import timezone
+from django_filters.fields import IsoDateTimeField
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
-from rest_framework import pagination, permissions, serializers
+from rest_framework import pagination, parsers, permissions, serializers
+from rest_framework.exceptions import NotFound, ParseError
 from rest_framework.response import Response
 
 from config.middleware import get_request_context
@@ -33,6 +40,9 @@ from engagements.models import EngagementMember
 from engagements.selectors import VIEW_ALL_PERMISSION, scope_to_user
 
 MAX_PAGE_SIZE = 100
+# The largest integer every supported database compares (a signed 64-bit bigint).
+MAX_DATABASE_INTEGER = 2**63 - 1
+DATETIME_OUT_OF_RANGE = "Enter a date and time the database can hold (years 1 to 9999, in UTC)."
 DEFAULT_CURSOR_PAGE_SIZE = 50
 
 READ_ONLY_FIELD = "This field is read-only: the server sets it, and it cannot be written."
@@ -42,6 +52,11 @@ STATUS_READ_ONLY = (
     "(POST …/{id}/<move>/), never by editing."
 )
 UNKNOWN_FIELD = "Unknown field: it is not one of the fields this endpoint accepts."
+MAX_JSON_DEPTH = 32
+JSON_NUL_CHARACTER = (
+    "Text may not contain the NUL character (\\u0000): the database cannot store it."
+)
+JSON_TOO_DEEP = "JSON nested more than {depth} levels deep is not accepted."
 NOT_A_JSON_OBJECT = "Expected a JSON object ({...})."
 INVALID_JSON = "Not valid JSON: {error}."
 
@@ -86,7 +101,26 @@ class ModelPermissions(permissions.DjangoModelPermissions):
             # A method the viewset does not route: let it answer 405, not 403.
             return True
         model = getattr(view, "permission_model", None) or self._queryset(view).model
-        return request.user.has_perms(self.required_permissions(request, view, model))
+        if request.user.has_perms(self.required_permissions(request, view, model)):
+            return True
+        if not self._object_visible(view):
+            # An object outside the user's engagements does not exist for them, whatever
+            # they may not do to it: 404, never a 403 that would confirm it is there.
+            raise NotFound()
+        return False
+
+    @staticmethod
+    def _object_visible(view) -> bool:
+        """Return False when the request names an object the user's scoped rows lack."""
+        lookup = getattr(view, "lookup_url_kwarg", None) or getattr(view, "lookup_field", "pk")
+        value = getattr(view, "kwargs", {}).get(lookup)
+        if value is None or not hasattr(view, "get_queryset"):
+            return True
+        field = getattr(view, "lookup_field", "pk")
+        try:
+            return view.get_queryset().filter(**{field: value}).exists()
+        except (DjangoValidationError, TypeError, ValueError):
+            return False
 
     def required_permissions(self, request, view, model) -> list[str]:
         """Return the permissions ("app_label.codename") the request needs on `model`."""
@@ -174,18 +208,72 @@ def users_visible_to(user) -> QuerySet:
 # --- Filters ---------------------------------------------------------------------------------
 
 
+class UTCDateTimeField(IsoDateTimeField):
+    """An ISO 8601 date-time, given with any UTC offset Python reads, compared in UTC.
+
+    PostgreSQL refuses offsets beyond ±15:59 (`+16:00` was a 500); in UTC every
+    instant is one the database takes, and one outside the years it can hold is a 400.
+    """
+
+    def to_python(self, value):
+        """Return the instant in UTC (None when empty)."""
+        instant = super().to_python(value)
+        if instant is None or timezone.is_naive(instant):
+            return instant
+        try:
+            return instant.astimezone(datetime.UTC)
+        except OverflowError:
+            raise forms.ValidationError(DATETIME_OUT_OF_RANGE, code="invalid") from None
+
+
+class DateTimeFilter(django_filters.IsoDateTimeFilter):
+    """An ISO 8601 date-time filter (any offset; compared in UTC)."""
+
+    field_class = UTCDateTimeField
+
+
+class IntegerField(forms.IntegerField):
+    """A whole number the database can compare: `1e20` or 2**70 are a 400, not a 500."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", -MAX_DATABASE_INTEGER)
+        kwargs.setdefault("max_value", MAX_DATABASE_INTEGER)
+        super().__init__(*args, **kwargs)
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class IntegerFilter(django_filters.NumberFilter):
+    """A whole-number filter (user ids, versions, sequence numbers), typed integer."""
+
+    field_class = IntegerField
+
+
 class TrackedFilterSet(django_filters.FilterSet):
     """Filters every tracked record has: who created it, and when (ISO dates or datetimes)."""
 
-    created_after = django_filters.IsoDateTimeFilter(
+    created_after = DateTimeFilter(
         field_name="created_at", lookup_expr="gte", help_text="Created at or after (ISO 8601)."
     )
-    created_before = django_filters.IsoDateTimeFilter(
+    created_before = DateTimeFilter(
         field_name="created_at", lookup_expr="lte", help_text="Created at or before (ISO 8601)."
     )
-    created_by_id = django_filters.NumberFilter(
+    created_by_id = IntegerFilter(
         field_name="created_by_id", help_text="Id of the user who created it."
     )
+
+
+# --- Parsing ---------------------------------------------------------------------------------
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser, answering 400 (not 500) to JSON nested too deep for Python to read."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        """Return the parsed body; a RecursionError becomes a ParseError."""
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise ParseError(JSON_TOO_DEEP.format(depth=MAX_JSON_DEPTH)) from None
 
 
 # --- Pagination ------------------------------------------------------------------------------
@@ -203,14 +291,64 @@ class CursorPagination(pagination.CursorPagination):
 
     Used where rows are only ever appended (the audit log, chat messages): a page
     never shifts while new rows arrive, and the cost does not grow with the offset.
+    A cursor the server did not make (its position not a value of the ordering
+    field) answers 404 "Invalid cursor", never a database error.
     """
 
     page_size = DEFAULT_CURSOR_PAGE_SIZE
     page_size_query_param = "page_size"
     max_page_size = MAX_PAGE_SIZE
 
+    def paginate_queryset(self, queryset, request, view=None):
+        """Remember the field the cursor's position belongs to, then paginate."""
+        ordering = self.get_ordering(request, queryset, view)
+        self.position_field = queryset.model._meta.get_field(ordering[0].lstrip("-"))
+        return super().paginate_queryset(queryset, request, view)
+
+    def decode_cursor(self, request):
+        """Return the cursor, refusing a position that is not a value of the ordering field."""
+        cursor = super().decode_cursor(request)
+        if cursor is None or cursor.position is None:
+            return cursor
+        try:
+            value = self.position_field.to_python(cursor.position)
+        except (DjangoValidationError, TypeError, ValueError):
+            raise NotFound(self.invalid_cursor_message) from None
+        if isinstance(value, int) and abs(value) > MAX_DATABASE_INTEGER:
+            raise NotFound(self.invalid_cursor_message)
+        return cursor
+
 
 # --- Serializers and fields ------------------------------------------------------------------
+
+
+class StorableJSONField(serializers.JSONField):
+    """JSON the database can store: no NUL character in any text, nesting at most 32 deep.
+
+    PostgreSQL's jsonb cannot hold `\\u0000` (it was a 500), and a value nested
+    thousands deep is no one's data; both are a 400 naming the field.
+    """
+
+    def to_internal_value(self, data):
+        """Return the value once it is checked."""
+        value = super().to_internal_value(data)
+        _check_storable_json(value)
+        return value
+
+
+def _check_storable_json(value) -> None:
+    """Raise ValidationError if `value` holds a NUL character or nests too deep (iteratively)."""
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise serializers.ValidationError(JSON_NUL_CHARACTER)
+        elif isinstance(item, dict | list | tuple):
+            if depth > MAX_JSON_DEPTH:
+                raise serializers.ValidationError(JSON_TOO_DEEP.format(depth=MAX_JSON_DEPTH))
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
 
 
 class WritableFieldsOnlyMixin:
@@ -253,7 +391,13 @@ class ModelSerializer(WritableFieldsOnlyMixin, serializers.ModelSerializer):
 
     `Meta.create_only_fields` are writable when creating and read-only afterwards
     (an artefact's engagement, an approval's subject, a qualification's holder).
+    JSON model fields take only JSON the database can store (`StorableJSONField`).
     """
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.JSONField: StorableJSONField,
+    }
 
     def get_validators(self):
         """Return no model-level validators: uniqueness is the services' rule (409, explained)."""
@@ -273,7 +417,7 @@ class Serializer(WritableFieldsOnlyMixin, serializers.Serializer):
 
 
 @extend_schema_field(OpenApiTypes.OBJECT)
-class JSONObjectField(serializers.JSONField):
+class JSONObjectField(StorableJSONField):
     """A JSON object (dict); in a multipart form, the object's JSON text."""
 
     def to_internal_value(self, data):

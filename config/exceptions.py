@@ -74,6 +74,14 @@ HTTP_STATUS_BY_ERROR = (
 HTTP_STATUS_BY_CODE = {"file_too_large": 413}
 
 VALIDATION_FAILED = "The request is invalid: see errors for each field ({fields})."
+REQUEST_TOO_LARGE = (
+    "The request body is larger than the server accepts ({limit} bytes for fields other "
+    "than uploaded files)."
+)
+SERVER_ERROR = (
+    "The server failed to answer this request. The error is logged; if it persists, "
+    "tell the administrator the time and the request."
+)
 NON_FIELD_ERRORS = "non_field_errors"
 
 
@@ -89,6 +97,8 @@ def api_exception_handler(exc, context):
     (NotAllowed) and 400 (InvalidInput); DRF's own errors keep their status.
     """
     # DRF is imported here, not at the top: models import this module at start-up.
+    from django.conf import settings
+    from django.core.exceptions import RequestDataTooBig
     from django.core.exceptions import ValidationError as DjangoValidationError
     from rest_framework import exceptions
     from rest_framework.response import Response
@@ -96,6 +106,14 @@ def api_exception_handler(exc, context):
 
     if isinstance(exc, DomainError):
         return Response(_domain_error_body(exc), status=_domain_error_status(exc))
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        body = {
+            "detail": REQUEST_TOO_LARGE.format(limit=limit),
+            "code": "request_too_large",
+            "max_size": limit,
+        }
+        return Response(body, status=413)
     if isinstance(exc, DjangoValidationError):
         # Raised below DRF (a model or field check): a client error, never a 500.
         exc = exceptions.ValidationError(
@@ -103,11 +121,36 @@ def api_exception_handler(exc, context):
         )
     response = exception_handler(exc, context)
     if response is None:
-        return None
+        return _server_error(exc, context)
     if isinstance(exc, exceptions.ValidationError):
         response.data = _validation_error_body(response.data)
     else:
         response.data = _error_body(exc, response.data)
+    return response
+
+
+def _server_error(exc, context):
+    """Log an unexpected error as Django would, and answer 500 in the API's JSON body.
+
+    `got_request_exception` is sent as Django's own handler sends it, so error
+    reporting (and the test client, which re-raises) still sees the exception.
+    """
+    from django.core.signals import got_request_exception
+    from django.utils.log import log_response
+    from rest_framework.response import Response
+
+    request = getattr(context.get("request"), "_request", context.get("request"))
+    got_request_exception.send(sender=None, request=request)
+    response = Response({"detail": SERVER_ERROR, "code": "server_error"}, status=500)
+    log_response(
+        "%s: %s",
+        "Internal Server Error",
+        getattr(request, "path", ""),
+        response=response,
+        request=request,
+        exception=exc,
+    )
+    response._has_been_logged = True
     return response
 
 

@@ -2,7 +2,7 @@
 
 import django_filters
 
-from config.api import TrackedFilterSet
+from config.api import DateTimeFilter, IntegerFilter, TrackedFilterSet
 
 from .choices import MessageRole
 from .models import ChatMessage, Session
@@ -12,11 +12,11 @@ class SessionFilterSet(TrackedFilterSet):
     """Chat sessions by engagement, owner and activity."""
 
     engagement_id = django_filters.UUIDFilter(help_text="Id of the engagement discussed.")
-    user_id = django_filters.NumberFilter(help_text="Id of the owner (superusers see all).")
-    active_after = django_filters.IsoDateTimeFilter(
+    user_id = IntegerFilter(help_text="Id of the owner (superusers see all).")
+    active_after = DateTimeFilter(
         field_name="last_activity_at", lookup_expr="gte", help_text="Last active at or after."
     )
-    active_before = django_filters.IsoDateTimeFilter(
+    active_before = DateTimeFilter(
         field_name="last_activity_at", lookup_expr="lte", help_text="Last active at or before."
     )
     trace_id = django_filters.CharFilter(help_text="AI agent trace id.")
@@ -34,10 +34,10 @@ class ChatMessageFilterSet(django_filters.FilterSet):
     )
     parent_id = django_filters.UUIDFilter(help_text="Only replies to this message.")
     tool_name = django_filters.CharFilter(help_text="Only calls to (or results of) this tool.")
-    created_after = django_filters.IsoDateTimeFilter(
+    created_after = DateTimeFilter(
         field_name="created_at", lookup_expr="gte", help_text="Sent at or after (ISO 8601)."
     )
-    created_before = django_filters.IsoDateTimeFilter(
+    created_before = DateTimeFilter(
         field_name="created_at", lookup_expr="lte", help_text="Sent at or before (ISO 8601)."
     )
 

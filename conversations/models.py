@@ -60,6 +60,10 @@ class ChatMessage(TraceableModel, UUIDModel):
     class Meta:
         ordering = ("created_at", "id")
         verbose_name = "chat message"
+        # People post user turns; only AI agents post as the assistant, the system or a tool.
+        permissions = (
+            ("post_agent_messages", "Can post assistant, system and tool chat messages"),
+        )
         indexes = (models.Index(fields=("session", "created_at"), name="chat_message_session_idx"),)
         constraints = (
             models.CheckConstraint(

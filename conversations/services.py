@@ -25,6 +25,7 @@ from config.services import (
 from engagements.models import Engagement
 from engagements.selectors import engagement_can_view
 
+from .choices import MessageRole
 from .models import ChatMessage, Session
 
 if TYPE_CHECKING:
@@ -38,6 +39,12 @@ SESSION_ENGAGEMENT_HIDDEN = (
     "{user} may not talk about engagement “{engagement}”: they are not on its team."
 )
 MESSAGE_EMPTY = "A chat message needs content."
+AGENT_MESSAGE_PERMISSION = "conversations.post_agent_messages"
+MESSAGE_ROLE_AGENTS_ONLY = (
+    "{user} may not post a message as the {role}: only AI agents (permission "
+    "“post_agent_messages”) speak as the assistant, the system or a tool; people post "
+    "user messages."
+)
 MESSAGE_PARENT_ELSEWHERE = (
     "Message “{parent}” belongs to another chat session: a reply stays in its session."
 )
@@ -73,8 +80,8 @@ def session_create(
         actor=actor,
         action=AuditAction.SESSION_CREATE,
         reason="Opened",
-        description=f"Chat session opened: {session}",
-        fields=("user", "engagement", "title"),
+        description=f"Chat session {_private_label(session)} opened by {owner}",
+        fields=("user", "engagement"),
         session_id=session.pk,
     )
     return session
@@ -109,10 +116,20 @@ def chat_message_add(
     metadata: dict | None = None,
     parent: ChatMessage | None = None,
     trace_id: str | None = None,
+    agent_runtime: bool = False,
 ) -> ChatMessage:
-    """Append a message to a session and bump the session's last activity."""
+    """Append a message to a session and bump the session's last activity.
+
+    Only a user message may come from a person: an assistant, system or tool turn
+    needs the actor's `post_agent_messages` permission, or `agent_runtime=True`, which
+    only the assistant's own server code passes (never anything a request sets).
+    """
     session = lock(session)
     _require_owner(session, actor, verb="add messages to")
+    speaks_as_agent = role in MessageRole.values and role != MessageRole.USER
+    if speaks_as_agent and not (agent_runtime or actor.has_perm(AGENT_MESSAGE_PERMISSION)):
+        label = MessageRole(role).label.lower()
+        raise NotAllowed(MESSAGE_ROLE_AGENTS_ONLY.format(user=actor, role=label))
     if not content or not content.strip():
         raise InvalidInput(MESSAGE_EMPTY)
     if parent is not None and parent.session_id != session.pk:
@@ -143,8 +160,17 @@ def session_delete(*, session: Session, actor: AbstractUser) -> Session:
         session,
         actor=actor,
         action=AuditAction.SESSION_DELETE,
-        description=f"Chat session deleted: {session}",
+        description=f"Chat session {_private_label(session)} deleted",
     )
+
+
+def _private_label(session: Session) -> str:
+    """Name a session in the audit trail without its title: only its owner sees that.
+
+    The engagement's team reads the engagement's audit events, but not the owner's
+    chat sessions, so their events say which session, never what it is about.
+    """
+    return str(session.pk)[:8]
 
 
 def _require_owner(session: Session, actor: AbstractUser, *, verb: str) -> None:

@@ -3,7 +3,7 @@
 import django_filters
 from django.contrib.auth import get_user_model
 
-from config.api import TrackedFilterSet
+from config.api import IntegerFilter, TrackedFilterSet
 
 from .choices import EngagementStatus, EngagementType, TeamRole
 from .models import Engagement, EngagementMember
@@ -22,9 +22,9 @@ class EngagementFilterSet(TrackedFilterSet):
     client_code = django_filters.CharFilter(
         lookup_expr="iexact", help_text="Client code (exact, case-insensitive)."
     )
-    lead_actuary_id = django_filters.NumberFilter(help_text="Id of the lead actuary.")
-    reviewer_id = django_filters.NumberFilter(help_text="Id of the reviewer.")
-    member_id = django_filters.NumberFilter(
+    lead_actuary_id = IntegerFilter(help_text="Id of the lead actuary.")
+    reviewer_id = IntegerFilter(help_text="Id of the reviewer.")
+    member_id = IntegerFilter(
         field_name="team__user_id", help_text="Id of a user on the engagement's team."
     )
     due_after = django_filters.DateFilter(
@@ -49,7 +49,7 @@ class EngagementMemberFilterSet(TrackedFilterSet):
     """Team members by engagement, user and role."""
 
     engagement_id = django_filters.UUIDFilter(help_text="Id of the engagement.")
-    user_id = django_filters.NumberFilter(help_text="Id of the user.")
+    user_id = IntegerFilter(help_text="Id of the user.")
     role = django_filters.MultipleChoiceFilter(
         choices=TeamRole.choices, help_text="One or more team roles."
     )

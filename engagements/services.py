@@ -98,6 +98,10 @@ MEMBER_KEY_NOT_REMOVABLE = (
     "name another {title} on the engagement first."
 )
 MEMBER_WRONG_ENGAGEMENT = "Team member {user} does not belong to engagement “{engagement}”."
+ENGAGEMENT_NEEDS_LEAD = (
+    "Engagement “{engagement}” needs a lead actuary: name one. Without a lead nobody on "
+    "the team may run it{reviewer}."
+)
 
 
 @audited_transaction
@@ -134,6 +138,13 @@ def engagement_create(
         config=config or {},
         metadata=metadata or {},
     )
+    if lead_actuary is None and not actor.is_superuser:
+        # Only a superuser may open one without a lead (and then run it herself).
+        reviewing = " (you are its reviewer, so you cannot lead it)" if reviewer == actor else ""
+        raise InvalidInput(
+            ENGAGEMENT_NEEDS_LEAD.format(engagement=engagement, reviewer=reviewing),
+            field="lead_actuary",
+        )
     _check_key_people(engagement)
     validate(engagement)
     create_and_record(

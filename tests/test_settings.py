@@ -69,3 +69,66 @@ def test_every_environment_variable_is_documented():
     readme = (ROOT / "README.md").read_text()
     assert not [n for n in names if f"# {n}=" not in example], "missing from .env.example"
     assert not [n for n in names if f"`{n}`" not in readme], "missing from README.md"
+
+
+def _deploy_check(tmp_path, **env_vars):
+    # The browser tests' DJANGO_ALLOW_ASYNC_UNSAFE is no deployment's setting.
+    skipped = {"SECRET_KEY", "DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    env = {k: v for k, v in os.environ.items() if k not in skipped}
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings.production",
+        SECRET_KEY="x7!Rq2-a-long-random-production-key-for-this-test-only-kZ0pL9mN3vB8c",
+        DATABASE_URL=f"sqlite:///{tmp_path}/db",
+        **env_vars,
+    )
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_production_settings_pass_the_deploy_check_by_default(tmp_path):
+    """Hardening finding 7: HSTS and the HTTPS redirect are on unless opted out."""
+    result = _deploy_check(tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_opting_out_of_the_https_redirect_is_reported_by_the_deploy_check(tmp_path):
+    result = _deploy_check(tmp_path, SECURE_SSL_REDIRECT="false", SECURE_HSTS_SECONDS="0")
+    assert result.returncode != 0
+    assert "security.W004" in result.stderr + result.stdout
+    assert "security.W008" in result.stderr + result.stdout
+
+
+def _production_setting(name, **env_vars) -> str:
+    env = {k: v for k, v in os.environ.items() if k not in {"SECURE_PROXY_SSL_HEADER"}}
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings.production",
+        SECRET_KEY="a-real-secret-key-for-this-test-only-0123456789",
+        DATABASE_URL="sqlite:////tmp/unused.sqlite3",
+        **env_vars,
+    )
+    code = f"from django.conf import settings; print(repr(settings.{name}))"
+    result = subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_the_proxy_ssl_header_is_trusted_only_when_configured():
+    assert _production_setting("SECURE_PROXY_SSL_HEADER") == "None"
+    configured = _production_setting(
+        "SECURE_PROXY_SSL_HEADER", SECURE_PROXY_SSL_HEADER="HTTP_X_FORWARDED_PROTO"
+    )
+    assert configured == "('HTTP_X_FORWARDED_PROTO', 'https')"

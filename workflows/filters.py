@@ -2,7 +2,7 @@
 
 import django_filters
 
-from config.api import TrackedFilterSet
+from config.api import DateTimeFilter, IntegerFilter, TrackedFilterSet
 
 from .choices import WorkflowStatus, WorkflowType
 from .models import WorkflowRun
@@ -25,18 +25,18 @@ class WorkflowRunFilterSet(TrackedFilterSet):
     )
     period = django_filters.CharFilter(help_text='Reporting period, e.g. "2024-Q4".')
     agent_name = django_filters.CharFilter(help_text="Name of the agent that ran it.")
-    started_by_id = django_filters.NumberFilter(help_text="Id of the user who started it.")
+    started_by_id = IntegerFilter(help_text="Id of the user who started it.")
     trace_id = django_filters.CharFilter(help_text="AI agent trace id.")
-    started_after = django_filters.IsoDateTimeFilter(
+    started_after = DateTimeFilter(
         field_name="started_at", lookup_expr="gte", help_text="Started at or after (ISO 8601)."
     )
-    started_before = django_filters.IsoDateTimeFilter(
+    started_before = DateTimeFilter(
         field_name="started_at", lookup_expr="lte", help_text="Started at or before (ISO 8601)."
     )
-    completed_after = django_filters.IsoDateTimeFilter(
+    completed_after = DateTimeFilter(
         field_name="completed_at", lookup_expr="gte", help_text="Ended at or after (ISO 8601)."
     )
-    completed_before = django_filters.IsoDateTimeFilter(
+    completed_before = DateTimeFilter(
         field_name="completed_at", lookup_expr="lte", help_text="Ended at or before (ISO 8601)."
     )
 

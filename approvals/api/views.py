@@ -108,6 +108,9 @@ class ApprovalViewSet(KeptRecordViewSet):
         url_path="review-memo",
         permission_model=Artefact,
         permission_verbs={"POST": "add"},
+        # It answers the memo's artefacts as one array: no pages, no list filters.
+        pagination_class=None,
+        filter_backends=(),
     )
     def review_memo(self, request, pk=None):
         approval = self.get_object()

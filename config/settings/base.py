@@ -3,6 +3,7 @@
 Every variable is listed with its default in `.env.example` and README.md.
 """
 
+import datetime
 from pathlib import Path
 
 import environ
@@ -45,6 +46,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "audit",
     "engagements",
     "workflows",
@@ -64,6 +66,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "config.middleware.RequestContextMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Last: turns a login refused for too many failures into a 429 (config.security).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -178,15 +182,37 @@ TASKS = {
 
 LOGIN_URL = "admin:login"
 
+# Login throttling (django-axes): after LOGIN_FAILURE_LIMIT failed logins for one account,
+# or from one IP address, further attempts are refused for LOGIN_COOLOFF_MINUTES (429 with
+# Retry-After) on the admin, the API's login page and token authentication alike.
+AUTHENTICATION_BACKENDS = (
+    "config.security.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+)
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+# Successful logins are in the audit log already; axes keeps only the failure counts.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False
+AXES_CLIENT_IP_CALLABLE = "config.middleware.client_ip"
+AXES_LOCKOUT_CALLABLE = "config.security.lockout_response"
+
 # REST API (/api/v1/, see the README). Token first: its WWW-Authenticate header makes an
 # anonymous request answer 401 rather than 403. Session auth serves the browsable API and
 # Swagger UI (with CSRF). Every list is paginated, with ?page_size= capped at 100.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": (
-        "rest_framework.authentication.TokenAuthentication",
+        "config.security.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ),
     "DEFAULT_PERMISSION_CLASSES": ("config.api.ModelPermissions",),
+    "DEFAULT_PARSER_CLASSES": (
+        "config.api.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ),
     "DEFAULT_FILTER_BACKENDS": (
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.SearchFilter",

@@ -122,6 +122,7 @@ def built(engagement, actuary, reviewer):
         actor=actuary,
         parent=question,
         metadata={"tokens": 12, "latency": 0.25},
+        agent_runtime=True,
     )
     return Engagement.objects.get(pk=engagement.pk)
 

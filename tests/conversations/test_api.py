@@ -3,6 +3,7 @@
 import datetime
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from audit.choices import AuditAction
@@ -158,6 +159,7 @@ def test_messages_list_in_the_order_they_were_sent(session, lead, lead_client):
 
 
 def test_a_reply_stays_in_its_session(session, lead, lead_client):
+    lead.user_permissions.add(Permission.objects.get(codename="post_agent_messages"))
     question = chat_message_add(session=session, role="user", content="Q", actor=lead)
     response = lead_client.post(
         messages_url(session), {"role": "assistant", "content": "A", "parent": str(question.pk)}

@@ -49,10 +49,20 @@ def test_message_filters(sessions, lead, lead_client):
     session = sessions["about"]
     question = chat_message_add(session=session, role="user", content="Q", actor=lead)
     answer = chat_message_add(
-        session=session, role="assistant", content="A", actor=lead, parent=question
+        session=session,
+        role="assistant",
+        content="A",
+        actor=lead,
+        parent=question,
+        agent_runtime=True,
     )
     tool = chat_message_add(
-        session=session, role="tool", content="{}", tool_name="triangle_reader", actor=lead
+        session=session,
+        role="tool",
+        content="{}",
+        tool_name="triangle_reader",
+        actor=lead,
+        agent_runtime=True,
     )
     url = f"{SESSIONS}{session.pk}/messages/"
 

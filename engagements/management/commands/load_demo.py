@@ -231,7 +231,14 @@ class Command(BaseCommand):
             ),
             ("user", "Run the chain ladder with that tail on the RAA triangle, please."),
         ):
-            conversations.chat_message_add(session=session, role=role, content=content, actor=alice)
+            # The assistant's turn stands for what the assistant itself recorded.
+            conversations.chat_message_add(
+                session=session,
+                role=role,
+                content=content,
+                actor=alice,
+                agent_runtime=role != "user",
+            )
 
     def reserving_runs(self, engagement, *, alice, bob):
         """Add reserving runs; real results once the reserving workflows are installed."""
