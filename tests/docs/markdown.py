@@ -29,7 +29,7 @@ MARKER = re.compile(r"^\s*<!--\s*(?P<name>[a-z][a-z-]*)\s*(?::\s*(?P<value>.*?))
 KNOWN_MARKERS = ("not-run", "run-by-ci", "example-setup", "example")
 
 STRAY_MARKER = "{where}: the marker <!-- {name} --> is not followed by a fenced block"
-EMPTY_REASON = "{where}: <!-- not-run --> must say why the block cannot run: <!-- not-run: reason -->"
+EMPTY_REASON = "{where}: say why the block cannot run: <!-- not-run: reason -->"
 UNCLOSED_FENCE = "{where}: the fenced block opened here is never closed"
 
 

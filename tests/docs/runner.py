@@ -231,7 +231,7 @@ class Session:
             try:
                 json.loads(body)
             except ValueError as error:
-                raise ExampleFailed(f"{where}: the request body is not valid JSON: {error}")
+                raise ExampleFailed(f"{where}: the request body is not JSON: {error}") from error
         return self._request(
             request["method"], request["path"], headers, body.encode(), content_type
         )
@@ -265,7 +265,9 @@ class Session:
             try:
                 expected = json.loads(documented)
             except ValueError as error:
-                raise ExampleFailed(f"{where}: the documented body is not valid JSON: {error}")
+                raise ExampleFailed(
+                    f"{where}: the documented body is not valid JSON: {error}"
+                ) from error
             match_json(expected, response.json(), self.variables)
         else:
             match_text(documented, _body_text(response), self.variables, what="body")
