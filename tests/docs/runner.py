@@ -26,6 +26,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from django.core.management import call_command
+from django.test import override_settings
 from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 from rest_framework.test import APIClient
 
@@ -142,9 +143,11 @@ class Session:
             raise ExampleFailed(CANNOT_RUN.format(where=where, line=line))
         stdout, stderr = io.StringIO(), io.StringIO()
         try:
+            # As on the reader's machine: manage.py's local settings turn DEBUG on.
             with (
                 contextlib.redirect_stdout(stdout),
                 contextlib.redirect_stderr(stderr),
+                override_settings(DEBUG=True),
                 self._commit(),
             ):
                 call_command(*arguments)
