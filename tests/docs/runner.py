@@ -24,6 +24,7 @@ import json
 import re
 import shlex
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from django.core.management import call_command
 from django.test import override_settings
@@ -68,6 +69,7 @@ class Session:
     variables: dict[str, str] = field(default_factory=dict)
     client: APIClient = field(default_factory=APIClient)
     capture_on_commit: object = None  # pytest-django's django_capture_on_commit_callbacks
+    workdir: Path | None = None  # where commands write files they are told to write
     commands_run: int = 0
     requests_sent: int = 0
 
@@ -148,6 +150,7 @@ class Session:
                 contextlib.redirect_stdout(stdout),
                 contextlib.redirect_stderr(stderr),
                 override_settings(DEBUG=True),
+                contextlib.chdir(self.workdir or ROOT),
                 self._commit(),
             ):
                 call_command(*arguments)

@@ -98,9 +98,9 @@ def media_root(demo_world):
 
 
 @pytest.fixture
-def session(db, demo_world, django_capture_on_commit_callbacks):
+def session(db, demo_world, django_capture_on_commit_callbacks, tmp_path):
     """A reader's session: the variables of docs/examples.md's setup block defined."""
-    session = Session(capture_on_commit=django_capture_on_commit_callbacks)
+    session = Session(capture_on_commit=django_capture_on_commit_callbacks, workdir=tmp_path)
     session.run_shell_block(_setup_block())
     return session
 

@@ -1,0 +1,70 @@
+"""The manual's reference pages list everything the code offers: every endpoint with
+its methods, every management command of the project. (Every environment variable:
+tests/test_settings.py.)"""
+
+import re
+
+from django.core.management import get_commands
+
+from config.api_router import router
+from tests.docs.markdown import DOCS
+
+ENDPOINTS_PAGE = DOCS / "api" / "endpoints.md"
+COMMANDS_PAGE = DOCS / "operators" / "commands.md"
+PROJECT_APPS = ("engagements", "workflows", "artefacts", "approvals", "audit", "conversations")
+# Commands of the libraries the manual tells operators to run.
+LIBRARY_COMMANDS = ("db_worker", "drf_create_token")
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _endpoint_rows() -> list[tuple[str, set[str]]]:
+    """Return (paths cell, methods) of each row of the endpoints table."""
+    rows = []
+    for line in ENDPOINTS_PAGE.read_text().splitlines():
+        if line.startswith("| `/"):
+            cells = [cell.strip() for cell in line.strip("|").split("|")]
+            rows.append((cells[0], {m for m in METHODS if m in cells[1]}))
+    return rows
+
+
+def _routes():
+    """Yield (documented path, action path or "", detail, methods) of every API route."""
+    for prefix, viewset, _basename in router.registry:
+        path = "/" + re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", prefix) + "/"
+        for route in router.get_routes(viewset):
+            methods = {m.upper() for m, action in route.mapping.items() if hasattr(viewset, action)}
+            if not methods:
+                continue
+            action = re.sub(r"^\^\{prefix\}(/\{lookup\})?/?|\{trailing_slash\}\$$", "", route.url)
+            yield path, action, route.detail, methods - {"HEAD", "OPTIONS"}
+
+
+def test_the_endpoints_table_lists_every_route_with_its_methods():
+    rows = _endpoint_rows()
+    assert len(rows) > 20
+    missing = []
+    for path, action, detail, methods in _routes():
+        detail_path = path + ("{id}/" if detail else "")
+        matching = [
+            row_methods
+            for cell, row_methods in rows
+            if (f"`{path}" in cell or f"`{detail_path}" in cell)
+            and (f"{action}/" in cell if action else f"`{detail_path}`" in cell)
+        ]
+        documented = set().union(*matching)
+        if not methods <= documented:
+            where = detail_path + (f"{action}/" if action else "")
+            missing.append(f"{where}: {sorted(methods - documented)}")
+    assert not missing, f"routes missing from {ENDPOINTS_PAGE.name}:\n" + "\n".join(missing)
+
+
+def test_the_commands_page_describes_every_command():
+    commands = [
+        name
+        for name, app in get_commands().items()
+        if app in PROJECT_APPS or name in LIBRARY_COMMANDS
+    ]
+    assert "backup" in commands
+    page = COMMANDS_PAGE.read_text()
+    missing = [name for name in commands if f"## `{name}`" not in page]
+    assert not missing, f"commands missing from {COMMANDS_PAGE.name}: {missing}"
