@@ -13,8 +13,9 @@ The convention (also explained to writers in docs/examples.md):
   ``<!-- run-by-ci -->`` every command in it is one that .ci/run runs;
   ``<!-- example-setup -->`` the block that defines the variables every page's
   examples use (one, in docs/examples.md);
-  ``<!-- example: NAME -->`` the block belongs to another test's convention
-  (e.g. ``reserve-run`` in docs/reserving-methods.md) and is left to it.
+  ``<!-- example: NAME -->`` the next block belongs to another test's convention
+  (e.g. ``reserve-run`` in docs/reserving-methods.md) and is left to it; text may
+  stand between this marker and its block.
 """
 
 import re
@@ -47,7 +48,7 @@ class Block:
     @property
     def where(self) -> str:
         """Return `docs/page.md:12`, the place to look when the block fails."""
-        return f"{self.path.relative_to(ROOT)}:{self.line}"
+        return _where(self.path, self.line)
 
     @property
     def text(self) -> str:
@@ -70,7 +71,7 @@ def read_blocks(path: Path) -> list[Block]:
         marker = MARKER.match(line)
         fence = FENCE.match(line)
         if marker and marker["name"] in KNOWN_MARKERS:
-            if pending is not None:
+            if pending is not None and pending[0] != "example":
                 raise ValueError(_stray(path, pending))
             pending = (marker["name"], marker["value"], index + 1)
         elif fence:
@@ -89,10 +90,10 @@ def read_blocks(path: Path) -> list[Block]:
             blocks.append(Block(path, index + 1, language, tuple(body), name, value))
             pending = None
             index = end
-        elif line.strip() and pending is not None:
+        elif line.strip() and pending is not None and pending[0] != "example":
             raise ValueError(_stray(path, pending))
         index += 1
-    if pending is not None:
+    if pending is not None and pending[0] != "example":
         raise ValueError(_stray(path, pending))
     return blocks
 
@@ -107,7 +108,8 @@ def _dedent(line: str, indent: str) -> str:
 
 
 def _where(path: Path, line: int) -> str:
-    return f"{path.relative_to(ROOT)}:{line}"
+    shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    return f"{shown}:{line}"
 
 
 def _stray(path: Path, pending: tuple[str, str | None, int]) -> str:

@@ -44,7 +44,10 @@ def match_text(template: str, actual: str, variables: dict[str, str], *, what: s
     pattern, names = _compile(template, variables)
     found = re.fullmatch(pattern, actual, flags=re.DOTALL)
     if found is None:
-        raise Mismatch(f"{what}: documented {template!r}, got {actual!r}")
+        shown = VARIABLE.sub(
+            lambda m: variables.get(m["braced"] or m["plain"], m.group(0)), template
+        )
+        raise Mismatch(f"{what}: documented {shown!r}, got {actual!r}")
     for name in names:
         variables[name] = found[name]
 

@@ -20,7 +20,7 @@ from django.db import transaction
 from django.test import override_settings
 
 from tests.docs.markdown import DOCS, ROOT, Block, manual_pages, read_blocks
-from tests.docs.runner import Session, _logical_lines
+from tests.docs.runner import ExampleFailed, Session, _logical_lines
 
 SHELL_LANGUAGES = ("sh", "bash", "shell")
 RUNNABLE_LANGUAGES = (*SHELL_LANGUAGES, "console", "crontab", "http")
@@ -220,3 +220,48 @@ def test_python_examples_import_what_exists():
                     for alias in node.names:
                         importlib.import_module(alias.name)
     assert not problems, "\n".join(problems)
+
+
+# --- the harness itself: a wrong example fails ------------------------------------------------
+
+
+def _block(language: str, *lines: str) -> Block:
+    return Block(path=SETUP_PAGE, line=1, language=language, lines=lines)
+
+
+def test_a_response_that_differs_from_the_page_fails(session):
+    block = _block(
+        "http",
+        "GET /api/v1/engagements/?client_code=ACME HTTP/1.1",
+        "Authorization: Token $ALICE",
+        "",
+        "HTTP/1.1 200 OK",
+        "",
+        '{"count": 1, "results": [{"status": "draft"}]}',
+    )
+    with pytest.raises(ExampleFailed, match=r"results\[0\]\.status: documented 'draft', got"):
+        session.run_http_block(block)
+
+
+def test_a_status_that_differs_from_the_page_fails(session):
+    block = _block("sh", 'curl -s "$API/engagements/"   # 200')
+    with pytest.raises(ExampleFailed, match="documented status 200, got 401"):
+        session.run_shell_block(block)
+
+
+def test_a_command_that_fails_fails_its_example(session):
+    block = _block("console", "$ python manage.py verify_artefacts --engagment $ACME")
+    with pytest.raises(ExampleFailed, match="unrecognized arguments: --engagment"):
+        session.run_shell_block(block, console=True)
+
+
+def test_a_line_that_cannot_run_asks_for_a_marker(session):
+    block = _block("sh", "gunicorn config.wsgi")
+    with pytest.raises(ExampleFailed, match="mark the block <!-- not-run: reason -->"):
+        session.run_shell_block(block)
+
+
+def test_an_undefined_variable_is_named(session):
+    block = _block("sh", "python manage.py verify_artefacts --engagement $NOWHERE")
+    with pytest.raises(ExampleFailed, match=r"\$NOWHERE is used before any example defines it"):
+        session.run_shell_block(block)
