@@ -1,8 +1,9 @@
 """The manual's reference pages list everything the code offers: every endpoint with
-its methods, every management command of the project. (Every environment variable:
-tests/test_settings.py.)"""
+its methods, every management command of the project (every environment variable:
+tests/test_settings.py), and quote `make run` as it is."""
 
 import re
+import subprocess
 from pathlib import Path
 
 from django.apps import apps
@@ -78,3 +79,16 @@ def test_the_commands_page_describes_every_command():
     page = COMMANDS_PAGE.read_text()
     missing = [name for name in commands if f"## `{name}`" not in page]
     assert not missing, f"commands missing from {COMMANDS_PAGE.name}: {missing}"
+
+
+def test_make_run_prints_the_address_and_logins_the_manual_shows():
+    """README.md and Getting started quote what `make run` prints before serving."""
+    dry_run = subprocess.run(
+        ["make", "-n", "run"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    for page in (ROOT / "README.md", DOCS / "getting-started.md"):
+        text = page.read_text()
+        quoted = text.split("```text\n", 1)[1].split("```", 1)[0].splitlines()
+        assert len(quoted) == 2, page
+        for line in quoted:
+            assert f'echo "{line}"' in dry_run, f"{page.name}: make run does not print {line!r}"
