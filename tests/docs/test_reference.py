@@ -92,3 +92,12 @@ def test_make_run_prints_the_address_and_logins_the_manual_shows():
         assert len(quoted) == 2, page
         for line in quoted:
             assert f'echo "{line}"' in dry_run, f"{page.name}: make run does not print {line!r}"
+
+
+def test_the_front_page_links_to_pages_that_exist():
+    """README.md is outside the MkDocs build, so its links are checked here."""
+    readme = (ROOT / "README.md").read_text()
+    targets = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", readme)
+    assert len(targets) > 20
+    missing = [t for t in targets if "://" not in t and not (ROOT / t).exists()]
+    assert not missing, f"README.md links to missing files: {missing}"
