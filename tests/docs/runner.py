@@ -122,9 +122,11 @@ class Session:
             if substitution:
                 output = self._manage_py(substitution["command"], where=where, line=line)
                 if substitution["field"]:
-                    words = output.split()
-                    index = int(substitution["field"]) - 1
-                    output = words[index] if index < len(words) else ""
+                    output = _awk_print(output, int(substitution["field"]))
+                if not output.strip():
+                    raise ExampleFailed(
+                        f"{where}: `{line}` defines ${assignment['name']} as nothing"
+                    )
                 self.variables[assignment["name"]] = output.strip()
             else:
                 words = shlex.split(expand(value, self.variables, shell=True))
@@ -315,6 +317,12 @@ def _logical_lines(block: Block, *, console: bool = False):
             continue
         yield start, (pending + line).strip()
         pending = ""
+
+
+def _awk_print(output: str, number: int) -> str:
+    """Return what `awk '{print $number}'` prints: that field of every line."""
+    fields = (line.split() for line in output.splitlines())
+    return "\n".join(words[number - 1] if len(words) >= number else "" for words in fields)
 
 
 def _split_and(line: str) -> list[str]:
