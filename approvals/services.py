@@ -34,7 +34,6 @@ import hashlib
 from typing import TYPE_CHECKING, Any
 
 from django.core.files.base import ContentFile
-from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -44,6 +43,7 @@ from artefacts.selectors import engagement_input_data_without_reliance
 from artefacts.services import artefact_create, artefact_new_version
 from audit.choices import AuditAction, Severity
 from audit.services import audit_record
+from audit.transactions import audited_transaction
 from config.exceptions import Conflict, InvalidInput, NotAllowed
 from config.services import (
     apply_changes,
@@ -232,7 +232,7 @@ MEMO_FORMAT_INVALID = "format must be one of {formats}, not {value!r}."
 MEMO_METADATA_KEY = "review_memo_of"
 
 
-@transaction.atomic
+@audited_transaction
 def approval_request(
     *,
     approval_type: str,
@@ -325,7 +325,7 @@ def approval_request(
     return approval
 
 
-@transaction.atomic
+@audited_transaction
 def approval_update(*, approval: Approval, actor: AbstractUser, data: dict[str, Any]) -> Approval:
     """Change a pending approval's notes, designated approver, expiry or metadata."""
     engagement = lock(_engagement_of(approval))
@@ -401,7 +401,7 @@ def approval_reject(
     )
 
 
-@transaction.atomic
+@audited_transaction
 def approval_revoke(*, approval: Approval, actor: AbstractUser, reason: str) -> Approval:
     """Withdraw a granted approval with a reason; an approved artefact goes back to review.
 
@@ -431,7 +431,7 @@ def approval_revoke(*, approval: Approval, actor: AbstractUser, reason: str) -> 
     return approval
 
 
-@transaction.atomic
+@audited_transaction
 def approval_expire(*, approval: Approval, actor: AbstractUser | None = None) -> Approval:
     """Mark a pending approval past its expiry date as expired (`actor` None: the system)."""
     engagement = lock(_engagement_of(approval))
@@ -449,7 +449,7 @@ def approval_expire(*, approval: Approval, actor: AbstractUser | None = None) ->
 # --- review points (APS X2) -------------------------------------------------------------
 
 
-@transaction.atomic
+@audited_transaction
 def review_point_raise(
     *,
     approval: Approval,
@@ -506,7 +506,7 @@ def review_point_raise(
     return point
 
 
-@transaction.atomic
+@audited_transaction
 def review_point_respond(*, point: ReviewPoint, actor: AbstractUser, response: str) -> ReviewPoint:
     """Answer a review point: open → responded.
 
@@ -537,7 +537,7 @@ def review_point_respond(*, point: ReviewPoint, actor: AbstractUser, response: s
     )
 
 
-@transaction.atomic
+@audited_transaction
 def review_point_resolve(
     *, point: ReviewPoint, actor: AbstractUser, notes: str = ""
 ) -> ReviewPoint:
@@ -566,7 +566,7 @@ def review_point_resolve(
     )
 
 
-@transaction.atomic
+@audited_transaction
 def review_point_reopen(*, point: ReviewPoint, actor: AbstractUser, reason: str) -> ReviewPoint:
     """Challenge again, with a reason: responded or resolved → open.
 
@@ -589,7 +589,7 @@ def review_point_reopen(*, point: ReviewPoint, actor: AbstractUser, reason: str)
     )
 
 
-@transaction.atomic
+@audited_transaction
 def review_memo_export(
     *, approval: Approval, actor: AbstractUser, format: str = MemoFormat.BOTH
 ) -> list[Artefact]:
@@ -661,7 +661,7 @@ def review_memo_export(
 # --- disclosure checklist (ASOP 41) ------------------------------------------------------
 
 
-@transaction.atomic
+@audited_transaction
 def disclosure_checklist_prefill(
     *,
     actor: AbstractUser,
@@ -722,7 +722,7 @@ def disclosure_checklist_prefill(
     return checklist
 
 
-@transaction.atomic
+@audited_transaction
 def disclosure_checklist_update(
     *, checklist: DisclosureChecklist, actor: AbstractUser, data: dict[str, Any]
 ) -> DisclosureChecklist:
@@ -757,7 +757,7 @@ def disclosure_checklist_update(
     return checklist
 
 
-@transaction.atomic
+@audited_transaction
 def disclosure_checklist_complete(
     *, checklist: DisclosureChecklist, actor: AbstractUser
 ) -> DisclosureChecklist:
@@ -798,7 +798,7 @@ def disclosure_checklist_complete(
     )
 
 
-@transaction.atomic
+@audited_transaction
 def qualification_create(
     *,
     user: AbstractUser,
@@ -832,7 +832,7 @@ def qualification_create(
     return qualification
 
 
-@transaction.atomic
+@audited_transaction
 def qualification_update(
     *, qualification: ProfessionalQualification, actor: AbstractUser, data: dict[str, Any]
 ) -> ProfessionalQualification:
@@ -870,7 +870,7 @@ def qualifications_valid_on(
     )
 
 
-@transaction.atomic
+@audited_transaction
 def _decide(
     approval: Approval,
     move: str,
@@ -1153,7 +1153,7 @@ def _require_reliance_register(engagement: Engagement, *, verb: str) -> None:
 def _open_checklist(engagement: Engagement) -> DisclosureChecklist | None:
     """Return the engagement's checklist that is not frozen yet, locked (or None)."""
     return (
-        DisclosureChecklist.objects.select_for_update()
+        DisclosureChecklist.objects.select_for_update(no_key=True)
         .filter(engagement=engagement, frozen_at__isnull=True)
         .first()
     )

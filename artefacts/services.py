@@ -24,6 +24,7 @@ from django.db import transaction
 from approvals.choices import ApprovalStatus
 from audit.choices import AuditAction
 from audit.services import audit_record
+from audit.transactions import audited_transaction
 from config.exceptions import Conflict, InvalidInput, NotAllowed
 from config.services import (
     apply_changes,
@@ -176,7 +177,7 @@ def artefact_create(
     callers still work). `max_size` overrides ARTEFACT_MAX_UPLOAD_SIZE. A refused or
     failed upload leaves no row and no newly stored file (see `_stored_upload`).
     """
-    with _stored_upload() as uploads, transaction.atomic():
+    with _stored_upload() as uploads, audited_transaction():
         engagement = lock(engagement)
         engagement_require_member(engagement=engagement, user=actor, verb="upload artefacts to")
         engagement_require_open(engagement=engagement, what=NEW_ARTEFACTS)
@@ -214,7 +215,7 @@ def artefact_new_version(
     upload (`mime_type` is ignored); identical bytes are refused. A refused or
     failed upload leaves both versions as they were and no newly stored file.
     """
-    with _stored_upload() as uploads, transaction.atomic():
+    with _stored_upload() as uploads, audited_transaction():
         engagement = lock(artefact.engagement)
         previous = lock(artefact)
         engagement_require_member(engagement=engagement, user=actor, verb="upload artefacts to")
@@ -243,7 +244,7 @@ def artefact_new_version(
         )
 
 
-@transaction.atomic
+@audited_transaction
 def artefact_update(*, artefact: Artefact, actor: AbstractUser, data: dict[str, Any]) -> Artefact:
     """Change a draft artefact's name, description, type or metadata (never its bytes)."""
     artefact = lock(artefact)
@@ -261,7 +262,7 @@ def artefact_update(*, artefact: Artefact, actor: AbstractUser, data: dict[str, 
     return artefact
 
 
-@transaction.atomic
+@audited_transaction
 def artefact_submit_for_review(*, artefact: Artefact, actor: AbstractUser) -> Artefact:
     """Send a draft artefact for review: draft → pending_review."""
     artefact = lock(artefact)
@@ -275,7 +276,7 @@ def artefact_submit_for_review(*, artefact: Artefact, actor: AbstractUser) -> Ar
     )
 
 
-@transaction.atomic
+@audited_transaction
 def artefact_archive(*, artefact: Artefact, actor: AbstractUser) -> Artefact:
     """Archive an artefact that no review is waiting on."""
     artefact = lock(artefact)
@@ -287,7 +288,7 @@ def artefact_archive(*, artefact: Artefact, actor: AbstractUser) -> Artefact:
     return move_and_record(artefact, "archive", actor=actor, action=AuditAction.ARTEFACT_UPDATE)
 
 
-@transaction.atomic
+@audited_transaction
 def artefact_delete(*, artefact: Artefact, actor: AbstractUser) -> Artefact:
     """Soft-delete an artefact that is neither approved nor under a pending approval."""
     artefact = lock(artefact)
@@ -355,7 +356,7 @@ def artefact_open_for_download(
     return handle
 
 
-@transaction.atomic
+@audited_transaction
 def reliance_record(
     *,
     artefact: Artefact,
@@ -412,7 +413,7 @@ def reliance_record(
     return reliance
 
 
-@transaction.atomic
+@audited_transaction
 def reliance_update(
     *, reliance: DataReliance, actor: AbstractUser, data: dict[str, Any]
 ) -> DataReliance:

@@ -4,12 +4,13 @@ import json
 import uuid
 
 from django.contrib import admin, messages
+from django.contrib.admin.options import csrf_protect_m
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import connections
+from django.db import connections, router
 from django.db.models import Q
 from django.http import Http404
 from django.template.response import TemplateResponse
@@ -31,6 +32,7 @@ from engagements.selectors import (
 from .models import AuditLog, Backup, Recovery
 from .selectors import TIMELINE_DEFAULT_LIMIT, engagement_timeline, user_has_audit_trail
 from .services import user_deactivate
+from .transactions import audited_transaction
 
 TIMELINE_MAX_LIMIT = 2000
 NO_ENGAGEMENT = "No engagement with this id."
@@ -53,6 +55,23 @@ class RecordAdmin(SimpleHistoryAdmin):
     """
 
     readonly_record_fields = ("id", "status", *TRACKED_FIELDS, *SOFT_DELETE_FIELDS, "trace_id")
+
+    # Saving and deleting run in an audited transaction, not Django's plain atomic
+    # block: the services they call then append their audit events when the whole
+    # page's work is done, taking the chain head last (see audit.transactions).
+    @csrf_protect_m
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        if request.method in ("GET", "HEAD", "OPTIONS", "TRACE"):
+            return self._changeform_view(request, object_id, form_url, extra_context)
+        with audited_transaction(using=router.db_for_write(self.model)):
+            return self._changeform_view(request, object_id, form_url, extra_context)
+
+    @csrf_protect_m
+    def delete_view(self, request, object_id, extra_context=None):
+        if request.method in ("GET", "HEAD", "OPTIONS", "TRACE"):
+            return self._delete_view(request, object_id, extra_context)
+        with audited_transaction(using=router.db_for_write(self.model)):
+            return self._delete_view(request, object_id, extra_context)
 
     def get_readonly_fields(self, request, obj=None):
         own = tuple(super().get_readonly_fields(request, obj))

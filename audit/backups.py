@@ -68,6 +68,7 @@ from .chain import GENESIS_HASH
 from .choices import AuditAction, BackupStatus, BackupType, Severity
 from .models import AuditChainHead, AuditLog, Backup, Recovery, is_history_tracked
 from .services import audit_record
+from .transactions import audited_transaction
 
 logger = logging.getLogger(__name__)
 
@@ -910,8 +911,8 @@ def backup_expire(*, backup: Backup, actor=None) -> bool:
     moves the row to expired with history, and records a data_export event with
     metadata {"pruned": true}. Return whether an archive file was removed.
     """
-    with transaction.atomic():
-        backup = Backup.objects.select_for_update().get(pk=backup.pk)
+    with audited_transaction():
+        backup = Backup.objects.select_for_update(no_key=True).get(pk=backup.pk)
         backup.check_move("expire")
         if backup.expires_at is None or backup.expires_at > timezone.now():
             raise Conflict(

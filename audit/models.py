@@ -119,7 +119,7 @@ class RecordQuerySet(models.QuerySet):
             self.model._base_manager.db_manager(self.db)
             .filter(pk__in=self.values("pk"))
             .order_by("pk")
-            .select_for_update()
+            .select_for_update(no_key=True)
             .annotate(**{alias: value for alias, (_name, value) in expressions.items()})
         )
         updated = 0

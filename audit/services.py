@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
 
 from config.exceptions import Conflict
 from config.middleware import get_request_context
 
 from .choices import AuditAction, Severity
 from .models import AuditLog
+from .transactions import audited_transaction, queue_entry
 
 USER_ALREADY_INACTIVE = "Cannot deactivate user “{user}”: they are already inactive."
 
@@ -40,8 +40,10 @@ def audit_record(
     when the resource belongs to one. User, IP address, user agent, chat session
     and trace id come from the request context unless given.
 
-    The append locks the chain head until the surrounding transaction commits,
-    so call this as the last write of a service's transaction.
+    Inside an audited transaction (`audit.transactions.audited_transaction`, which
+    every service runs in) the entry is queued and appended, with the chain head
+    locked, when the outermost one ends: the head is the last lock a transaction
+    takes. Outside one, it is appended at once, in a transaction of its own.
     """
     context = get_request_context()
     if resource is not None:
@@ -67,8 +69,7 @@ def audit_record(
         session_id=session_id or context.session_id,
         trace_id=trace_id or context.trace_id,
     )
-    with transaction.atomic():
-        entry.save()
+    queue_entry(entry)
     return entry
 
 
@@ -85,8 +86,8 @@ def user_deactivate(*, user, actor) -> object:
     Users who appear in the audit trail are never deleted: this is what replaces
     deletion, so their name stays on everything they did.
     """
-    with transaction.atomic():
-        user = get_user_model().objects.select_for_update().get(pk=user.pk)
+    with audited_transaction():
+        user = get_user_model().objects.select_for_update(no_key=True).get(pk=user.pk)
         if not user.is_active:
             raise Conflict(USER_ALREADY_INACTIVE.format(user=user.get_username()))
         user.is_active = False

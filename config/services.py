@@ -33,15 +33,18 @@ NOISE_FIELDS = frozenset({"updated_at", "updated_by"})
 
 
 def lock[Record: models.Model](record: Record) -> Record:
-    """Return `record` re-read from the database under a row lock (`select_for_update`).
+    """Return `record` re-read from the database under a row lock (`FOR NO KEY UPDATE`).
 
     Services read the row again inside their transaction, so the checks they make
     hold until they commit: a second caller waits for the lock, then sees the new
-    state and is refused.
+    state and is refused. The lock is PostgreSQL's FOR NO KEY UPDATE, not FOR UPDATE:
+    it excludes other writers of the row just the same, but not the KEY SHARE lock
+    that inserting a row which references it (an audit entry's user, a chat session's
+    engagement) takes, so those inserts never wait on it (see `audit.transactions`).
     """
     model = type(record)
     try:
-        return model._default_manager.select_for_update().get(pk=record.pk)
+        return model._default_manager.select_for_update(no_key=True).get(pk=record.pk)
     except model.DoesNotExist:
         raise Conflict(
             RECORD_GONE.format(label=_label(model, capital=True), record=record)

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from django.db import transaction
-
 from audit.choices import AuditAction
+from audit.transactions import audited_transaction
 from config.exceptions import InvalidInput, NotAllowed
 from config.services import (
     apply_changes,
@@ -45,7 +44,7 @@ MESSAGE_PARENT_ELSEWHERE = (
 NOT_EDITABLE_REASON = "a session keeps its owner, and its messages are appended"
 
 
-@transaction.atomic
+@audited_transaction
 def session_create(
     *,
     actor: AbstractUser,
@@ -81,7 +80,7 @@ def session_create(
     return session
 
 
-@transaction.atomic
+@audited_transaction
 def session_update(*, session: Session, actor: AbstractUser, data: dict[str, Any]) -> Session:
     """Change a session's title, context or engagement."""
     session = lock(session)
@@ -98,7 +97,7 @@ def session_update(*, session: Session, actor: AbstractUser, data: dict[str, Any
     return session
 
 
-@transaction.atomic
+@audited_transaction
 def chat_message_add(
     *,
     session: Session,
@@ -135,7 +134,7 @@ def chat_message_add(
     return message
 
 
-@transaction.atomic
+@audited_transaction
 def session_delete(*, session: Session, actor: AbstractUser) -> Session:
     """Soft-delete a chat session (hidden with its messages, never destroyed)."""
     session = lock(session)

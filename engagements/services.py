@@ -11,12 +11,11 @@ from __future__ import annotations
 import datetime
 from typing import TYPE_CHECKING, Any
 
-from django.db import transaction
-
 from approvals.choices import ApprovalStatus, ApprovalType
 from approvals.models import Approval
 from audit.choices import AuditAction
 from audit.services import audit_record
+from audit.transactions import audited_transaction
 from config.exceptions import Conflict, InvalidInput, NotAllowed
 from config.services import (
     apply_changes,
@@ -101,7 +100,7 @@ MEMBER_KEY_NOT_REMOVABLE = (
 MEMBER_WRONG_ENGAGEMENT = "Team member {user} does not belong to engagement “{engagement}”."
 
 
-@transaction.atomic
+@audited_transaction
 def engagement_create(
     *,
     client_code: str,
@@ -148,7 +147,7 @@ def engagement_create(
     return engagement
 
 
-@transaction.atomic
+@audited_transaction
 def engagement_update(
     *, engagement: Engagement, actor: AbstractUser, data: dict[str, Any]
 ) -> Engagement:
@@ -187,7 +186,7 @@ def engagement_hold(*, engagement: Engagement, actor: AbstractUser) -> Engagemen
     return _engagement_move(engagement, "hold", actor=actor)
 
 
-@transaction.atomic
+@audited_transaction
 def engagement_complete(*, engagement: Engagement, actor: AbstractUser) -> Engagement:
     """Complete the engagement: active → completed.
 
@@ -237,7 +236,7 @@ def engagement_cancel(*, engagement: Engagement, actor: AbstractUser) -> Engagem
     return _engagement_move(engagement, "cancel", actor=actor)
 
 
-@transaction.atomic
+@audited_transaction
 def engagement_delete(*, engagement: Engagement, actor: AbstractUser) -> Engagement:
     """Soft-delete a draft or cancelled engagement (hidden, never destroyed)."""
     engagement = lock(engagement)
@@ -256,7 +255,7 @@ def engagement_delete(*, engagement: Engagement, actor: AbstractUser) -> Engagem
     )
 
 
-@transaction.atomic
+@audited_transaction
 def engagement_member_add(
     *, engagement: Engagement, user: AbstractUser, role: str, actor: AbstractUser
 ) -> EngagementMember:
@@ -279,7 +278,7 @@ def engagement_member_add(
     return _member_save(member, actor=actor, before={})
 
 
-@transaction.atomic
+@audited_transaction
 def engagement_member_update(
     *, member: EngagementMember, role: str, actor: AbstractUser
 ) -> EngagementMember:
@@ -304,7 +303,7 @@ def engagement_member_update(
     return _member_save(member, actor=actor, before=before)
 
 
-@transaction.atomic
+@audited_transaction
 def engagement_member_remove(*, member: EngagementMember, actor: AbstractUser) -> None:
     """Take a member off the engagement's team (never its lead actuary or reviewer)."""
     engagement = lock(member.engagement)
@@ -334,7 +333,7 @@ def engagement_member_remove(*, member: EngagementMember, actor: AbstractUser) -
     )
 
 
-@transaction.atomic
+@audited_transaction
 def _engagement_move(
     engagement: Engagement,
     move: str,
@@ -366,7 +365,7 @@ def _key_title(engagement: Engagement, user_id) -> str:
 
 def _sync_key_members(engagement: Engagement, *, actor: AbstractUser) -> None:
     """Keep the lead actuary (role lead, the only one) and the reviewer on the team."""
-    demoted = EngagementMember.objects.select_for_update().filter(
+    demoted = EngagementMember.objects.select_for_update(no_key=True).filter(
         engagement=engagement, role=TeamRole.LEAD
     )
     for member in demoted.exclude(user_id=engagement.lead_actuary_id):
@@ -380,7 +379,7 @@ def _sync_key_members(engagement: Engagement, *, actor: AbstractUser) -> None:
         if user is None:
             continue
         member = (
-            EngagementMember.objects.select_for_update()
+            EngagementMember.objects.select_for_update(no_key=True)
             .filter(engagement=engagement, user=user)
             .first()
         )

@@ -34,12 +34,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from django.db import transaction
 from django_tasks_db.utils import exclusive_transaction
 
 from approvals.choices import ApprovalType
 from approvals.services import approval_request
+from audit.transactions import audited_transaction
 from config.exceptions import Conflict, DomainError, InvalidInput
+from config.services import lock
 
 from .choices import TERMINAL_STATUSES, WorkflowStatus
 from .models import WorkflowRun
@@ -133,7 +134,7 @@ def _claim(run_id: Any) -> tuple[WorkflowRun, AbstractUser] | RunReport:
     """Start the run if it is still queued; else return why it is skipped."""
     try:
         with exclusive_transaction():
-            run = WorkflowRun.objects.select_for_update().filter(pk=run_id).first()
+            run = WorkflowRun.objects.select_for_update(no_key=True).filter(pk=run_id).first()
             if run is None:
                 message = RUN_MISSING.format(run_id=run_id)
                 logger.warning(message)
@@ -283,7 +284,9 @@ class _Execution:
 
     def _await_approval(self, summary: dict[str, Any], notes: str) -> RunReport:
         """Keep the results on the run and ask for its workflow approval (run → waiting)."""
-        with transaction.atomic():
+        with audited_transaction():
+            # The decision's lock order: the engagement first, then its run.
+            lock(self.run.engagement)
             self.run = workflow_run_update_progress(
                 run=self.run,
                 actor=self.actor,

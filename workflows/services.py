@@ -35,6 +35,7 @@ from django.db import transaction
 from approvals.choices import ApprovalStatus
 from audit.choices import AuditAction, Severity
 from audit.services import audit_record
+from audit.transactions import audited_transaction
 from config.exceptions import Conflict, DomainError, InvalidInput
 from config.services import (
     apply_changes,
@@ -162,7 +163,7 @@ REPLAY_FAILED = "The replay of workflow run “{run}” failed at step {step}: {
 REPLAY_DESCRIPTION = "Workflow run replayed: {run} ({outcome})"
 
 
-@transaction.atomic
+@audited_transaction
 def workflow_run_create(
     *,
     engagement: Engagement,
@@ -212,7 +213,7 @@ def workflow_run_create(
     return run
 
 
-@transaction.atomic
+@audited_transaction
 def workflow_run_update(
     *, run: WorkflowRun, actor: AbstractUser, data: dict[str, Any]
 ) -> WorkflowRun:
@@ -236,7 +237,7 @@ def workflow_run_update(
     return run
 
 
-@transaction.atomic
+@audited_transaction
 def workflow_run_queue(
     *, run: WorkflowRun, actor: AbstractUser, enqueue: bool = True
 ) -> WorkflowRun:
@@ -357,7 +358,7 @@ def workflow_run_cancel(*, run: WorkflowRun, actor: AbstractUser) -> WorkflowRun
     return _run_move(run, "cancel", actor=actor, action=AuditAction.WORKFLOW_CANCEL)
 
 
-@transaction.atomic
+@audited_transaction
 def workflow_run_update_progress(
     *,
     run: WorkflowRun,
@@ -397,7 +398,7 @@ def workflow_run_update_progress(
     return run
 
 
-@transaction.atomic
+@audited_transaction
 def workflow_run_delete(*, run: WorkflowRun, actor: AbstractUser) -> WorkflowRun:
     """Soft-delete a finished run (hidden, never destroyed); open runs are cancelled first.
 
@@ -413,7 +414,7 @@ def workflow_run_delete(*, run: WorkflowRun, actor: AbstractUser) -> WorkflowRun
     return run
 
 
-@transaction.atomic
+@audited_transaction
 def workflow_run_conclude_approval(
     *, run: WorkflowRun, approval: Approval, actor: AbstractUser
 ) -> WorkflowRun:
@@ -454,7 +455,7 @@ def workflow_run_conclude_approval(
     )
 
 
-@transaction.atomic
+@audited_transaction
 def workflow_run_record_provenance(
     *, run: WorkflowRun, actor: AbstractUser, provenance: dict[str, Any]
 ) -> WorkflowRun:
@@ -539,7 +540,7 @@ def workflow_run_replay(*, run: WorkflowRun, actor: AbstractUser) -> ReplayRecor
             REPLAY_FAILED.format(run=run, step=failure[0], message=failure[1]) if failure else ""
         ),
     )
-    with transaction.atomic():
+    with audited_transaction():
         save_with_history(record, actor=actor, reason="Replayed", created=True)
         outcome = "all outputs matched" if record.matched else "outputs did not match"
         audit_record(
@@ -694,7 +695,7 @@ def _enqueue_run(run_id) -> None:
     logger.info("Workflow run %s enqueued as task %s", run_id, result.id)
 
 
-@transaction.atomic
+@audited_transaction
 def _run_move(
     run: WorkflowRun,
     move: str,

@@ -113,6 +113,31 @@ def test_rows_cut_off_the_end_disagree_with_the_chain_head(chain):
     assert "last entry is sequence 3" in str(error.value)
 
 
+def test_an_entry_slipped_in_past_the_head_is_caught(chain):
+    """A row inserted at the end without moving the head is not "appended meanwhile"."""
+    AuditChainHead.objects.update(sequence=4, entry_hash=chain[3].entry_hash)
+    with pytest.raises(CommandError, match=_start(command.BEYOND_HEAD)) as error:
+        verify()
+    assert "head records sequence 4, but the log holds sequence 5" in str(error.value)
+
+
+def test_entries_appended_while_checking_are_left_for_next_time(chain, monkeypatch):
+    """The check covers the chain up to the head it read first; later links are not gaps."""
+    walk = command.Command._walk
+
+    def walk_while_someone_appends(self, *args):
+        result = walk(self, *args)
+        AuditLogFactory.create_batch(2, description="appended meanwhile")
+        return result
+
+    monkeypatch.setattr(command.Command, "_walk", walk_while_someone_appends)
+    output = verify()
+    assert "Audit log intact: 5 entries, head sequence 5" in output
+    assert command.APPENDED_DURING_CHECK.format(count=2, sequence=5) in output
+    monkeypatch.undo()
+    assert "Audit log intact: 7 entries, head sequence 7" in verify()
+
+
 def test_a_missing_chain_head_is_reported(chain):
     AuditChainHead.objects.all().delete()
     with pytest.raises(CommandError, match="chain head missing: 5 entries"):

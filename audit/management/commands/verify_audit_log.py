@@ -31,6 +31,10 @@ HEAD_MISMATCH = (
     "but the last entry is sequence {last_sequence} ({last_hash}) (entries removed at the end?)"
 )
 HEAD_MISSING = "chain head missing: {count} entries but no chain head row"
+BEYOND_HEAD = (
+    "entries beyond the chain head: the head records sequence {head_sequence}, but the log "
+    "holds sequence {last_sequence} (entries slipped in at the end?)"
+)
 ANCHOR_MISMATCH = (
     "anchor mismatch at sequence {sequence}: anchored hash {anchored}, stored {stored}"
 )
@@ -39,6 +43,9 @@ BAD_ANCHOR = "Anchors are SEQUENCE:HASH, e.g. 1200:3f7a…; got {value!r}."
 BROKEN = "Audit log chain BROKEN at sequence {sequence}: {problem}"
 TRIGGERS_BROKEN = "Audit log protection incomplete: {problems}"
 INTACT = "Audit log intact: {count} entries, head sequence {sequence}, head hash {hash}"
+APPENDED_DURING_CHECK = (
+    "{count} entries appended while checking (after sequence {sequence}) are checked next time."
+)
 EMPTY = "Audit log is empty: nothing to verify (genesis hash {hash})"
 
 
@@ -55,6 +62,10 @@ def _anchor(value: str) -> tuple[int, str]:
     if not sep or not sequence.isdigit() or len(entry_hash) != 64:
         raise CommandError(BAD_ANCHOR.format(value=value))
     return int(sequence), entry_hash.lower()
+
+
+def _head(database) -> AuditChainHead | None:
+    return AuditChainHead.objects.using(database).filter(pk=AuditChainHead.SINGLETON_ID).first()
 
 
 class Command(BaseCommand):
@@ -82,7 +93,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, chunk_size, anchor, no_progress, database, **options):
         anchors = dict(_anchor(value) for value in anchor)
-        head = AuditChainHead.objects.using(database).filter(pk=AuditChainHead.SINGLETON_ID).first()
+        # The check covers the chain as of this moment: up to the head read now. Writers
+        # append entries and move the head in one transaction, so every entry up to it
+        # is committed, and entries appended while the check runs lie beyond it.
+        head = _head(database)
         progress = tqdm(
             total=head.sequence if head else None,
             unit=" entries",
@@ -90,10 +104,13 @@ class Command(BaseCommand):
             file=sys.stderr,
             disable=no_progress or not sys.stderr.isatty(),
         )
+        bound = head.sequence if head is not None else None
         with progress:
-            count, last, broken = self._walk(database, chunk_size, anchors, progress)
+            count, last, broken = self._walk(database, chunk_size, anchors, progress, bound)
         if broken is None:
             broken = self._check_head(head, count, last)
+        if broken is None and head is not None:
+            broken = self._check_beyond_head(database)
         if broken is None and anchors:
             missing = min(anchors)
             broken = Break(missing, ANCHOR_NOT_FOUND.format(sequence=missing))
@@ -111,15 +128,22 @@ class Command(BaseCommand):
                     INTACT.format(count=count, sequence=last["sequence"], hash=last["entry_hash"])
                 )
             )
+        if bound is not None:
+            later = AuditLog.objects.using(database).filter(sequence__gt=bound).count()
+            if later:
+                self.stdout.write(APPENDED_DURING_CHECK.format(count=later, sequence=bound))
 
-    def _walk(self, database, chunk_size, anchors, progress):
-        """Check every link in sequence order, one keyset page at a time.
+    def _walk(self, database, chunk_size, anchors, progress, bound):
+        """Check every link in sequence order, one keyset page at a time, up to `bound`.
 
         Return (entries checked, last entry, first break or None). Only one page
         is in memory at once, whatever the size of the log. Anchors found on the
-        way are checked and removed from `anchors`.
+        way are checked and removed from `anchors`. `bound` (the head's sequence at
+        the start; None without a head) leaves out entries appended meanwhile.
         """
         entries = AuditLog.objects.using(database).order_by("sequence")
+        if bound is not None:
+            entries = entries.filter(sequence__lte=bound)
         fields = (*HASHED_FIELDS, "entry_hash")
         expected_sequence, expected_previous = 1, GENESIS_HASH
         count, last = 0, None
@@ -154,6 +178,28 @@ class Command(BaseCommand):
                 last = entry
                 expected_sequence, expected_previous = sequence + 1, entry["entry_hash"]
             progress.update(len(page))
+
+    @staticmethod
+    def _check_beyond_head(database) -> Break | None:
+        """Find entries past the chain head (inserted without moving it).
+
+        The last sequence is read before the head: an honest append commits both
+        together, so a head read afterwards is at least as far on.
+        """
+        last_sequence = (
+            AuditLog.objects.using(database)
+            .order_by("-sequence")
+            .values_list("sequence", flat=True)
+            .first()
+        )
+        head = _head(database)
+        if last_sequence is not None and (head is None or last_sequence > head.sequence):
+            head_sequence = head.sequence if head is not None else 0
+            return Break(
+                last_sequence,
+                BEYOND_HEAD.format(head_sequence=head_sequence, last_sequence=last_sequence),
+            )
+        return None
 
     @staticmethod
     def _check_head(head, count, last) -> Break | None:

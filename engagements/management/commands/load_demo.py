@@ -13,7 +13,6 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -24,6 +23,7 @@ from approvals.models import ProfessionalQualification
 from approvals.services import CERTIFIERS_GROUP
 from artefacts import services as artefacts
 from artefacts.choices import ArtefactType
+from audit.transactions import audited_transaction
 from conversations import services as conversations
 from engagements import services as engagements
 from engagements.choices import EngagementType, TeamRole
@@ -198,7 +198,7 @@ class Command(BaseCommand):
         self.created.append(f"engagement {client_code}")
         return engagement, True
 
-    @transaction.atomic
+    @audited_transaction
     def reserving_engagement(self, people):
         """An active P&C reserving engagement with real chain-ladder results awaiting sign-off."""
         alice, bob, carol, dave = (people[n] for n in ("alice", "bob", "carol", "dave"))
@@ -248,7 +248,7 @@ class Command(BaseCommand):
             return
         load_reserving_demo(engagement=engagement, actor=alice, reviewer=bob)
 
-    @transaction.atomic
+    @audited_transaction
     def ifrs17_engagement(self, people):
         """An active IFRS 17 engagement: a report awaiting its designated reviewer, a failed run."""
         alice, bob, carol = people["alice"], people["bob"], people["carol"]
@@ -305,7 +305,7 @@ class Command(BaseCommand):
             actor=bob,
         )
 
-    @transaction.atomic
+    @audited_transaction
     def alm_engagement(self, people):
         """A draft ALM engagement still being scoped."""
         self.engagement(
@@ -319,7 +319,7 @@ class Command(BaseCommand):
             reviewer=people["bob"],
         )
 
-    @transaction.atomic
+    @audited_transaction
     def reinsurance_engagement(self, people, admin):
         """A completed reinsurance engagement: approved analysis and final sign-off."""
         alice, bob = people["alice"], people["bob"]
@@ -367,7 +367,7 @@ class Command(BaseCommand):
         )
         engagements.engagement_complete(engagement=engagement, actor=alice)
 
-    @transaction.atomic
+    @audited_transaction
     def pricing_engagement(self, people):
         """A cancelled pricing engagement (the client withdrew)."""
         engagement, created = self.engagement(
