@@ -14,7 +14,12 @@ PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/ai_actuary_test_$(shell id -u)
 PYTHON ?= $(shell for c in python3 python3.13 python3.12 $$HOME/.pyenv/versions/3.13*/bin/python3 $$HOME/.pyenv/versions/3.12*/bin/python3; do \
 	if command -v $$c >/dev/null 2>&1 && $$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then command -v $$c; break; fi; done)
 
-.PHONY: help run test test-postgres test-all bench lint format migrations-check install clean check-python
+# The manual (mkdocs.yml, docs/): `make docs` serves it, `make docs-build` builds it strictly.
+DOCS_HOST ?= 127.0.0.1
+DOCS_PORT ?= 8001
+DOCS_SITE_DIR ?= site
+
+.PHONY: help run test test-postgres test-all bench lint format migrations-check install clean check-python docs docs-build
 
 help:
 	@echo "make run            create the virtualenv, install, migrate, load demo data, serve on http://$(HOST):$(PORT)/admin/"
@@ -23,6 +28,8 @@ help:
 	@echo "make test-all       run everything, slow tests included, on SQLite and PostgreSQL"
 	@echo "make bench          run the benchmarks (print figures; not part of the test suite)"
 	@echo "make lint           ruff check, ruff format --check, makemigrations --check"
+	@echo "make docs           serve the manual on http://$(DOCS_HOST):$(DOCS_PORT)/ (reloads as docs/ changes)"
+	@echo "make docs-build     build the manual into $(DOCS_SITE_DIR)/ with --strict, as CI does"
 
 check-python:
 	@if [ -z "$(PYTHON)" ]; then \
@@ -71,9 +78,15 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run
 
+docs: install
+	$(VENV)/bin/mkdocs serve --dev-addr $(DOCS_HOST):$(DOCS_PORT)
+
+docs-build: install
+	$(VENV)/bin/mkdocs build --strict --site-dir $(DOCS_SITE_DIR)
+
 format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
 clean:
-	rm -rf $(VENV) db.sqlite3 media staticfiles
+	rm -rf $(VENV) db.sqlite3 media staticfiles $(DOCS_SITE_DIR)

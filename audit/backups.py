@@ -21,7 +21,7 @@ Next to the archive, ``<archive>.sha256`` holds the SHA-256 of the whole archive
 Restore checks the archive checksum and every member hash before it writes
 anything, plans the restore read-only (refusing conflicts), then writes every row in
 one transaction with raw saves (original ids and timestamps, no ``auto_now``, no
-history rows, no services). See README, section "Maintenance commands" for the rules.
+history rows, no services). See docs/operators/backups.md for the rules.
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ BACKUP_SOURCE = "backup"
 SNAPSHOT_SOURCE = "restore (pre-recovery snapshot)"
 
 # Rows that describe this machine's archives, not the business records: a backup never
-# holds them and a restore never writes them (see README, section "Maintenance commands").
+# holds them and a restore never writes them (see docs/operators/backups.md).
 CATALOGUE_LABELS = frozenset(
     {
         "audit.backup",

@@ -1,4 +1,4 @@
-"""The one REST API router: every app's viewsets under /api/v1/ (see README, section "REST API").
+"""The one REST API router: every app's viewsets under /api/v1/ (see docs/api/).
 
 Each app lists its routes in `<app>/api/urls.py` as (prefix, viewset, basename);
 they are registered here, on one DefaultRouter, so the API root lists them all and

@@ -219,8 +219,8 @@ class ArtefactViewSet(ServiceViewSetMixin, viewsets.ModelViewSet):
     retrieve=extend_schema(summary="A data reliance entry"),
     create=extend_schema(
         summary="Record the register's entry for an input artefact",
-        description="One entry per input artefact of the engagement (see the README's "
-        "Professional standards); a final sign-off is refused while any input data has none.",
+        description="One entry per input artefact of the engagement (see the manual's "
+        "Data reliance (ASOP 23)); a final sign-off is refused while any input data has none.",
     ),
     update=extend_schema(summary="Edit a data reliance entry"),
     partial_update=extend_schema(summary="Edit a data reliance entry"),

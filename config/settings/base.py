@@ -1,6 +1,6 @@
 """Settings shared by every environment, read from the environment with django-environ.
 
-Every variable is listed with its default in `.env.example` and README.md.
+Every variable is listed with its default in `.env.example` and docs/operators/settings.md.
 """
 
 import datetime
@@ -171,7 +171,7 @@ ARTEFACT_MAX_UPLOAD_SIZE = env.int("ARTEFACT_MAX_UPLOAD_SIZE", default=100 * 102
 # backend of django-tasks-db: durable, on SQLite or PostgreSQL, workers started with
 # `manage.py db_worker` (several, on several machines, may share one PostgreSQL).
 # TASKS_BACKEND names another django.tasks backend class instead: the RQ or Celery ones
-# (README, section "Workflow runs" says what else each needs), or
+# (docs/operators/workers.md says what else each needs), or
 # django.tasks.backends.immediate.ImmediateBackend to run each task in the enqueuing process.
 TASKS = {
     "default": {
@@ -199,7 +199,7 @@ AXES_VERBOSE = False
 AXES_CLIENT_IP_CALLABLE = "config.middleware.client_ip"
 AXES_LOCKOUT_CALLABLE = "config.security.lockout_response"
 
-# REST API (/api/v1/, see the README). Token first: its WWW-Authenticate header makes an
+# REST API (/api/v1/, see docs/api/). Token first: its WWW-Authenticate header makes an
 # anonymous request answer 401 rather than 403. Session auth serves the browsable API and
 # Swagger UI (with CSRF). Every list is paginated, with ?page_size= capped at 100.
 REST_FRAMEWORK = {
@@ -232,7 +232,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": (
         "The system of record for actuarial consulting work: engagements, workflow runs, "
         "artefacts, approvals, qualifications, the audit log and AI assistant sessions. "
-        "See the README (REST API) for authentication, filters, pagination and the error format."
+        "The manual's REST API guide (docs/api/) covers authentication, filters, pagination "
+        "and the error format, with examples."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

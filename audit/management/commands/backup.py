@@ -2,7 +2,7 @@
 
 The archive holds the rows (soft-deleted ones, history and audit events included),
 the artefact files and a manifest with the SHA-256 of every member; a Backup row and
-a data_export audit event record it. See README, section "Maintenance commands".
+a data_export audit event record it. See docs/operators/backups.md.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ chat session ({"purged": true}); workflow runs are recorded by their history alo
 as when they are soft-deleted (the audit log has no action for them). History rows
 always stay: they are the record.
 
-Never purged, whatever their age (see README, section "Maintenance commands"):
+Never purged, whatever their age (see docs/operators/commands.md):
 
 - anything of a completed or archived engagement;
 - an approved artefact, an artefact with an approved sign-off, and every version an

@@ -3,7 +3,7 @@
 The archive's checksum and every member hash are checked before anything is written;
 existing rows with other values are refused unless --merge or --overwrite; a
 pre-recovery snapshot is written first; the rows go in one transaction; a Recovery
-row and a data_import audit event record it. See README, section "Maintenance commands".
+row and a data_import audit event record it. See docs/operators/backups.md.
 """
 
 from __future__ import annotations
