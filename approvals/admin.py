@@ -25,18 +25,19 @@ from django.utils.html import format_html, format_html_join
 
 from artefacts.choices import ArtefactStatus, DataProviderType
 from artefacts.models import Artefact
-from audit.admin import EngagementListFilter, RecordAdmin
-from config.service_admin import (
+from engagements.selectors import WORKING_ROLES, scope_to_user
+from records.admin import (
     AdminMove,
+    EngagementListFilter,
     NotesForm,
     ReasonForm,
+    RecordAdmin,
     ServiceAdminMixin,
     adopt,
     changed_data,
     form_data,
     move_link,
 )
-from engagements.selectors import WORKING_ROLES, scope_to_user
 from workflows.models import WorkflowRun
 
 from . import disclosures

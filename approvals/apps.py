@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models import Q
 from django.db.models.signals import post_migrate
 
 # The Certifiers group's permissions: find people, see and certify qualifications.
@@ -19,7 +20,6 @@ def ensure_certifiers_group(using="default", **kwargs) -> None:
     firm's decision. Existing members and extra permissions are left alone.
     """
     from django.contrib.auth.models import Group, Permission
-    from django.db.models import Q
 
     from .services import CERTIFIERS_GROUP
 
@@ -38,6 +38,31 @@ class ApprovalsConfig(AppConfig):
     name = "approvals"
 
     def ready(self):
+        from records import scoping
+
+        from .selectors import approval_timeline_rows
+
         post_migrate.connect(
             ensure_certifiers_group, sender=self, dispatch_uid="approvals.certifiers_group"
+        )
+        scoping.register_engagement_scope(
+            "approvals.Approval",
+            rows=lambda engagement_id: (
+                Q(engagement_id=engagement_id)
+                | Q(artefact__engagement_id=engagement_id)
+                | Q(workflow_run__engagement_id=engagement_id)
+            ),
+            timeline=approval_timeline_rows,
+        )
+        scoping.register_engagement_scope(
+            "approvals.ReviewPoint",
+            rows=lambda engagement_id: (
+                Q(approval__engagement_id=engagement_id)
+                | Q(approval__artefact__engagement_id=engagement_id)
+            ),
+        )
+        scoping.register_engagement_scope("approvals.DisclosureChecklist")
+        scoping.register_outside_engagements(
+            "approvals.ProfessionalQualification",
+            reason="belongs to a person, not an engagement; approvals keep a snapshot of it",
         )

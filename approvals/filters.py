@@ -3,7 +3,7 @@
 import django_filters
 from django.db.models import Q
 
-from config.api import TrackedFilterSet
+from records.api.filters import TrackedFilterSet
 
 from .choices import (
     ApprovalStatus,

@@ -8,16 +8,18 @@ what a decision would answer.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
-from config.exceptions import NotAllowed
+from artefacts.models import Artefact
 from engagements.choices import TeamRole
 from engagements.models import EngagementMember
 from engagements.selectors import engagements_visible_to
+from records.exceptions import NotAllowed
 
 from .choices import (
     SIGN_OFF_TYPES,
@@ -216,3 +218,13 @@ def approvals_awaiting_decision_by(user: AbstractUser, *, limit: int) -> list[Pe
         if len(decisions) == limit:
             break
     return decisions
+
+
+def approval_timeline_rows(engagement_id: uuid.UUID) -> Q:
+    """Return which approval history rows an engagement's timeline shows.
+
+    Its own approvals and those of its artefacts, found through the artefacts'
+    history so that approvals of artefacts deleted since are still shown.
+    """
+    artefact_ids = Artefact.history.filter(engagement_id=engagement_id).values("id")
+    return Q(engagement_id=engagement_id) | Q(artefact_id__in=artefact_ids)

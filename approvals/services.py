@@ -44,8 +44,10 @@ from artefacts.selectors import engagement_input_data_without_reliance
 from artefacts.services import artefact_create, artefact_new_version
 from audit.choices import AuditAction, Severity
 from audit.services import audit_record
-from config.exceptions import Conflict, InvalidInput, NotAllowed
-from config.services import (
+from engagements.models import Engagement
+from engagements.selectors import engagement_require_member, engagement_require_open
+from records.exceptions import Conflict, InvalidInput, NotAllowed
+from records.services import (
     apply_changes,
     changes,
     create_and_record,
@@ -56,8 +58,6 @@ from config.services import (
     snapshot,
     validate,
 )
-from engagements.models import Engagement
-from engagements.selectors import engagement_require_member, engagement_require_open
 from workflows.choices import WorkflowStatus
 from workflows.models import WorkflowRun
 from workflows.services import RUN_NOT_AWAITING, workflow_run_conclude_approval

@@ -35,18 +35,19 @@ from django.views.decorators.csrf import csrf_exempt
 
 from approvals.choices import SIGN_OFF_TYPES, ApprovalType
 from approvals.services import approval_request
-from audit.admin import EngagementListFilter, RecordAdmin
-from config.exceptions import DomainError
-from config.service_admin import (
+from engagements.models import Engagement
+from engagements.selectors import WORKING_ROLES, scope_to_user
+from records.admin import (
     AdminMove,
+    EngagementListFilter,
+    RecordAdmin,
     ServiceAdminMixin,
     adopt,
     changed_data,
     form_data,
     next_url,
 )
-from engagements.models import Engagement
-from engagements.selectors import WORKING_ROLES, scope_to_user
+from records.exceptions import DomainError
 from workflows.choices import WorkflowStatus, WorkflowType
 from workflows.models import WorkflowRun
 

@@ -35,7 +35,7 @@ from artefacts.choices import ArtefactType
 from artefacts.models import Artefact
 from audit.choices import AuditAction, Severity
 from audit.services import audit_record
-from config.exceptions import Conflict, InvalidInput
+from records.exceptions import Conflict, InvalidInput
 
 logger = logging.getLogger(__name__)
 

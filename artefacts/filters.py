@@ -2,7 +2,7 @@
 
 import django_filters
 
-from config.api import TrackedFilterSet
+from records.api.filters import TrackedFilterSet
 
 from .choices import ArtefactStatus, ArtefactType, DataProviderType
 from .models import Artefact, DataReliance

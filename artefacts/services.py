@@ -24,8 +24,14 @@ from django.db import transaction
 from approvals.choices import ApprovalStatus
 from audit.choices import AuditAction
 from audit.services import audit_record
-from config.exceptions import Conflict, InvalidInput, NotAllowed
-from config.services import (
+from engagements.models import Engagement
+from engagements.selectors import (
+    engagement_can_view,
+    engagement_require_member,
+    engagement_require_open,
+)
+from records.exceptions import Conflict, InvalidInput, NotAllowed
+from records.services import (
     apply_changes,
     changes,
     create_and_record,
@@ -36,12 +42,6 @@ from config.services import (
     snapshot,
     soft_delete_and_record,
     validate,
-)
-from engagements.models import Engagement
-from engagements.selectors import (
-    engagement_can_view,
-    engagement_require_member,
-    engagement_require_open,
 )
 from workflows.choices import WorkflowStatus, WorkflowType
 from workflows.models import WorkflowRun

@@ -61,12 +61,13 @@ from django.utils import timezone
 from simple_history.utils import get_history_model_for_model
 from tqdm import tqdm
 
-from config.exceptions import Conflict
-from config.services import save_with_history
+from records.exceptions import Conflict
+from records.models import is_history_tracked
+from records.services import save_with_history
 
 from .chain import GENESIS_HASH
 from .choices import AuditAction, BackupStatus, BackupType, Severity
-from .models import AuditChainHead, AuditLog, Backup, Recovery, is_history_tracked
+from .models import AuditChainHead, AuditLog, Backup, Recovery
 from .services import audit_record
 
 logger = logging.getLogger(__name__)

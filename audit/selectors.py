@@ -13,7 +13,9 @@ from django.conf import settings
 from django.db.models import Q
 from simple_history.utils import get_history_model_for_model
 
-from .models import AuditLog, is_history_tracked
+from records.models import is_history_tracked
+
+from .models import AuditLog
 
 TIMELINE_DEFAULT_LIMIT = 200
 HISTORY_TYPE_LABELS = {"+": "created", "~": "changed", "-": "deleted"}

@@ -7,8 +7,8 @@ import uuid
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from config.exceptions import Conflict
-from config.middleware import get_request_context
+from records.exceptions import Conflict
+from records.middleware import get_request_context
 
 from .choices import AuditAction, Severity
 from .models import AuditLog

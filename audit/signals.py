@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.db.models.signals import pre_delete
 
-from config.middleware import client_ip
+from records.middleware import client_ip
 
 from .choices import AuditAction, Severity
 from .exceptions import UserDeletionRefused

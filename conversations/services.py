@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING, Any
 from django.db import transaction
 
 from audit.choices import AuditAction
-from config.exceptions import InvalidInput, NotAllowed
-from config.services import (
+from engagements.models import Engagement
+from engagements.selectors import engagement_can_view
+from records.exceptions import InvalidInput, NotAllowed
+from records.services import (
     apply_changes,
     changes,
     create_and_record,
@@ -23,8 +25,6 @@ from config.services import (
     soft_delete_and_record,
     validate,
 )
-from engagements.models import Engagement
-from engagements.selectors import engagement_can_view
 
 from .models import ChatMessage, Session
 

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.urls import reverse
 
 from approvals.choices import ApprovalType, DisclosureChecklistStatus
@@ -21,22 +23,24 @@ from approvals.models import Approval, DisclosureChecklist
 from approvals.services import disclosure_checklist_prefill
 from artefacts.models import Artefact
 from artefacts.selectors import engagement_input_data
-from audit.admin import EngagementListFilter, RecordAdmin
-from audit.selectors import engagement_timeline
-from config.exceptions import InvalidInput
-from config.service_admin import (
+from audit.selectors import engagement_timeline, user_has_audit_trail
+from audit.services import user_deactivate
+from records.admin import (
     AdminMove,
+    EngagementListFilter,
+    RecordAdmin,
     SectionButton,
     ServiceAdminMixin,
     adopt,
     changed_data,
     form_data,
 )
+from records.exceptions import DomainError, InvalidInput
 from workflows.models import WorkflowRun
 
 from .choices import CLOSED_STATUSES
 from .models import Engagement, EngagementMember
-from .selectors import scope_to_user
+from .selectors import engagements_visible_to, scope_to_user
 from .services import (
     EDITABLE_FIELDS,
     engagement_activate,
@@ -423,3 +427,72 @@ class EngagementMemberAdmin(ServiceAdminMixin, RecordAdmin):
         else:
             return
         adopt(obj, saved)
+
+
+# --- users: deactivated, never deleted; picked by team ----------------------------------
+
+# Users other than superusers pick a designated approver among the people on their
+# engagements' teams (the service refuses anyone else); (app_label, model_name, field).
+TEAM_USER_FIELDS = frozenset({("approvals", "approval", "designated_approver")})
+
+
+User = get_user_model()
+
+
+@admin.action(description="Deactivate selected users")
+def deactivate_users(modeladmin, request, queryset):
+    """Deactivate the selected active users (they keep their place in the audit trail)."""
+    deactivated = 0
+    for user in queryset.filter(is_active=True):
+        try:
+            user_deactivate(user=user, actor=request.user)
+        except DomainError as error:
+            modeladmin.message_user(request, error.message, messages.ERROR)
+        else:
+            deactivated += 1
+    modeladmin.message_user(request, f"Deactivated {deactivated} user(s).", messages.SUCCESS)
+
+
+if admin.site.is_registered(User):
+    admin.site.unregister(User)
+
+
+@admin.register(User)
+class AuditedUserAdmin(UserAdmin):
+    """User admin that deactivates users instead of deleting those in the audit trail."""
+
+    actions = (deactivate_users,)
+
+    def get_queryset(self, request):
+        # Staff pick colleagues who can still act; a designated approver must moreover
+        # be on the team of one of their engagements (the autocomplete says which field).
+        queryset = super().get_queryset(request)
+        user = request.user
+        if user.is_superuser:
+            return queryset
+        queryset = queryset.filter(is_active=True)
+        if _autocomplete_source(request) in TEAM_USER_FIELDS:
+            teams = engagements_visible_to(user).values("pk")
+            queryset = queryset.filter(
+                pk__in=EngagementMember.objects.filter(engagement__in=teams).values("user")
+            )
+        return queryset
+
+    def has_delete_permission(self, request, obj=None):
+        # Without an object this is the bulk delete action, which would fail
+        # half-way on the first user with a trail: offer deactivation instead.
+        if obj is None or user_has_audit_trail(obj):
+            return False
+        return super().has_delete_permission(request, obj)
+
+
+def _autocomplete_source(request) -> tuple[str, str, str] | None:
+    """Return (app_label, model_name, field_name) of the autocomplete being served, if any."""
+    match = getattr(request, "resolver_match", None)
+    if match is None or match.url_name != "autocomplete":
+        return None
+    return (
+        request.GET.get("app_label", ""),
+        request.GET.get("model_name", ""),
+        request.GET.get("field_name", ""),
+    )

@@ -17,8 +17,8 @@ from approvals.choices import ApprovalStatus, ApprovalType
 from approvals.models import Approval
 from audit.choices import AuditAction
 from audit.services import audit_record
-from config.exceptions import Conflict, InvalidInput, NotAllowed
-from config.services import (
+from records.exceptions import Conflict, InvalidInput, NotAllowed
+from records.services import (
     apply_changes,
     changes,
     create_and_record,

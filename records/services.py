@@ -1,9 +1,13 @@
 """Building blocks of every app's service layer: lock, save with history, move, describe changes.
 
 Each app's `services.py` composes these into complete business operations
-(`engagement_activate`, `approval_approve`, …). They live here, next to the
-domain errors, because every app uses them and `config/` holds the project's
-cross-app wiring.
+(`engagement_activate`, `approval_approve`, …). They live in the foundation, next
+to the domain errors, because every app uses them.
+
+The helpers that record an audit event (`create_and_record`, `save_edit_and_record`,
+`move_and_record`, `soft_delete_and_record`) append it through the `audit_record`
+hook: the audit app, one layer up, registers `audit.services.audit_record` in its
+`AuditConfig.ready()`.
 """
 
 from __future__ import annotations
@@ -16,9 +20,8 @@ from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
-from audit.services import audit_record
-
 from .exceptions import Conflict, InvalidInput
+from .hooks import Hook
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractUser
@@ -30,6 +33,10 @@ UNKNOWN_FIELDS = "Cannot change {fields} of {label} “{record}”: {reason}."
 CHANGE_REASON_MAX_LENGTH = 100
 # Fields that change on every save and say nothing about the business event.
 NOISE_FIELDS = frozenset({"updated_at", "updated_by"})
+
+# Append one business event to the AuditLog: audit.services.audit_record, registered by
+# the audit app (records sits below audit and cannot import it).
+audit_record = Hook("audit_record", "append one event to the audit log: audit.services")
 
 
 def lock[Record: models.Model](record: Record) -> Record:

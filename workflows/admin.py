@@ -28,10 +28,17 @@ from approvals.models import Approval
 from artefacts.choices import ArtefactType
 from artefacts.models import Artefact
 from artefacts.services import ACCESS_PREVIEW, artefact_open_for_download
-from audit.admin import EngagementListFilter, RecordAdmin
-from config.exceptions import DomainError, InvalidInput
-from config.service_admin import AdminMove, ServiceAdminMixin, adopt, changed_data, form_data
 from engagements.selectors import scope_to_user
+from records.admin import (
+    AdminMove,
+    EngagementListFilter,
+    RecordAdmin,
+    ServiceAdminMixin,
+    adopt,
+    changed_data,
+    form_data,
+)
+from records.exceptions import DomainError, InvalidInput
 
 from .choices import WorkflowStatus, WorkflowType
 from .models import ReplayRecord, WorkflowRun

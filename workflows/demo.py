@@ -23,7 +23,7 @@ from approvals.services import approval_approve
 from artefacts.choices import ArtefactType
 from artefacts.models import Artefact
 from artefacts.services import artefact_create
-from config.exceptions import Conflict
+from records.exceptions import Conflict
 
 from .choices import WorkflowStatus, WorkflowType
 from .models import WorkflowRun

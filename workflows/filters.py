@@ -2,7 +2,7 @@
 
 import django_filters
 
-from config.api import TrackedFilterSet
+from records.api.filters import TrackedFilterSet
 
 from .choices import WorkflowStatus, WorkflowType
 from .models import WorkflowRun

@@ -39,7 +39,7 @@ from django_tasks_db.utils import exclusive_transaction
 
 from approvals.choices import ApprovalType
 from approvals.services import approval_request
-from config.exceptions import Conflict, DomainError, InvalidInput
+from records.exceptions import Conflict, DomainError, InvalidInput
 
 from .choices import TERMINAL_STATUSES, WorkflowStatus
 from .models import WorkflowRun

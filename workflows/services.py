@@ -35,8 +35,10 @@ from django.db import transaction
 from approvals.choices import ApprovalStatus
 from audit.choices import AuditAction, Severity
 from audit.services import audit_record
-from config.exceptions import Conflict, DomainError, InvalidInput
-from config.services import (
+from engagements.models import Engagement
+from engagements.selectors import engagement_require_member, engagement_require_open
+from records.exceptions import Conflict, DomainError, InvalidInput
+from records.services import (
     apply_changes,
     changes,
     create_and_record,
@@ -47,8 +49,6 @@ from config.services import (
     snapshot,
     validate,
 )
-from engagements.models import Engagement
-from engagements.selectors import engagement_require_member, engagement_require_open
 
 from .choices import WorkflowStatus
 from .models import ReplayRecord, WorkflowRun

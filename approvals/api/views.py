@@ -8,9 +8,8 @@ from rest_framework.response import Response
 
 from artefacts.api.serializers import ArtefactSerializer
 from artefacts.models import Artefact
-from config.api import ServiceViewSetMixin, users_visible_to
-from config.viewsets import KeptRecordViewSet
-from engagements.selectors import VIEW_ALL_PERMISSION
+from engagements.selectors import VIEW_ALL_PERMISSION, users_visible_to
+from records.api.viewsets import KeptRecordViewSet, ServiceViewSetMixin
 
 from .. import services
 from ..filters import (

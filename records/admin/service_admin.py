@@ -35,7 +35,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy
 
-from .exceptions import DomainError
+from ..exceptions import DomainError
 
 NOT_SAVED = "Nothing was saved: see the error above."
 MOVE_DONE = "{label} — {result}{suffix}."

@@ -1,7 +1,7 @@
 """The OpenAPI schema's view of errors: the one error body and where each status can occur.
 
-Kept apart from `config/api.py` because drf-spectacular's AutoSchema imports DRF's
-views, which read the REST_FRAMEWORK settings that name the classes over there.
+Kept apart from the modules the settings name (permissions, pagination): drf-spectacular's
+AutoSchema imports DRF's views, which read the REST_FRAMEWORK settings naming them.
 """
 
 from drf_spectacular import openapi
@@ -12,7 +12,7 @@ from rest_framework import serializers
 
 
 class ErrorSerializer(serializers.Serializer):
-    """The body of every error response (see config.exceptions.api_exception_handler)."""
+    """The body of every error response (see records.api.exceptions.api_exception_handler)."""
 
     detail = serializers.CharField(help_text="What went wrong, in a sentence a person can read.")
     code = serializers.CharField(

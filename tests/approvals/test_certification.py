@@ -19,7 +19,7 @@ from approvals.services import (
     qualification_create,
 )
 from audit.choices import AuditAction
-from config.exceptions import NotAllowed
+from records.exceptions import NotAllowed
 from tests.api_fixtures import (
     API,
     assert_error,

@@ -16,7 +16,7 @@ from approvals.services import (
     approval_reject,
     approval_request,
 )
-from config.exceptions import InvalidInput
+from records.exceptions import InvalidInput
 from tests.factories.states import NO_CONFLICT, artefact_in, database_state
 
 pytestmark = pytest.mark.django_db

@@ -14,8 +14,8 @@ from approvals.provenance import approval_provenance, provenance_conflict, prove
 from approvals.services import approval_approve, approval_reject, approval_request
 from artefacts.choices import ArtefactType
 from artefacts.services import artefact_create, artefact_new_version
-from config.exceptions import NotAllowed
 from engagements.choices import TeamRole
+from records.exceptions import NotAllowed
 from tests.api_fixtures import API, assert_error, client_for, worker
 from tests.factories import EngagementMemberFactory, ProfessionalQualificationFactory, UserFactory
 from tests.factories.states import (

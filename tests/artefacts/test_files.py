@@ -40,7 +40,7 @@ from artefacts.files import (
     verify_artefact_file,
 )
 from audit.models import AuditLog
-from config.exceptions import Conflict, InvalidInput
+from records.exceptions import Conflict, InvalidInput
 from tests.factories import TRIANGLE_CSV, ArtefactFactory
 
 pytestmark = pytest.mark.django_db

@@ -17,7 +17,7 @@ from tqdm import tqdm
 from audit.backups import backup_expire
 from audit.choices import BACKUP_TRANSITIONS
 from audit.models import Backup
-from config.exceptions import DomainError
+from records.exceptions import DomainError
 
 EXPIRABLE = BACKUP_TRANSITIONS["expire"][0]
 

@@ -38,10 +38,10 @@ from artefacts.files import artefact_storage
 from artefacts.models import Artefact
 from audit.choices import AuditAction
 from audit.services import audit_record
-from config.services import snapshot
 from conversations.models import Session
 from engagements.choices import CLOSED_STATUSES
 from engagements.models import Engagement
+from records.services import snapshot
 from workflows.models import WorkflowRun
 
 NEGATIVE_DAYS = "--older-than must be 0 or more days, not {days}."

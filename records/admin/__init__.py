@@ -1,0 +1,51 @@
+"""The admin base every domain admin builds on.
+
+- `RecordAdmin` (`base`): history view, record fields read-only, form choices scoped
+  to the user's engagements; `EngagementListFilter`, the engagement filter of every
+  changelist.
+- `ServiceAdminMixin`, `AdminMove`, … (`service_admin`): lifecycle moves as actions
+  and buttons, every save and delete through the app's services, refusals as messages.
+
+Django's admin autodiscovery imports this module: it imports no model of any app.
+"""
+
+from .base import SOFT_DELETE_FIELDS, TRACKED_FIELDS, EngagementListFilter, RecordAdmin
+from .service_admin import (
+    BUTTON_STYLE,
+    MOVE_DONE,
+    NEXT_PARAMETER,
+    NOT_SAVED,
+    AdminMove,
+    NotesForm,
+    ReasonForm,
+    SectionButton,
+    ServiceAdminMixin,
+    adopt,
+    changed_data,
+    form_data,
+    move_button,
+    move_link,
+    next_url,
+)
+
+__all__ = [
+    "BUTTON_STYLE",
+    "MOVE_DONE",
+    "NEXT_PARAMETER",
+    "NOT_SAVED",
+    "SOFT_DELETE_FIELDS",
+    "TRACKED_FIELDS",
+    "AdminMove",
+    "EngagementListFilter",
+    "NotesForm",
+    "ReasonForm",
+    "RecordAdmin",
+    "SectionButton",
+    "ServiceAdminMixin",
+    "adopt",
+    "changed_data",
+    "form_data",
+    "move_button",
+    "move_link",
+    "next_url",
+]
