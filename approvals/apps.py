@@ -39,12 +39,16 @@ class ApprovalsConfig(AppConfig):
 
     def ready(self):
         from records import scoping
+        from workflows.hooks import run_awaiting_approval
 
         from .selectors import approval_timeline_rows
+        from .services import workflow_approval_request
 
         post_migrate.connect(
             ensure_certifiers_group, sender=self, dispatch_uid="approvals.certifiers_group"
         )
+        # A run the runner finished waits for its sign-off: request the workflow approval.
+        run_awaiting_approval.register(workflow_approval_request)
         scoping.register_engagement_scope(
             "approvals.Approval",
             rows=lambda engagement_id: (

@@ -60,7 +60,8 @@ from records.services import (
 )
 from workflows.choices import WorkflowStatus
 from workflows.models import WorkflowRun
-from workflows.services import RUN_NOT_AWAITING, workflow_run_conclude_approval
+from workflows.selectors import workflow_run_require_awaiting_approval
+from workflows.services import ApprovalOutcome, workflow_run_conclude_approval
 
 from . import disclosures
 from .choices import (
@@ -323,6 +324,23 @@ def approval_request(
         ),
     )
     return approval
+
+
+def workflow_approval_request(
+    *, run: WorkflowRun, actor: AbstractUser, notes: str = "", trace_id: str | None = None
+) -> Approval:
+    """Ask for the workflow approval of a run the runner finished (its results' sign-off).
+
+    The provider of the workflow runner's `run_awaiting_approval` hook: the runner
+    calls it, in the name of the user who queued the run, inside its transaction.
+    """
+    return approval_request(
+        approval_type=ApprovalType.WORKFLOW_APPROVAL,
+        workflow_run=run,
+        actor=actor,
+        request_notes=notes,
+        trace_id=trace_id,
+    )
 
 
 @transaction.atomic
@@ -901,8 +919,8 @@ def _decide(
     qualifications = _qualifications_counted(approval, actor, day=day)
     if artefact is not None:
         _require_artefact_unchanged(approval, artefact)
-    if run is not None and run.status != WorkflowStatus.WAITING_APPROVAL:
-        raise Conflict(RUN_NOT_AWAITING.format(run=run, approval=approval, status=run.status))
+    if run is not None:
+        workflow_run_require_awaiting_approval(run=run, approval=str(approval))
     if move == "approve":
         _require_points_resolved(approval)
         if approval.approval_type == ApprovalType.FINAL_SIGN_OFF:
@@ -932,8 +950,20 @@ def _decide(
     if artefact is not None:
         move_and_record(artefact, move, actor=actor, action=None)
     if run is not None:
-        workflow_run_conclude_approval(run=run, approval=approval, actor=actor)
+        workflow_run_conclude_approval(run=run, outcome=_run_outcome(approval), actor=actor)
     return approval
+
+
+def _run_outcome(approval: Approval) -> ApprovalOutcome:
+    """Return the decision on a workflow approval as the run records it."""
+    return ApprovalOutcome(
+        approval_id=approval.pk,
+        approval=str(approval),
+        approved=approval.status == ApprovalStatus.APPROVED,
+        approver=str(approval.approver),
+        rejection_reason=approval.rejection_reason,
+        decision_notes=approval.decision_notes,
+    )
 
 
 def _subject_engagement(

@@ -24,11 +24,10 @@ from artefacts.choices import ArtefactType
 from artefacts.models import Artefact
 from artefacts.services import artefact_create
 from records.exceptions import Conflict
-
-from .choices import WorkflowStatus, WorkflowType
-from .models import WorkflowRun
-from .runner import execute_run
-from .services import workflow_run_create, workflow_run_queue
+from workflows.choices import WorkflowStatus, WorkflowType
+from workflows.models import WorkflowRun
+from workflows.runner import execute_run
+from workflows.services import workflow_run_create, workflow_run_queue
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractUser
@@ -138,7 +137,7 @@ def _triangle(
     if existing is not None:
         return existing
     # Imported here: building the sample CSV loads chainladder.
-    from .reserving import SAMPLE_TRIANGLES, sample_triangle_csv
+    from workflows.reserving import SAMPLE_TRIANGLES, sample_triangle_csv
 
     artefact = artefact_create(
         engagement=engagement,

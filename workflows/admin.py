@@ -20,11 +20,11 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from approvals.models import Approval
 from artefacts.choices import ArtefactType
 from artefacts.models import Artefact
 from artefacts.services import ACCESS_PREVIEW, artefact_open_for_download
@@ -434,7 +434,8 @@ class RunDetails:
     warnings: list[str]
     charts: list[Artefact]
     results: list[Artefact]
-    approvals: list[Approval]
+    # The run's approvals, read through the reverse relation of approvals.Approval.
+    approvals: list[models.Model]
     error: dict[str, Any] | None
     error_extra: list[tuple[str, object]] = field(default_factory=list)
     provenance: ProvenanceView | None = None

@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING
 
+from records.exceptions import Conflict
+
 from .choices import WorkflowStatus
 from .models import WorkflowRun
 
@@ -13,6 +15,11 @@ if TYPE_CHECKING:
 
 # Runs whose results nobody relies on: their inputs are not the engagement's input data.
 DISCARDED_STATUSES = frozenset({WorkflowStatus.FAILED, WorkflowStatus.CANCELLED})
+
+RUN_NOT_AWAITING = (
+    "Cannot settle workflow run “{run}” with approval “{approval}”: the run is {status}, "
+    "not waiting for approval."
+)
 
 
 def run_input_artefact_ids(run: WorkflowRun) -> list[uuid.UUID]:
@@ -56,3 +63,9 @@ def engagement_run_input_ids(engagement: Engagement) -> dict[uuid.UUID, list[Wor
         for artefact_id in run_input_artefact_ids(run):
             inputs.setdefault(artefact_id, []).append(run)
     return inputs
+
+
+def workflow_run_require_awaiting_approval(*, run: WorkflowRun, approval: str) -> None:
+    """Raise Conflict unless the run waits for approval (`approval` names the deciding one)."""
+    if run.status != WorkflowStatus.WAITING_APPROVAL:
+        raise Conflict(RUN_NOT_AWAITING.format(run=run, approval=approval, status=run.status))

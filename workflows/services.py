@@ -8,7 +8,8 @@ waiting for approval; workflow_start/complete/fail/cancel); progress updates are
 kept by the history only, so a long run does not flood the AuditLog.
 
 A run waiting for approval is released only by the decision on its
-workflow_approval (`approvals.services`), never completed directly.
+workflow_approval: the approval services pass that decision as an `ApprovalOutcome`
+(plain data) to `workflow_run_conclude_approval`, never completing it directly.
 
 Runs of a type with an implementation (`workflows.registry`) have their input_params
 checked when created, edited and queued (missing parameters are refused like bad
@@ -27,12 +28,13 @@ inputs without storing anything and records whether every output's SHA-256 match
 from __future__ import annotations
 
 import logging
+import uuid
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 
-from approvals.choices import ApprovalStatus
 from audit.choices import AuditAction, Severity
 from audit.services import audit_record
 from engagements.models import Engagement
@@ -53,11 +55,10 @@ from records.services import (
 from .choices import WorkflowStatus
 from .models import ReplayRecord, WorkflowRun
 from .registry import implementation_for, runnable_types, validate_input_params
+from .selectors import workflow_run_require_awaiting_approval
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractUser
-
-    from approvals.models import Approval
 
 logger = logging.getLogger(__name__)
 
@@ -93,15 +94,6 @@ RUN_NOT_RUNNING = "Cannot record progress of workflow run “{run}”: it is {st
 RUN_STEP_OUT_OF_RANGE = (
     "Step {step} is out of range for workflow run “{run}” ({count} steps): "
     "the current step must be between 0 and the step count."
-)
-RUN_NOT_AWAITING = (
-    "Cannot settle workflow run “{run}” with approval “{approval}”: the run is {status}, "
-    "not waiting for approval."
-)
-RUN_WRONG_APPROVAL = "Approval “{approval}” is not the workflow approval of run “{run}”."
-RUN_APPROVAL_UNDECIDED = (
-    "Cannot settle workflow run “{run}”: its approval “{approval}” is {status}, "
-    "neither approved nor rejected."
 )
 RUN_REJECTED = "Rejected by {approver}: {reason}"
 RUN_NOT_RUNNABLE = (
@@ -413,44 +405,53 @@ def workflow_run_delete(*, run: WorkflowRun, actor: AbstractUser) -> WorkflowRun
     return run
 
 
+@dataclass(frozen=True)
+class ApprovalOutcome:
+    """The decision on a run's workflow approval, as the run needs it: plain data.
+
+    The approval services build it when they decide the approval; `approval` is how
+    messages name the approval, `approver` who decided it.
+    """
+
+    approval_id: uuid.UUID
+    approval: str
+    approved: bool
+    approver: str = ""
+    rejection_reason: str = ""
+    decision_notes: str = ""
+
+
 @transaction.atomic
 def workflow_run_conclude_approval(
-    *, run: WorkflowRun, approval: Approval, actor: AbstractUser
+    *, run: WorkflowRun, outcome: ApprovalOutcome, actor: AbstractUser
 ) -> WorkflowRun:
-    """Release a run waiting for approval by its decided workflow approval.
+    """Release a run waiting for approval by the decision on its workflow approval.
 
     Approved: the run completes. Rejected: the run fails with the reviewer's
     reason. Called by the approval services inside the decision's transaction.
     """
     run = lock(run)
-    if approval.workflow_run_id != run.pk:
-        raise Conflict(RUN_WRONG_APPROVAL.format(approval=approval, run=run))
-    if run.status != WorkflowStatus.WAITING_APPROVAL:
-        raise Conflict(RUN_NOT_AWAITING.format(run=run, approval=approval, status=run.status))
-    metadata = {"approval_id": str(approval.pk)}
-    if approval.status == ApprovalStatus.APPROVED:
+    workflow_run_require_awaiting_approval(run=run, approval=outcome.approval)
+    metadata = {"approval_id": str(outcome.approval_id)}
+    if outcome.approved:
         return move_and_record(
             run, "complete", actor=actor, action=AuditAction.WORKFLOW_COMPLETE, metadata=metadata
         )
-    if approval.status == ApprovalStatus.REJECTED:
-        return move_and_record(
-            run,
-            "fail",
-            actor=actor,
-            action=AuditAction.WORKFLOW_FAIL,
-            severity=Severity.ERROR,
-            metadata=metadata,
-            error_message=RUN_REJECTED.format(
-                approver=approval.approver, reason=approval.rejection_reason
-            ),
-            error_details={
-                "approval_id": str(approval.pk),
-                "rejection_reason": approval.rejection_reason,
-                "decision_notes": approval.decision_notes,
-            },
-        )
-    raise Conflict(
-        RUN_APPROVAL_UNDECIDED.format(run=run, approval=approval, status=approval.status)
+    return move_and_record(
+        run,
+        "fail",
+        actor=actor,
+        action=AuditAction.WORKFLOW_FAIL,
+        severity=Severity.ERROR,
+        metadata=metadata,
+        error_message=RUN_REJECTED.format(
+            approver=outcome.approver, reason=outcome.rejection_reason
+        ),
+        error_details={
+            "approval_id": str(outcome.approval_id),
+            "rejection_reason": outcome.rejection_reason,
+            "decision_notes": outcome.decision_notes,
+        },
     )
 
 

@@ -54,6 +54,8 @@ INSTALLED_APPS = [
     "artefacts",
     "approvals",
     "conversations",
+    # On top, beside config: the demo data drives every app (make run loads it).
+    "demo",
 ]
 
 MIDDLEWARE = [

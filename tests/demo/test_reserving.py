@@ -4,8 +4,8 @@ import pytest
 
 from approvals.choices import ApprovalStatus
 from artefacts.models import Artefact
+from demo.reserving import load_reserving_demo
 from tests.factories.states import database_state
-from workflows.demo import load_reserving_demo
 from workflows.models import WorkflowRun
 
 pytestmark = pytest.mark.django_db

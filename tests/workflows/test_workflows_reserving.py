@@ -417,7 +417,7 @@ def test_a_triangle_deleted_after_queueing_fails_the_run_at_its_input_check(
 def test_the_web_app_imports_no_numerical_library():
     code = (
         "import sys, django; django.setup(); "
-        "import workflows.tasks, workflows.registry, workflows.services, workflows.demo; "
+        "import workflows.tasks, workflows.registry, workflows.services, demo.reserving; "
         "import django.urls; django.urls.get_resolver().url_patterns; "
         f"print(sorted(m for m in {HEAVY_MODULES!r} if m in sys.modules))"
     )

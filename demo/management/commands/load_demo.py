@@ -31,6 +31,8 @@ from engagements.models import Engagement
 from workflows import services as workflows
 from workflows.choices import WorkflowType
 
+from ...reserving import load_reserving_demo
+
 ACTUARIES_GROUP = "Actuaries"
 DOMAIN_APPS = ("engagements", "workflows", "artefacts", "approvals", "audit", "conversations")
 REFUSED_WITHOUT_DEBUG = (
@@ -234,18 +236,7 @@ class Command(BaseCommand):
             conversations.chat_message_add(session=session, role=role, content=content, actor=alice)
 
     def reserving_runs(self, engagement, *, alice, bob):
-        """Add reserving runs; real results once the reserving workflows are installed."""
-        try:
-            from workflows.demo import load_reserving_demo
-        except ImportError:
-            workflows.workflow_run_create(
-                engagement=engagement,
-                workflow_type=WorkflowType.RESERVE_CALCULATION,
-                name="Chain ladder — motor paid",
-                period="2025-12",
-                actor=alice,
-            )
-            return
+        """Add reserving runs with real results (two bundled triangles, chain ladder)."""
         load_reserving_demo(engagement=engagement, actor=alice, reviewer=bob)
 
     @transaction.atomic
