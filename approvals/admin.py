@@ -23,13 +23,14 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from artefacts.choices import ArtefactStatus, DataProviderType
+from artefacts.choices import REVIEWABLE_STATUSES, ArtefactStatus, DataProviderType
 from artefacts.models import Artefact
 from engagements.selectors import WORKING_ROLES, scope_to_user
 from records.admin import (
     AdminMove,
     EngagementListFilter,
     NotesForm,
+    PageExtension,
     ReasonForm,
     RecordAdmin,
     ServiceAdminMixin,
@@ -41,7 +42,13 @@ from records.admin import (
 from workflows.models import WorkflowRun
 
 from . import disclosures
-from .choices import ApprovalStatus, ApprovalType, MemoFormat, ReviewPointSeverity
+from .choices import (
+    SIGN_OFF_TYPES,
+    ApprovalStatus,
+    ApprovalType,
+    MemoFormat,
+    ReviewPointSeverity,
+)
 from .models import Approval, DisclosureChecklist, ProfessionalQualification, ReviewPoint
 from .provenance import provenance_people
 from .selectors import (
@@ -886,3 +893,117 @@ class ProfessionalQualificationAdmin(ServiceAdminMixin, RecordAdmin):
                 return
             saved = qualification_update(qualification=obj, actor=request.user, data=data)
         adopt(obj, saved)
+
+
+# --- the artefact page: requesting its review -------------------------------------------
+
+# What may be asked of one artefact: a workflow approval belongs to its run (the runner
+# asks for it) and a final sign-off to the whole engagement.
+ARTEFACT_APPROVAL_TYPES = tuple(
+    approval_type
+    for approval_type in ApprovalType
+    if approval_type not in (ApprovalType.WORKFLOW_APPROVAL, ApprovalType.FINAL_SIGN_OFF)
+)
+SIGN_OFF_LABEL = "{label} (needs a qualified approver)"
+DESIGNATED_APPROVER_HELP = (
+    "Only this person may decide. Empty: anyone on the team who is independent of the "
+    "work may (qualified, for a sign-off)."
+)
+EXPIRES_AT_HELP = "Empty: no expiry. After it, the request can no longer be decided."
+APPROVER_LABEL = "{name} ({username}) — {role}"
+DATETIME_INPUT_FORMAT = "%Y-%m-%dT%H:%M"
+
+
+class ApprovalRequestForm(forms.Form):
+    """What an approval request on an artefact asks: which review, of whom, until when."""
+
+    approval_type = forms.ChoiceField(
+        choices=tuple(
+            (
+                approval_type.value,
+                SIGN_OFF_LABEL.format(label=approval_type.label)
+                if approval_type in SIGN_OFF_TYPES
+                else approval_type.label,
+            )
+            for approval_type in ARTEFACT_APPROVAL_TYPES
+        )
+    )
+    designated_approver = forms.ModelChoiceField(
+        queryset=get_user_model().objects.none(),
+        required=False,
+        help_text=DESIGNATED_APPROVER_HELP,
+    )
+    expires_at = forms.DateTimeField(
+        required=False,
+        label="Expires at",
+        input_formats=(DATETIME_INPUT_FORMAT,),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DATETIME_INPUT_FORMAT),
+        help_text=EXPIRES_AT_HELP,
+    )
+    request_notes = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}), required=False, label="Notes"
+    )
+
+    # Set per artefact and user (`for_artefact`): who may be designated.
+    approvers = get_user_model().objects.none()
+    roles: dict = {}
+
+    @classmethod
+    def for_artefact(cls, artefact, user) -> type[ApprovalRequestForm]:
+        """Return the form offering the artefact's team (working roles), requester excluded."""
+        members = artefact.engagement.team.filter(
+            role__in=WORKING_ROLES, user__is_active=True
+        ).exclude(user=user)
+        roles = dict(members.values_list("user_id", "role"))
+        approvers = get_user_model().objects.filter(pk__in=roles).order_by("username")
+        return type(cls.__name__, (cls,), {"approvers": approvers, "roles": roles})
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["designated_approver"]
+        field.queryset = self.approvers
+        field.label_from_instance = self._approver_label
+
+    def _approver_label(self, user) -> str:
+        return APPROVER_LABEL.format(
+            name=user.get_full_name() or user.username,
+            username=user.username,
+            role=self.roles.get(user.pk, ""),
+        )
+
+
+def request_approval_from_form(
+    *,
+    artefact,
+    actor,
+    approval_type,
+    designated_approver=None,
+    expires_at=None,
+    request_notes="",
+):
+    """Ask for a review or sign-off of `artefact` with the request form's answers."""
+    return approval_request(
+        approval_type=approval_type,
+        artefact=artefact,
+        designated_approver=designated_approver,
+        expires_at=expires_at,
+        request_notes=request_notes,
+        actor=actor,
+    )
+
+
+# What this app adds to the pages of the apps below it (registered in ApprovalsConfig.ready()).
+ARTEFACT_PAGE = PageExtension(
+    moves=(
+        AdminMove(
+            "request_approval",
+            "Request approval",
+            request_approval_from_form,
+            form=ApprovalRequestForm,
+            form_for=ApprovalRequestForm.for_artefact,
+            available=lambda artefact: artefact.status in REVIEWABLE_STATUSES,
+            bulk=False,
+        ),
+    ),
+    before="new_version",
+)

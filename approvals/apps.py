@@ -38,17 +38,24 @@ class ApprovalsConfig(AppConfig):
     name = "approvals"
 
     def ready(self):
+        from artefacts.hooks import artefact_change_guards
         from records import scoping
+        from records.admin import register_page_extension
         from workflows.hooks import run_awaiting_approval
 
+        from .admin import ARTEFACT_PAGE
         from .selectors import approval_timeline_rows
-        from .services import workflow_approval_request
+        from .services import artefact_require_no_pending_approval, workflow_approval_request
 
         post_migrate.connect(
             ensure_certifiers_group, sender=self, dispatch_uid="approvals.certifiers_group"
         )
         # A run the runner finished waits for its sign-off: request the workflow approval.
         run_awaiting_approval.register(workflow_approval_request)
+        # An artefact under a pending review is not replaced, archived or deleted.
+        artefact_change_guards.register(artefact_require_no_pending_approval)
+        # The artefact page offers to request its review.
+        register_page_extension("artefacts.Artefact", ARTEFACT_PAGE)
         scoping.register_engagement_scope(
             "approvals.Approval",
             rows=lambda engagement_id: (

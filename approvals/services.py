@@ -229,6 +229,10 @@ CHECKLIST_EDITABLE_FIELDS = frozenset(
     {"responsible_actuary", "information_date", "material_changes", "other_disclosures"}
 )
 CHECKLIST_FIXED_REASON = "they are filled from the register and the previous engagement"
+ARTEFACT_HAS_PENDING_APPROVAL = (
+    "Cannot {verb} artefact “{artefact}”: its approval “{approval}” is still pending; "
+    "have it decided first."
+)
 MEMO_FORMAT_INVALID = "format must be one of {formats}, not {value!r}."
 MEMO_METADATA_KEY = "review_memo_of"
 
@@ -324,6 +328,18 @@ def approval_request(
         ),
     )
     return approval
+
+
+def artefact_require_no_pending_approval(*, artefact: Artefact, verb: str) -> None:
+    """Refuse to replace, archive or delete (`verb`) an artefact while its review is pending.
+
+    A guard of the artefact services (`artefacts.hooks.artefact_change_guards`).
+    """
+    pending = artefact.approvals.filter(status=ApprovalStatus.PENDING).first()
+    if pending is not None:
+        raise Conflict(
+            ARTEFACT_HAS_PENDING_APPROVAL.format(verb=verb, artefact=artefact, approval=pending)
+        )
 
 
 def workflow_approval_request(

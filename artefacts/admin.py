@@ -9,6 +9,9 @@ stored, and every read is on record.
 The data reliance register (ASOP 23) has one entry per input data artefact, recorded
 and edited through `reliance_record` / `reliance_update`; the engagement page lists
 its input data with their entries, or a link to record a missing one.
+
+Requesting an artefact's review is offered on its page by the approvals app (a page
+extension, `approvals.admin`), which sits above this one.
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.widgets import RelatedFieldWidgetWrapper
-from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, HttpResponse, HttpResponseRedirect
 from django.template.defaultfilters import filesizeformat
@@ -33,10 +35,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.csrf import csrf_exempt
 
-from approvals.choices import SIGN_OFF_TYPES, ApprovalType
-from approvals.services import approval_request
 from engagements.models import Engagement
-from engagements.selectors import WORKING_ROLES, scope_to_user
+from engagements.selectors import scope_to_user
 from records.admin import (
     AdminMove,
     EngagementListFilter,
@@ -48,11 +48,10 @@ from records.admin import (
     next_url,
 )
 from records.exceptions import DomainError
-from workflows.choices import WorkflowStatus, WorkflowType
-from workflows.models import WorkflowRun
 
-from .choices import INPUT_DATA_TYPES, RETIRED_STATUSES, REVIEWABLE_STATUSES, ArtefactStatus
+from .choices import INPUT_DATA_TYPES, RETIRED_STATUSES, ArtefactStatus
 from .files import FileTooLarge, StoredFile, discard_stored_file, install_max_size_upload_handler
+from .hooks import validation_runs
 from .models import Artefact, DataReliance
 from .selectors import engagement_input_data
 from .services import (
@@ -129,22 +128,6 @@ PREVIEW_COLUMNS_CUT = "Only the first {columns} columns are shown."
 PREVIEW_UNREADABLE = "The first rows cannot be shown: {error}"
 PREVIEW_REFUSED = "No preview: {error}"
 
-# What may be asked of one artefact: a workflow approval belongs to its run (the runner
-# asks for it) and a final sign-off to the whole engagement.
-ARTEFACT_APPROVAL_TYPES = tuple(
-    approval_type
-    for approval_type in ApprovalType
-    if approval_type not in (ApprovalType.WORKFLOW_APPROVAL, ApprovalType.FINAL_SIGN_OFF)
-)
-SIGN_OFF_LABEL = "{label} (needs a qualified approver)"
-DESIGNATED_APPROVER_HELP = (
-    "Only this person may decide. Empty: anyone on the team who is independent of the "
-    "work may (qualified, for a sign-off)."
-)
-EXPIRES_AT_HELP = "Empty: no expiry. After it, the request can no longer be decided."
-APPROVER_LABEL = "{name} ({username}) — {role}"
-DATETIME_INPUT_FORMAT = "%Y-%m-%dT%H:%M"
-
 # The register's fields in the order the form asks them (the artefact first, on add).
 RELIANCE_FORM_FIELDS = (
     "provider_type",
@@ -213,84 +196,6 @@ class NewVersionForm(ArtefactUploadFormMixin, forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
         required=False,
         help_text=NEW_VERSION_DESCRIPTION_HELP,
-    )
-
-
-class ApprovalRequestForm(forms.Form):
-    """What an approval request on an artefact asks: which review, of whom, until when."""
-
-    approval_type = forms.ChoiceField(
-        choices=tuple(
-            (
-                approval_type.value,
-                SIGN_OFF_LABEL.format(label=approval_type.label)
-                if approval_type in SIGN_OFF_TYPES
-                else approval_type.label,
-            )
-            for approval_type in ARTEFACT_APPROVAL_TYPES
-        )
-    )
-    designated_approver = forms.ModelChoiceField(
-        queryset=get_user_model().objects.none(),
-        required=False,
-        help_text=DESIGNATED_APPROVER_HELP,
-    )
-    expires_at = forms.DateTimeField(
-        required=False,
-        label="Expires at",
-        input_formats=(DATETIME_INPUT_FORMAT,),
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DATETIME_INPUT_FORMAT),
-        help_text=EXPIRES_AT_HELP,
-    )
-    request_notes = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 4}), required=False, label="Notes"
-    )
-
-    # Set per artefact and user (`for_artefact`): who may be designated.
-    approvers = get_user_model().objects.none()
-    roles: dict = {}
-
-    @classmethod
-    def for_artefact(cls, artefact, user) -> type[ApprovalRequestForm]:
-        """Return the form offering the artefact's team (working roles), requester excluded."""
-        members = artefact.engagement.team.filter(
-            role__in=WORKING_ROLES, user__is_active=True
-        ).exclude(user=user)
-        roles = dict(members.values_list("user_id", "role"))
-        approvers = get_user_model().objects.filter(pk__in=roles).order_by("username")
-        return type(cls.__name__, (cls,), {"approvers": approvers, "roles": roles})
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        field = self.fields["designated_approver"]
-        field.queryset = self.approvers
-        field.label_from_instance = self._approver_label
-
-    def _approver_label(self, user) -> str:
-        return APPROVER_LABEL.format(
-            name=user.get_full_name() or user.username,
-            username=user.username,
-            role=self.roles.get(user.pk, ""),
-        )
-
-
-def artefact_request_approval(
-    *,
-    artefact,
-    actor,
-    approval_type,
-    designated_approver=None,
-    expires_at=None,
-    request_notes="",
-):
-    """Ask for a review or sign-off of `artefact` (admin form adapter)."""
-    return approval_request(
-        approval_type=approval_type,
-        artefact=artefact,
-        designated_approver=designated_approver,
-        expires_at=expires_at,
-        request_notes=request_notes,
-        actor=actor,
     )
 
 
@@ -403,14 +308,6 @@ class ArtefactAdmin(ServiceAdminMixin, RecordAdmin):
     service_moves = (
         AdminMove("submit_for_review", "Submit for review", artefact_submit_for_review),
         AdminMove(
-            "request_approval",
-            "Request approval",
-            artefact_request_approval,
-            form=ApprovalRequestForm,
-            available=lambda artefact: artefact.status in REVIEWABLE_STATUSES,
-            bulk=False,
-        ),
-        AdminMove(
             "new_version",
             "Upload new version",
             artefact_upload_new_version,
@@ -478,11 +375,6 @@ class ArtefactAdmin(ServiceAdminMixin, RecordAdmin):
         return self._render_move_form(
             request, admin_move, form, [obj], cancel_url=self._change_url(obj)
         )
-
-    def get_move_form(self, request, move, obj=None):
-        if move.name == "request_approval" and obj is not None:
-            return ApprovalRequestForm.for_artefact(obj, request.user)
-        return super().get_move_form(request, move, obj)
 
     def download_view(self, request, object_id):
         """Serve the artefact's verified bytes: an attachment, or an inline PNG/JPEG preview.
@@ -791,7 +683,10 @@ class DataRelianceForm(forms.ModelForm):
         }
 
     artefact_choices = Artefact.objects.none()
-    validation_run_choices = WorkflowRun.objects.none()
+    # Runs, by the model the register's foreign key names (workflows sits above).
+    validation_run_choices = DataReliance._meta.get_field(
+        "validation_run"
+    ).related_model.objects.none()
 
     @classmethod
     def choosing(cls, *, artefacts, validation_runs) -> type[DataRelianceForm]:
@@ -880,9 +775,7 @@ class DataRelianceAdmin(ServiceAdminMixin, RecordAdmin):
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
         engagement = obj.engagement if obj is not None else self._engagement_of(request)
-        runs = WorkflowRun.objects.filter(
-            workflow_type=WorkflowType.DATA_VALIDATION, status=WorkflowStatus.COMPLETED
-        )
+        runs = validation_runs()
         if engagement is not None:
             artefacts = engagement_input_data(engagement).filter(data_reliance__isnull=True)
             runs = runs.filter(engagement=engagement)

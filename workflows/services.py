@@ -35,6 +35,8 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 
+from artefacts.models import Artefact
+from artefacts.services import artefact_open_for_download
 from audit.choices import AuditAction, Severity
 from audit.services import audit_record
 from engagements.models import Engagement
@@ -581,10 +583,6 @@ def _verified_inputs(
     Each input's bytes are read back and checked against the SHA-256 (an
     artefact_access event; a critical one if they are missing or changed).
     """
-    # Imported here: artefacts.services imports this app's models.
-    from artefacts.models import Artefact
-    from artefacts.services import artefact_open_for_download
-
     verified = []
     for item in recorded:
         names = {"run": run, "name": item.get("name"), "version": item.get("version")}

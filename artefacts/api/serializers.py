@@ -12,10 +12,12 @@ from records.api.serializers import (
     RecordSerializer,
     VisiblePrimaryKeyRelatedField,
 )
-from workflows.models import WorkflowRun
 
 from ..choices import ArtefactType
 from ..models import Artefact, DataReliance
+
+# Workflow runs, by the model the artefacts' foreign keys name (workflows sits above).
+WorkflowRun = Artefact._meta.get_field("workflow_run").related_model
 
 AUDIT_FIELDS = ("created_at", "updated_at", "created_by", "updated_by")
 FILE_NOT_REPLACEABLE = (

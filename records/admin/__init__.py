@@ -5,11 +5,14 @@
   changelist.
 - `ServiceAdminMixin`, `AdminMove`, … (`service_admin`): lifecycle moves as actions
   and buttons, every save and delete through the app's services, refusals as messages.
+- `PageExtension`, `register_page_extension` (`extensions`): what higher apps add to
+  a lower app's pages (buttons, inlines, sections).
 
 Django's admin autodiscovery imports this module: it imports no model of any app.
 """
 
 from .base import SOFT_DELETE_FIELDS, TRACKED_FIELDS, EngagementListFilter, RecordAdmin
+from .extensions import PageExtension, page_extensions, register_page_extension
 from .service_admin import (
     BUTTON_STYLE,
     MOVE_DONE,
@@ -38,6 +41,7 @@ __all__ = [
     "AdminMove",
     "EngagementListFilter",
     "NotesForm",
+    "PageExtension",
     "ReasonForm",
     "RecordAdmin",
     "SectionButton",
@@ -48,4 +52,6 @@ __all__ = [
     "move_button",
     "move_link",
     "next_url",
+    "page_extensions",
+    "register_page_extension",
 ]

@@ -13,7 +13,8 @@ Every domain admin that changes state mixes in `ServiceAdminMixin`:
   page) carries that page as `next`, and returns there.
 
 Admin add / change / delete call the services through `save_model`,
-`save_formset` and `delete_model`, which each admin defines.
+`save_formset` and `delete_model`, which each admin defines. Other apps add moves,
+inlines and page sections to an admin through `records.admin.extensions`.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy
 
 from ..exceptions import DomainError
+from .extensions import page_extensions
 
 NOT_SAVED = "Nothing was saved: see the error above."
 MOVE_DONE = "{label} — {result}{suffix}."
@@ -70,8 +72,10 @@ class AdminMove:
     `form` asks for input on an intermediate page first. The button shows when
     `name` is among the object's `available_moves()` (or `available(obj)` says so),
     among the change page's object tools unless `object_tool` is False (a section
-    of a page places it itself). `report(obj, result)` returns the (level, message)
-    said once it succeeded; by default "<label> — <result>: now <status>."
+    of a page places it itself). `form_for(obj, user)` returns the form for one
+    object when its choices depend on them. `report(obj, result)` returns the
+    (level, message) said once it succeeded; by default "<label> — <result>: now
+    <status>."
     """
 
     name: str
@@ -82,6 +86,7 @@ class AdminMove:
     bulk: bool = True
     object_tool: bool = True
     report: Callable | None = None
+    form_for: Callable | None = None
 
     def is_available(self, obj) -> bool:
         """Return whether the move may be offered for `obj` in its current state."""
@@ -122,7 +127,7 @@ class ServiceAdminMixin:
 
     def move_view(self, request, object_id, move):
         """Carry out one move on one object (asking for its input first, if it needs any)."""
-        admin_move = next((m for m in self.service_moves if m.name == move), None)
+        admin_move = next((m for m in self.get_service_moves() if m.name == move), None)
         if admin_move is None:
             raise Http404(f"No move “{move}” here.")
         obj = self.get_object(request, unquote(object_id))
@@ -148,13 +153,39 @@ class ServiceAdminMixin:
             form = form_class()
         return self._render_move_form(request, admin_move, form, [obj], cancel_url=change_url)
 
+    def get_service_moves(self) -> tuple[AdminMove, ...]:
+        """Return the page's moves: its own, and those other apps add (`records.admin.extensions`).
+
+        An added move goes before the own move its extension names, or after them all.
+        """
+        moves = list(self.service_moves)
+        for extension in page_extensions(self.model):
+            names = [move.name for move in moves]
+            at = names.index(extension.before) if extension.before in names else len(moves)
+            moves[at:at] = extension.moves
+        return tuple(moves)
+
     def get_move_form(self, request, move: AdminMove, obj=None) -> type[forms.Form]:
         """Return the form class that asks for `move`'s input (on `obj`; None: in bulk).
 
-        Override to offer choices that depend on the object or the user (the people
-        who may be designated on this engagement, …).
+        A move's `form_for(obj, user)` offers choices that depend on the object or the
+        user (the people who may be designated on this engagement, …); override for more.
         """
+        if move.form_for is not None and obj is not None:
+            return move.form_for(obj, request.user)
         return move.form
+
+    def get_inlines(self, request, obj):
+        """Return the page's inlines, then those other apps add to it."""
+        extra = [inline for ext in page_extensions(self.model) for inline in ext.inlines]
+        return (*super().get_inlines(request, obj), *extra)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None and not add:
+            for extension in page_extensions(self.model):
+                if extension.context is not None:
+                    context.update(extension.context(self, request, obj, context))
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def get_move_context(self, request, move: AdminMove, objects) -> dict:
         """Return extra context for the intermediate page of `move` (a warning, …)."""
@@ -307,7 +338,7 @@ class ServiceAdminMixin:
 
     def _move_buttons(self, request, obj):
         buttons = []
-        for move in self.service_moves:
+        for move in self.get_service_moves():
             if not move.object_tool or not move.is_available(obj):
                 continue
             url = self.move_url(obj, move.name)
