@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
@@ -23,16 +24,20 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from artefacts.admin import reliance_rows as artefact_reliance_rows
 from artefacts.choices import REVIEWABLE_STATUSES, ArtefactStatus, DataProviderType
 from artefacts.models import Artefact
+from engagements.choices import CLOSED_STATUSES
 from engagements.selectors import WORKING_ROLES, scope_to_user
 from records.admin import (
     AdminMove,
     EngagementListFilter,
     NotesForm,
     PageExtension,
+    ReadOnlyInline,
     ReasonForm,
     RecordAdmin,
+    SectionButton,
     ServiceAdminMixin,
     adopt,
     changed_data,
@@ -46,6 +51,7 @@ from .choices import (
     SIGN_OFF_TYPES,
     ApprovalStatus,
     ApprovalType,
+    DisclosureChecklistStatus,
     MemoFormat,
     ReviewPointSeverity,
 )
@@ -1006,4 +1012,146 @@ ARTEFACT_PAGE = PageExtension(
         ),
     ),
     before="new_version",
+)
+
+
+# --- the engagement page: its approvals and final sign-off (ApprovalsConfig.ready()) ----
+
+# What the "Final sign-off" section says is still missing before a request can succeed.
+MISSING_RELIANCES = "{count} of {total} input data artefact(s) have no data reliance entry."
+NO_CHECKLIST = "No disclosure checklist yet: pre-fill one from what the system holds."
+CHECKLIST_DRAFT = "The disclosure checklist is a draft: the lead actuary, {lead}, completes it."
+CHECKLIST_COMPLETED = "The disclosure checklist was completed by {user} on {when:%Y-%m-%d %H:%M}."
+CHECKLIST_STALE = (
+    "The data reliance register changed since the checklist was completed: pre-fill it "
+    "again and have the lead actuary complete it."
+)
+READY_FOR_SIGN_OFF = "Ready: a final sign-off request will freeze the completed checklist into it."
+
+
+@dataclass
+class FinalSignOffSection:
+    """The engagement's disclosure checklist, what a final sign-off still needs, and requests."""
+
+    checklist: DisclosureChecklist | None
+    needs: list[str]
+    ready: str = ""
+    buttons: list[SectionButton] = field(default_factory=list)
+    edit_url: str = ""
+    request_url: str = ""
+    sign_offs: list[Approval] = field(default_factory=list)
+
+
+class ApprovalInline(ReadOnlyInline):
+    model = Approval
+    fk_name = "engagement"
+    fields = ("approval_type", "artefact", "status", "requested_by", "approver", "requested_at")
+    ordering = ("-requested_at",)
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("artefact", "engagement", "requested_by", "approver")
+        )
+
+
+def final_sign_off_section(
+    model_admin, request, obj, reliance_rows, *, page: str
+) -> FinalSignOffSection:
+    """Return the "Final sign-off" section: the open checklist, what is missing, the moves."""
+    user = request.user
+    checklist = (
+        DisclosureChecklist.objects.filter(engagement=obj, frozen_at__isnull=True)
+        .select_related("responsible_actuary", "completed_by")
+        .first()
+    )
+    if reliance_rows is None:
+        reliance_rows = artefact_reliance_rows(request, obj, page=page)
+    missing = sum(1 for row in reliance_rows if row.reliance is None)
+    needs = []
+    if missing:
+        needs.append(MISSING_RELIANCES.format(count=missing, total=len(reliance_rows)))
+    if checklist is None:
+        needs.append(NO_CHECKLIST)
+    elif checklist.status == DisclosureChecklistStatus.DRAFT:
+        needs.append(CHECKLIST_DRAFT.format(lead=obj.lead_actuary or "none"))
+    elif checklist.reliances != [row.reliance.snapshot() for row in reliance_rows if row.reliance]:
+        # As the request would find it (the register as disclosures.reliance_snapshot reads it).
+        needs.append(CHECKLIST_STALE)
+    section = FinalSignOffSection(
+        checklist=checklist,
+        needs=needs,
+        sign_offs=list(
+            obj.approvals.filter(approval_type=ApprovalType.FINAL_SIGN_OFF)
+            .select_related("requested_by", "approver")
+            .order_by("-requested_at")
+        ),
+    )
+    if checklist is not None and checklist.status == DisclosureChecklistStatus.COMPLETED:
+        section.ready = CHECKLIST_COMPLETED.format(
+            user=checklist.completed_by, when=checklist.completed_at
+        )
+    if obj.status in CLOSED_STATUSES:
+        return section
+    changes_checklists = user.has_perm("approvals.change_disclosurechecklist")
+    if changes_checklists:
+        label = "Pre-fill again" if checklist is not None else "Pre-fill disclosure checklist"
+        section.buttons.append(
+            SectionButton(
+                "prefill-disclosures", model_admin.move_url(obj, "prefill_disclosures"), label, page
+            )
+        )
+    if checklist is not None:
+        section.edit_url = reverse(
+            "admin:approvals_disclosurechecklist_change", args=(checklist.pk,)
+        )
+        # Only the lead actuary completes it (the service refuses anyone else).
+        if checklist.can("complete") and changes_checklists and user.pk == obj.lead_actuary_id:
+            section.buttons.append(
+                SectionButton(
+                    "complete-disclosures",
+                    reverse(
+                        "admin:approvals_disclosurechecklist_move",
+                        args=(checklist.pk, "complete"),
+                    ),
+                    "Complete checklist",
+                    page,
+                )
+            )
+    if not needs and user.has_perm("approvals.add_approval"):
+        section.ready = f"{section.ready} {READY_FOR_SIGN_OFF}".strip()
+        query = urlencode({"engagement": obj.pk, "approval_type": ApprovalType.FINAL_SIGN_OFF})
+        section.request_url = f"{reverse('admin:approvals_approval_add')}?{query}"
+    return section
+
+
+def final_sign_off_context(model_admin, request, engagement, context) -> dict:
+    """Return the engagement page's "Final sign-off" section and the buttons it places."""
+    if not request.user.has_perm("approvals.view_disclosurechecklist"):
+        return {}
+    section = final_sign_off_section(
+        model_admin,
+        request,
+        engagement,
+        context.get("data_reliance"),
+        page=request.get_full_path(),
+    )
+    return {"final_sign_off": section, "section_buttons": section.buttons}
+
+
+ENGAGEMENT_PAGE = PageExtension(
+    moves=(
+        # The "Final sign-off" section's button: creates the checklist or refreshes it.
+        AdminMove(
+            "prefill_disclosures",
+            "Pre-fill disclosure checklist",
+            disclosure_checklist_prefill,
+            available=lambda engagement: engagement.status not in CLOSED_STATUSES,
+            bulk=False,
+            object_tool=False,
+        ),
+    ),
+    inlines=(ApprovalInline,),
+    context=final_sign_off_context,
 )

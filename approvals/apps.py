@@ -39,12 +39,13 @@ class ApprovalsConfig(AppConfig):
 
     def ready(self):
         from artefacts.hooks import artefact_change_guards
+        from engagements.hooks import completion_checks
         from records import scoping
         from records.admin import register_page_extension
         from workflows.hooks import run_awaiting_approval
 
-        from .admin import ARTEFACT_PAGE
-        from .selectors import approval_timeline_rows
+        from .admin import ARTEFACT_PAGE, ENGAGEMENT_PAGE
+        from .selectors import approval_timeline_rows, engagement_require_final_sign_off
         from .services import artefact_require_no_pending_approval, workflow_approval_request
 
         post_migrate.connect(
@@ -54,8 +55,12 @@ class ApprovalsConfig(AppConfig):
         run_awaiting_approval.register(workflow_approval_request)
         # An artefact under a pending review is not replaced, archived or deleted.
         artefact_change_guards.register(artefact_require_no_pending_approval)
+        # An engagement completes only once its final sign-off is approved.
+        completion_checks.register(engagement_require_final_sign_off)
         # The artefact page offers to request its review.
         register_page_extension("artefacts.Artefact", ARTEFACT_PAGE)
+        # The engagement page lists its approvals and its final sign-off.
+        register_page_extension("engagements.Engagement", ENGAGEMENT_PAGE)
         scoping.register_engagement_scope(
             "approvals.Approval",
             rows=lambda engagement_id: (

@@ -17,14 +17,15 @@ from django.utils import timezone
 
 from artefacts.models import Artefact
 from engagements.choices import TeamRole
-from engagements.models import EngagementMember
+from engagements.models import Engagement, EngagementMember
 from engagements.selectors import engagements_visible_to
-from records.exceptions import NotAllowed
+from records.exceptions import Conflict, NotAllowed
 
 from .choices import (
     SIGN_OFF_TYPES,
     UNRESOLVED_REVIEW_POINT_STATUSES,
     ApprovalStatus,
+    ApprovalType,
     ReviewPointSeverity,
 )
 from .models import Approval
@@ -39,6 +40,9 @@ from .services import (
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractUser
 
+ENGAGEMENT_NEEDS_FINAL_SIGN_OFF = (
+    "Cannot complete engagement “{engagement}”: it has no approved final sign-off."
+)
 # Candidates looked at per shown row: a few are refused by the checks and skipped.
 CANDIDATES_PER_ROW = 3
 # The most severe first, as the services' refusal counts them.
@@ -228,3 +232,17 @@ def approval_timeline_rows(engagement_id: uuid.UUID) -> Q:
     """
     artefact_ids = Artefact.history.filter(engagement_id=engagement_id).values("id")
     return Q(engagement_id=engagement_id) | Q(artefact_id__in=artefact_ids)
+
+
+def engagement_require_final_sign_off(engagement: Engagement) -> None:
+    """Raise Conflict unless the engagement has an approved final sign-off.
+
+    A completion check of the engagement services (`engagements.hooks.completion_checks`).
+    """
+    signed_off = Approval.objects.filter(
+        engagement=engagement,
+        approval_type=ApprovalType.FINAL_SIGN_OFF,
+        status=ApprovalStatus.APPROVED,
+    ).exists()
+    if not signed_off:
+        raise Conflict(ENGAGEMENT_NEEDS_FINAL_SIGN_OFF.format(engagement=engagement))

@@ -22,6 +22,7 @@ import itertools
 import logging
 from dataclasses import dataclass, field
 from functools import update_wrapper
+from urllib.parse import urlencode
 
 from django import forms
 from django.conf import settings
@@ -35,11 +36,14 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.csrf import csrf_exempt
 
+from engagements.choices import CLOSED_STATUSES
 from engagements.models import Engagement
 from engagements.selectors import scope_to_user
 from records.admin import (
     AdminMove,
     EngagementListFilter,
+    PageExtension,
+    ReadOnlyInline,
     RecordAdmin,
     ServiceAdminMixin,
     adopt,
@@ -833,3 +837,48 @@ class DataRelianceAdmin(ServiceAdminMixin, RecordAdmin):
             self.message_user(request, RELIANCE_RECORDED.format(reliance=obj), messages.SUCCESS)
             return HttpResponseRedirect(target)
         return super().response_add(request, obj, post_url_continue)
+
+
+# --- the engagement page: its artefacts and data reliance (ArtefactsConfig.ready()) -----
+
+
+class ArtefactInline(ReadOnlyInline):
+    model = Artefact
+    fk_name = "engagement"
+    fields = ("name", "artefact_type", "version", "status", "file_size", "created_at")
+    ordering = ("-created_at",)
+
+
+@dataclass
+class RelianceRow:
+    """One input data artefact of the engagement and its data reliance entry (or None)."""
+
+    artefact: Artefact
+    reliance: object | None
+    record_url: str = ""
+
+
+def reliance_rows(request, obj, *, page: str) -> list[RelianceRow]:
+    """Return the engagement's input data, each with its register entry or a link to add one."""
+    may_record = obj.status not in CLOSED_STATUSES and request.user.has_perm(
+        "artefacts.add_datareliance"
+    )
+    add = reverse("admin:artefacts_datareliance_add")
+    rows = []
+    for artefact in engagement_input_data(obj).select_related("data_reliance__validation_run"):
+        reliance = getattr(artefact, "data_reliance", None)
+        row = RelianceRow(artefact, reliance)
+        if reliance is None and may_record:
+            row.record_url = f"{add}?{urlencode({'artefact': artefact.pk, 'next': page})}"
+        rows.append(row)
+    return rows
+
+
+def data_reliance_context(model_admin, request, engagement, context) -> dict:
+    """Return the engagement page's "Data reliance" section: its input data and their entries."""
+    if not request.user.has_perm("artefacts.view_datareliance"):
+        return {}
+    return {"data_reliance": reliance_rows(request, engagement, page=request.get_full_path())}
+
+
+ENGAGEMENT_PAGE = PageExtension(inlines=(ArtefactInline,), context=data_reliance_context)

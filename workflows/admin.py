@@ -32,6 +32,8 @@ from engagements.selectors import scope_to_user
 from records.admin import (
     AdminMove,
     EngagementListFilter,
+    PageExtension,
+    ReadOnlyInline,
     RecordAdmin,
     ServiceAdminMixin,
     adopt,
@@ -764,3 +766,15 @@ def _reserve_table(artefacts: list[Artefact], request) -> tuple[ReserveTable | N
                 table.append(shown)
         return ReserveTable(rows=table, total=total, artefact=artefact), ""
     return None, NO_RESULTS_FILE if not candidates else ""
+
+
+# --- the engagement page: its runs (registered in WorkflowsConfig.ready()) --------------
+
+
+class WorkflowRunInline(ReadOnlyInline):
+    model = WorkflowRun
+    fields = ("name", "workflow_type", "period", "status", "started_at", "completed_at")
+    ordering = ("-created_at",)
+
+
+ENGAGEMENT_PAGE = PageExtension(inlines=(WorkflowRunInline,))

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from records.exceptions import Conflict
 
-from .choices import WorkflowStatus, WorkflowType
+from .choices import OPEN_STATUSES, WorkflowStatus, WorkflowType
 from .models import WorkflowRun
 from .registry import input_artefact_ids
 
@@ -38,6 +38,10 @@ RELIANCE_RUN_NOT_COMPLETED = (
 RELIANCE_RUN_OTHER_INPUT = (
     "Data validation run “{run}” did not check artefact “{artefact}” (it read another "
     "artefact or version): link the run that validated this one."
+)
+ENGAGEMENT_HAS_OPEN_RUNS = (
+    "Cannot complete engagement “{engagement}”: {count} workflow run(s) still open "
+    "({states}); finish or cancel them first."
 )
 RUN_NOT_AWAITING = (
     "Cannot settle workflow run “{run}” with approval “{approval}”: the run is {status}, "
@@ -112,3 +116,23 @@ def validation_run_problem(run: WorkflowRun, artefact: Artefact) -> str | None:
     if artefact.pk not in run_input_artefact_ids(run):
         return RELIANCE_RUN_OTHER_INPUT.format(run=run, artefact=artefact)
     return None
+
+
+def engagement_require_no_open_runs(engagement: Engagement) -> None:
+    """Raise Conflict while any workflow run of the engagement is still open.
+
+    A completion check of the engagement services (`engagements.hooks.completion_checks`).
+    """
+    open_states = list(
+        WorkflowRun.objects.filter(engagement=engagement, status__in=OPEN_STATUSES).values_list(
+            "status", flat=True
+        )
+    )
+    if open_states:
+        raise Conflict(
+            ENGAGEMENT_HAS_OPEN_RUNS.format(
+                engagement=engagement,
+                count=len(open_states),
+                states=", ".join(sorted(set(open_states))),
+            )
+        )

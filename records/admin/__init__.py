@@ -11,7 +11,13 @@
 Django's admin autodiscovery imports this module: it imports no model of any app.
 """
 
-from .base import SOFT_DELETE_FIELDS, TRACKED_FIELDS, EngagementListFilter, RecordAdmin
+from .base import (
+    SOFT_DELETE_FIELDS,
+    TRACKED_FIELDS,
+    EngagementListFilter,
+    ReadOnlyInline,
+    RecordAdmin,
+)
 from .extensions import PageExtension, page_extensions, register_page_extension
 from .service_admin import (
     BUTTON_STYLE,
@@ -42,6 +48,7 @@ __all__ = [
     "EngagementListFilter",
     "NotesForm",
     "PageExtension",
+    "ReadOnlyInline",
     "ReasonForm",
     "RecordAdmin",
     "SectionButton",

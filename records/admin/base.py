@@ -104,3 +104,17 @@ class EngagementListFilter(admin.SimpleListFilter):
         except ValueError:
             return queryset.none()
         return queryset.filter(**{self.engagement_field: engagement_id})
+
+
+class ReadOnlyInline(admin.TabularInline):
+    """Summary rows of a record's contents (an engagement's runs, …); open a row to work on it."""
+
+    extra = 0
+    show_change_link = True
+    can_delete = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
