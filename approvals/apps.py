@@ -39,11 +39,13 @@ class ApprovalsConfig(AppConfig):
 
     def ready(self):
         from artefacts.hooks import artefact_change_guards
+        from audit.purge import register_purge_rule
         from engagements.hooks import completion_checks
         from records import scoping
         from records.admin import register_page_extension
         from workflows.hooks import run_awaiting_approval
 
+        from . import purge
         from .admin import ARTEFACT_PAGE, ENGAGEMENT_PAGE
         from .selectors import approval_timeline_rows, engagement_require_final_sign_off
         from .services import artefact_require_no_pending_approval, workflow_approval_request
@@ -81,4 +83,25 @@ class ApprovalsConfig(AppConfig):
         scoping.register_outside_engagements(
             "approvals.ProfessionalQualification",
             reason="belongs to a person, not an engagement; approvals keep a snapshot of it",
+        )
+        # What keeps a deleted engagement, run or artefact from the purge: approved work.
+        register_purge_rule(
+            "engagements.Engagement",
+            stage=purge.ENGAGEMENT_STAGE,
+            keep=purge.engagement_kept,
+            purge=purge.engagement_purge,
+        )
+        register_purge_rule(
+            "workflows.WorkflowRun",
+            stage=purge.RUN_STAGE,
+            keep=purge.run_kept,
+            purge=purge.run_purge,
+        )
+        register_purge_rule(
+            "artefacts.Artefact",
+            stage=purge.ARTEFACT_STAGE,
+            keep=purge.artefact_kept,
+            purge=purge.artefact_purge,
+            # A later version goes before the one it builds on.
+            order_by=("-version", "pk"),
         )

@@ -63,6 +63,7 @@ from tqdm import tqdm
 
 from records.exceptions import Conflict
 from records.models import is_history_tracked
+from records.scoping import ENGAGEMENT_SCOPES, OUTSIDE_ENGAGEMENTS, engagement_model
 from records.services import save_with_history
 
 from .chain import GENESIS_HASH
@@ -110,55 +111,12 @@ CATALOGUE_LABELS = frozenset(
 AUDIT_LABEL = "audit.auditlog"
 
 
-def _engagement_q(engagement_id: uuid.UUID) -> Q:
-    return Q(engagement_id=engagement_id)
-
-
-# How each project model reaches one engagement (rows of every state, soft-deleted
-# ones included). A new model must be added here or to NOT_ENGAGEMENT_SCOPED; a test
-# checks that every project model is in one of them.
-ENGAGEMENT_SCOPE: dict[str, Callable[[uuid.UUID], Q]] = {
-    "engagements.engagement": lambda engagement_id: Q(pk=engagement_id),
-    "engagements.engagementmember": _engagement_q,
-    "workflows.workflowrun": _engagement_q,
-    "artefacts.artefact": _engagement_q,
-    "approvals.approval": lambda engagement_id: (
-        Q(engagement_id=engagement_id)
-        | Q(artefact__engagement_id=engagement_id)
-        | Q(workflow_run__engagement_id=engagement_id)
-    ),
-    "approvals.reviewpoint": lambda engagement_id: (
-        Q(approval__engagement_id=engagement_id)
-        | Q(approval__artefact__engagement_id=engagement_id)
-    ),
-    "approvals.disclosurechecklist": _engagement_q,
-    "artefacts.datareliance": _engagement_q,
-    "workflows.replayrecord": lambda engagement_id: Q(run__engagement_id=engagement_id),
-    "conversations.session": _engagement_q,
-    "conversations.chatmessage": lambda engagement_id: Q(session__engagement_id=engagement_id),
-}
-# Project models an engagement backup leaves out, and why.
-NOT_ENGAGEMENT_SCOPED = {
-    "approvals.professionalqualification": (
-        "belongs to a person, not an engagement; approvals keep a snapshot of it"
-    ),
-}
-
-
-def _historical_session_ids(engagement_id: uuid.UUID) -> models.QuerySet:
-    session = apps.get_model("conversations", "Session")
-    history = get_history_model_for_model(session)
-    return history._base_manager.filter(engagement_id=engagement_id).values("id")
-
-
-# History rows of an engagement beyond the history of the rows still in it: rows that
-# were deleted keep their history, which names the engagement (or the chat session).
-ENGAGEMENT_HISTORY_SCOPE: dict[str, Callable[[uuid.UUID], Q]] = {
-    "engagements.engagement": lambda engagement_id: Q(id=engagement_id),
-    "conversations.chatmessage": lambda engagement_id: Q(
-        session_id__in=_historical_session_ids(engagement_id)
-    ),
-}
+# How each project model reaches one engagement (rows of every state, soft-deleted ones
+# included), and the models an engagement backup leaves out with the reason: each app
+# registers its models in its AppConfig.ready() (records.scoping). A test checks that
+# every project model is in one of them.
+ENGAGEMENT_SCOPE = ENGAGEMENT_SCOPES
+NOT_ENGAGEMENT_SCOPED = OUTSIDE_ENGAGEMENTS
 
 NO_SUCH_ENGAGEMENT = "No engagement with id {engagement_id} (deleted ones included)."
 ARCHIVE_WRITE_FAILED = "Backup “{backup}” failed: {error}"
@@ -371,10 +329,10 @@ def scope_tables(scope: BackupScope, using: str = DEFAULT_DB_ALIAS) -> list[Tabl
     for model in record_models():
         rows = model._base_manager.using(using).order_by("pk")
         if engagement_id is not None:
-            rule = ENGAGEMENT_SCOPE.get(model._meta.label_lower)
-            if rule is None:
+            scope = ENGAGEMENT_SCOPE.get(model._meta.label_lower)
+            if scope is None:
                 continue
-            rows = rows.filter(rule(engagement_id))
+            rows = rows.filter(scope.rows(engagement_id))
         records.append(Table(model, TableKind.RECORDS, rows))
         if is_history_tracked(model):
             history_model = get_history_model_for_model(model)
@@ -407,7 +365,7 @@ def scope_tables(scope: BackupScope, using: str = DEFAULT_DB_ALIAS) -> list[Tabl
 def _history_scope(model, history_model, rows: models.QuerySet, engagement_id) -> Q:
     """Return the history rows of an engagement's rows, deleted rows' history included."""
     scope = Q(id__in=rows.values("pk"))
-    extra = ENGAGEMENT_HISTORY_SCOPE.get(model._meta.label_lower)
+    extra = ENGAGEMENT_SCOPE[model._meta.label_lower].history
     if extra is not None:
         return scope | extra(engagement_id)
     if any(f.name == "engagement" for f in history_model._meta.concrete_fields):
@@ -822,11 +780,10 @@ def backup_create(
     records its snapshot's event itself, after the restored audit chain). Raises
     BackupFailed (the row failed, no archive left) if writing fails.
     """
-    engagement_model = apps.get_model("engagements", "Engagement")
     engagement = None
     if scope.engagement_id is not None:
         engagement = (
-            engagement_model.all_objects.using(using).filter(pk=scope.engagement_id).first()
+            engagement_model().all_objects.using(using).filter(pk=scope.engagement_id).first()
         )
     now = timezone.now()
     backup = Backup(
@@ -1683,10 +1640,10 @@ def backup_restore(
         raise RestoreFailed(RESTORE_FAILED.format(archive=archive.path, error=message)) from error
 
     result.plan = done
-    engagement_model = apps.get_model("engagements", "Engagement")
     if manifest.scope.engagement_id is not None:
         recovery.engagement = (
-            engagement_model.all_objects.using(using)
+            engagement_model()
+            .all_objects.using(using)
             .filter(pk=manifest.scope.engagement_id)
             .first()
         )
@@ -1726,7 +1683,6 @@ def _register_archive(archive: ArchiveSource, manifest: Manifest, *, actor, usin
     It never expires: the archive is the operator's file, prune_backups leaves it alone.
     """
     checksum, size = file_sha256(archive.path)
-    engagement_model = apps.get_model("engagements", "Engagement")
     scope = manifest.scope
     backup = Backup(
         name=f"Imported {archive.path.name}",
@@ -1740,7 +1696,7 @@ def _register_archive(archive: ArchiveSource, manifest: Manifest, *, actor, usin
         engagement=(
             None
             if scope.engagement_id is None
-            else engagement_model.all_objects.using(using).filter(pk=scope.engagement_id).first()
+            else engagement_model().all_objects.using(using).filter(pk=scope.engagement_id).first()
         ),
         metadata={
             "scope": scope.as_json(),

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from django.apps import apps
 from django.conf import settings
 from django.db.models import Q
-from simple_history.utils import get_history_model_for_model
+from simple_history.utils import get_history_manager_for_model, get_history_model_for_model
 
 from records.models import is_history_tracked
+from records.scoping import ENGAGEMENT_SCOPES
 
 from .models import AuditLog
 
@@ -80,24 +81,18 @@ def user_has_audit_trail(user) -> bool:
 
 
 def _timeline_history_sources(engagement):
-    """Return (model, history queryset) for the engagement and each of its objects."""
-    from approvals.models import Approval
-    from artefacts.models import Artefact
-    from conversations.models import Session
-    from engagements.models import Engagement, EngagementMember
-    from workflows.models import WorkflowRun
+    """Return (model, history queryset) for the engagement and each of its objects.
 
+    The models on the timeline, and which of their history rows belong to it, are
+    those their apps registered (`records.scoping`, an engagement scope's `timeline`).
+    """
     pk = engagement.pk
-    # Through the history, so artefacts deleted since are still found.
-    artefact_ids = Artefact.history.filter(engagement_id=pk).values("id")
-    return (
-        (Engagement, Engagement.history.filter(id=pk)),
-        (EngagementMember, EngagementMember.history.filter(engagement_id=pk)),
-        (WorkflowRun, WorkflowRun.history.filter(engagement_id=pk)),
-        (Artefact, Artefact.history.filter(engagement_id=pk)),
-        (Approval, Approval.history.filter(Q(engagement_id=pk) | Q(artefact_id__in=artefact_ids))),
-        (Session, Session.history.filter(engagement_id=pk)),
-    )
+    sources = []
+    for scope in ENGAGEMENT_SCOPES.values():
+        if scope.timeline is not None:
+            model = scope.model
+            sources.append((model, get_history_manager_for_model(model).filter(scope.timeline(pk))))
+    return tuple(sources)
 
 
 def _record_label(record) -> str:
@@ -153,8 +148,9 @@ def engagement_timeline(engagement, *, limit: int = TIMELINE_DEFAULT_LIMIT) -> l
 
     Merges the engagement's AuditLog events (decisions, downloads, agent calls…)
     with the django-simple-history rows of the engagement, its team members,
-    workflow runs, artefacts, approvals and chat sessions. One query per source,
-    each limited and served by an index; the merge happens in memory.
+    workflow runs, artefacts, approvals and chat sessions (the models whose apps put
+    them on the timeline). One query per source, each limited and served by an index;
+    the merge happens in memory.
     """
     audit_events = [
         TimelineEntry(
