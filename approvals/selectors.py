@@ -28,14 +28,10 @@ from .choices import (
     ApprovalType,
     ReviewPointSeverity,
 )
+from .errors import APPROVAL_EXPIRED, APPROVAL_OPEN_POINTS, APPROVAL_QUALIFICATION_REQUIRED
 from .models import Approval
-from .services import (
-    APPROVAL_EXPIRED,
-    APPROVAL_OPEN_POINTS,
-    APPROVAL_QUALIFICATION_REQUIRED,
-    _require_may_decide,
-    qualifications_valid_on,
-)
+from .services import qualifications_valid_on
+from .services.approvals import _require_may_decide
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractUser

@@ -1,4 +1,4 @@
-"""Admin for artefacts and the data reliance register, through `artefacts.services`.
+"""Admin for artefacts, through `artefacts.services`.
 
 The bytes never change in place: the file is an input of the add form only and is
 shown, never edited, on the change page; changed content is uploaded as a new
@@ -6,64 +6,45 @@ version from the change page. Every read of the bytes (download, image and CSV
 previews) goes through `artefact_open_for_download`, so what is shown is what was
 stored, and every read is on record.
 
-The data reliance register (ASOP 23) has one entry per input data artefact, recorded
-and edited through `reliance_record` / `reliance_update`; the engagement page lists
-its input data with their entries, or a link to record a missing one.
-
 Requesting an artefact's review is offered on its page by the approvals app (a page
 extension, `approvals.admin`), which sits above this one.
 """
 
 from __future__ import annotations
 
-import codecs
 import csv
-import itertools
 import logging
-from dataclasses import dataclass, field
 from functools import update_wrapper
-from urllib.parse import urlencode
 
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.contrib.admin.widgets import RelatedFieldWidgetWrapper
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, HttpResponse, HttpResponseRedirect
 from django.template.defaultfilters import filesizeformat
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.csrf import csrf_exempt
 
-from engagements.choices import CLOSED_STATUSES
-from engagements.models import Engagement
 from engagements.selectors import scope_to_user
 from records.admin import (
     AdminMove,
     EngagementListFilter,
-    PageExtension,
-    ReadOnlyInline,
     RecordAdmin,
     ServiceAdminMixin,
     adopt,
     changed_data,
-    form_data,
-    next_url,
 )
 from records.exceptions import DomainError
 
-from .choices import INPUT_DATA_TYPES, RETIRED_STATUSES, ArtefactStatus
-from .files import FileTooLarge, StoredFile, discard_stored_file, install_max_size_upload_handler
-from .hooks import validation_runs
-from .models import Artefact, DataReliance
-from .selectors import engagement_input_data
-from .services import (
+from ..choices import ArtefactStatus
+from ..files import FileTooLarge, StoredFile, discard_stored_file, install_max_size_upload_handler
+from ..models import Artefact
+from ..services import (
     ACCESS_DOWNLOAD,
     ACCESS_PREVIEW,
     EDITABLE_FIELDS,
-    RELIANCE_FIELDS,
-    RELIANCE_REASON_REQUIRED,
     artefact_archive,
     artefact_create,
     artefact_delete,
@@ -71,8 +52,13 @@ from .services import (
     artefact_open_for_download,
     artefact_submit_for_review,
     artefact_update,
-    reliance_record,
-    reliance_update,
+)
+from .previews import (
+    CSV_PREVIEW_TYPES,
+    INLINE_IMAGE_TYPES,
+    PREVIEW_REFUSED,
+    PREVIEW_UNREADABLE,
+    csv_preview,
 )
 
 logger = logging.getLogger(__name__)
@@ -93,20 +79,10 @@ STORED_FILE_FIELDS = (
 VERSION_FIELDS = ("version", "previous_version", "version_chain")
 REVIEW_FIELDS = ("status", "approval_list")
 
-# Only raster images are shown inline: an SVG can carry script.
-INLINE_IMAGE_TYPES = frozenset({"image/png", "image/jpeg"})
-# Delimited text shown as a table, with the delimiter to try first.
-CSV_PREVIEW_TYPES = {"text/csv": ",", "text/tab-separated-values": "\t"}
-CSV_PREVIEW_ROWS = 20
-# The preview reads at most this much of the file, whatever its size or line length.
-CSV_PREVIEW_MAX_BYTES = 256 * 1024
-CSV_PREVIEW_MAX_COLUMNS = 50
-CSV_PREVIEW_MAX_CELL = 200
 # How far the version chain is followed each way (a chain is never this long in practice).
 VERSION_CHAIN_LIMIT = 100
 # Served bytes may be HTML or SVG: never let them run anything in the admin's origin.
 DOWNLOAD_CSP = "default-src 'none'; sandbox"
-LEGACY_ENCODING = "cp1252"
 
 UPLOAD_HELP = (
     "Checked against the formats the artefact type allows; at most {limit}. "
@@ -123,34 +99,6 @@ NO_APPROVER = "—"
 DESIGNATED_APPROVER = "designated: {user}"
 THIS_VERSION = "this version"
 DELETED_VERSION = "deleted"
-PREVIEW_NOT_UTF8 = (
-    "The file is not UTF-8 text: it is shown decoded as Windows-1252, some characters may be wrong."
-)
-PREVIEW_FIRST_ROWS = "The first {rows} rows; download the file for the rest."
-PREVIEW_CUT = "Only the first {size} of the file were read for this preview."
-PREVIEW_COLUMNS_CUT = "Only the first {columns} columns are shown."
-PREVIEW_UNREADABLE = "The first rows cannot be shown: {error}"
-PREVIEW_REFUSED = "No preview: {error}"
-
-# The register's fields in the order the form asks them (the artefact first, on add).
-RELIANCE_FORM_FIELDS = (
-    "provider_type",
-    "provider_name",
-    "data_as_of",
-    "checks_performed",
-    "validation_run",
-    "known_limitations",
-    "reviewed",
-    "not_reviewed_reason",
-)
-RELIANCE_ARTEFACT_HELP = (
-    "Input data of the engagement without an entry yet (uploaded data files, triangles, "
-    "CSV, Excel and Parquet files in use, and the inputs of its workflow runs)."
-)
-VALIDATION_RUN_HELP = (
-    "The completed data_validation run of this engagement whose results support the checks."
-)
-RELIANCE_RECORDED = "Data reliance recorded — {reliance}."
 
 
 class ArtefactUploadFormMixin:
@@ -203,76 +151,11 @@ class NewVersionForm(ArtefactUploadFormMixin, forms.Form):
     )
 
 
-def artefact_upload_new_version(*, artefact, actor, upload, description=""):
-    """Store `upload` as the next version of `artefact` (admin form adapter)."""
+def new_version_from_form(*, artefact, actor, upload, description=""):
+    """Store `upload` as the next version of `artefact` with the new-version form's answers."""
     return artefact_new_version(
         artefact=artefact, actor=actor, upload=upload, description=description or None
     )
-
-
-@dataclass
-class CsvPreview:
-    """The first rows of a delimited text file, as the change page shows them."""
-
-    header: list[str]
-    rows: list[list[str]]
-    notes: list[str] = field(default_factory=list)
-
-
-def csv_preview(handle, *, delimiter: str = ",", rows: int = CSV_PREVIEW_ROWS) -> CsvPreview:
-    """Return the first `rows` rows (after the header) of an open binary CSV file.
-
-    Reads at most CSV_PREVIEW_MAX_BYTES, so a huge file or a file that is one long
-    line costs the same as a small one. Text that is not UTF-8 is shown decoded as
-    Windows-1252 (which maps every byte), with a note.
-    """
-    head = handle.read(CSV_PREVIEW_MAX_BYTES + 1)
-    notes = []
-    cut = len(head) > CSV_PREVIEW_MAX_BYTES
-    head = head[:CSV_PREVIEW_MAX_BYTES]
-    try:
-        # Incremental: a character split by the byte limit is left out, not an error.
-        text = codecs.getincrementaldecoder("utf-8-sig")().decode(head, final=not cut)
-    except UnicodeDecodeError:
-        text = head.decode(LEGACY_ENCODING, errors="replace")
-        notes.append(PREVIEW_NOT_UTF8)
-    lines = text.splitlines(keepends=True)
-    if cut and lines:
-        # The last line was cut by the byte limit: show whole lines only.
-        lines.pop()
-    table = list(
-        itertools.islice(csv.reader(lines, delimiter=_delimiter_of(text, delimiter)), rows + 1)
-    )
-    header, body = (table[0], table[1:]) if table else ([], [])
-    width = max((len(row) for row in table), default=0)
-    if width > CSV_PREVIEW_MAX_COLUMNS:
-        notes.append(PREVIEW_COLUMNS_CUT.format(columns=CSV_PREVIEW_MAX_COLUMNS))
-    if len(body) == rows:
-        notes.append(PREVIEW_FIRST_ROWS.format(rows=rows))
-    elif cut:
-        notes.append(PREVIEW_CUT.format(size=filesizeformat(CSV_PREVIEW_MAX_BYTES)))
-    return CsvPreview(
-        header=_cells(header, width), rows=[_cells(row, width) for row in body], notes=notes
-    )
-
-
-def _delimiter_of(text: str, default: str) -> str:
-    """Return the delimiter of the sample (comma, semicolon, tab or pipe), or `default`."""
-    sample = "".join(text.splitlines(keepends=True)[: CSV_PREVIEW_ROWS + 1])
-    try:
-        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
-    except csv.Error:
-        return default
-
-
-def _cells(row: list[str], width: int) -> list[str]:
-    """Return the row padded to `width`, at most CSV_PREVIEW_MAX_COLUMNS cells, each cut short."""
-    width = min(width, CSV_PREVIEW_MAX_COLUMNS)
-    cells = (row + [""] * width)[:width]
-    return [
-        cell if len(cell) <= CSV_PREVIEW_MAX_CELL else cell[: CSV_PREVIEW_MAX_CELL - 1] + "…"
-        for cell in cells
-    ]
 
 
 @admin.register(Artefact)
@@ -314,7 +197,7 @@ class ArtefactAdmin(ServiceAdminMixin, RecordAdmin):
         AdminMove(
             "new_version",
             "Upload new version",
-            artefact_upload_new_version,
+            new_version_from_form,
             form=NewVersionForm,
             available=lambda artefact: artefact.can("supersede"),
             bulk=False,
@@ -665,220 +548,3 @@ def _approver_of(approval) -> str:
     if approval.designated_approver is not None:
         return DESIGNATED_APPROVER.format(user=approval.designated_approver)
     return NO_APPROVER
-
-
-# --- the data reliance register (ASOP 23) -------------------------------------------------
-
-
-class DataRelianceForm(forms.ModelForm):
-    """A data reliance entry: the artefact (on add), who provided the data, checks, review.
-
-    The artefact and validation run choices are set per request (`choosing`): the
-    engagement's input data without an entry, and its completed data_validation runs.
-    """
-
-    class Meta:
-        model = DataReliance
-        fields = ("artefact", *RELIANCE_FORM_FIELDS)
-        widgets = {
-            "checks_performed": forms.Textarea(attrs={"rows": 3}),
-            "known_limitations": forms.Textarea(attrs={"rows": 3}),
-            "not_reviewed_reason": forms.Textarea(attrs={"rows": 2}),
-        }
-
-    artefact_choices = Artefact.objects.none()
-    # Runs, by the model the register's foreign key names (workflows sits above).
-    validation_run_choices = DataReliance._meta.get_field(
-        "validation_run"
-    ).related_model.objects.none()
-
-    @classmethod
-    def choosing(cls, *, artefacts, validation_runs) -> type[DataRelianceForm]:
-        """Return the form offering these artefacts and validation runs (for one request)."""
-        return type(
-            cls.__name__,
-            (cls,),
-            {"artefact_choices": artefacts, "validation_run_choices": validation_runs},
-        )
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if "artefact" in self.fields:
-            chooser = self.fields["artefact"]
-            chooser.queryset = self.artefact_choices
-            chooser.label_from_instance = _input_data_label
-            chooser.help_text = RELIANCE_ARTEFACT_HELP
-        if "validation_run" in self.fields:
-            runs = self.fields["validation_run"]
-            runs.queryset = self.validation_run_choices
-            runs.help_text = VALIDATION_RUN_HELP
-
-    def clean(self):
-        cleaned_data = super().clean()
-        # Said here, in the service's words, rather than as the DB check's bare name.
-        reason = (cleaned_data.get("not_reviewed_reason") or "").strip()
-        if "reviewed" in self.fields and not cleaned_data.get("reviewed") and not reason:
-            artefact = cleaned_data.get("artefact") or getattr(self.instance, "artefact", None)
-            self.add_error(
-                "not_reviewed_reason", RELIANCE_REASON_REQUIRED.format(artefact=artefact or "it")
-            )
-        return cleaned_data
-
-
-def _input_data_label(artefact: Artefact) -> str:
-    return f"{artefact.name} v{artefact.version} ({artefact.file_name}) · {artefact.engagement}"
-
-
-@admin.register(DataReliance)
-class DataRelianceAdmin(ServiceAdminMixin, RecordAdmin):
-    """The data reliance register of the user's engagements: one entry per input artefact."""
-
-    form = DataRelianceForm
-    list_display = (
-        "artefact",
-        "engagement",
-        "provider_type",
-        "provider_name",
-        "data_as_of",
-        "reviewed",
-        "validation_run",
-        "updated_at",
-    )
-    list_filter = ("provider_type", "reviewed", EngagementListFilter)
-    search_fields = (
-        "artefact__name",
-        "provider_name",
-        "checks_performed",
-        "known_limitations",
-        "engagement__client_code",
-    )
-    list_select_related = ("artefact", "engagement", "validation_run")
-    ordering = ("engagement__client_code", "artefact__name")
-
-    def get_queryset(self, request):
-        return scope_to_user(super().get_queryset(request), request.user)
-
-    def get_fieldsets(self, request, obj=None):
-        first = ("artefact",) if obj is None else ("artefact", "engagement")
-        record = ("id", "created_at", "created_by", "updated_at", "updated_by", "trace_id")
-        return (
-            (None, {"fields": (*first, "provider_type", "provider_name", "data_as_of")}),
-            (
-                "Checks",
-                {"fields": ("checks_performed", "validation_run", "known_limitations")},
-            ),
-            ("Review", {"fields": ("reviewed", "not_reviewed_reason")}),
-            *((("Record", {"classes": ("collapse",), "fields": record}),) if obj else ()),
-        )
-
-    def get_readonly_fields(self, request, obj=None):
-        readonly = super().get_readonly_fields(request, obj)
-        # An entry belongs to one input artefact, of its engagement, for good.
-        return readonly if obj is None else (*readonly, "artefact", "engagement")
-
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        form = super().get_form(request, obj, change, **kwargs)
-        engagement = obj.engagement if obj is not None else self._engagement_of(request)
-        runs = validation_runs()
-        if engagement is not None:
-            artefacts = engagement_input_data(engagement).filter(data_reliance__isnull=True)
-            runs = runs.filter(engagement=engagement)
-        else:
-            artefacts = Artefact.objects.filter(
-                artefact_type__in=INPUT_DATA_TYPES,
-                workflow_run__isnull=True,
-                data_reliance__isnull=True,
-            ).exclude(status__in=RETIRED_STATUSES)
-        for name in ("artefact", "validation_run"):
-            # Chosen among what exists: no "add another" or edit pop-ups beside them.
-            widget = form.base_fields[name].widget if name in form.base_fields else None
-            if isinstance(widget, RelatedFieldWidgetWrapper):
-                widget.can_add_related = widget.can_change_related = False
-                widget.can_delete_related = widget.can_view_related = False
-        return form.choosing(
-            artefacts=scope_to_user(artefacts, request.user).select_related("engagement"),
-            validation_runs=scope_to_user(runs, request.user).order_by("-completed_at"),
-        )
-
-    def _engagement_of(self, request) -> Engagement | None:
-        """Return the engagement of the artefact the add form is for (in the link or chosen)."""
-        artefact_id = request.POST.get("artefact") or request.GET.get("artefact")
-        if not artefact_id:
-            return None
-        try:
-            artefact = scope_to_user(Artefact.objects.all(), request.user).filter(pk=artefact_id)
-            artefact = artefact.select_related("engagement").first()
-        except ValidationError:
-            return None
-        return artefact.engagement if artefact is not None else None
-
-    def has_delete_permission(self, request, obj=None):
-        # The register is a record of what was relied on: entries are edited, not removed.
-        return False
-
-    def save_model(self, request, obj, form, change):
-        if not change:
-            saved = reliance_record(
-                artefact=form.cleaned_data["artefact"],
-                actor=request.user,
-                **form_data(form, RELIANCE_FIELDS),
-            )
-        else:
-            data = changed_data(form, RELIANCE_FIELDS)
-            if not data:
-                return
-            saved = reliance_update(reliance=obj, actor=request.user, data=data)
-        adopt(obj, saved)
-
-    def response_add(self, request, obj, post_url_continue=None):
-        # Recorded from the engagement page's "Data reliance" section: return there.
-        target = next_url(request)
-        if target and "_continue" not in request.POST and "_addanother" not in request.POST:
-            self.message_user(request, RELIANCE_RECORDED.format(reliance=obj), messages.SUCCESS)
-            return HttpResponseRedirect(target)
-        return super().response_add(request, obj, post_url_continue)
-
-
-# --- the engagement page: its artefacts and data reliance (ArtefactsConfig.ready()) -----
-
-
-class ArtefactInline(ReadOnlyInline):
-    model = Artefact
-    fk_name = "engagement"
-    fields = ("name", "artefact_type", "version", "status", "file_size", "created_at")
-    ordering = ("-created_at",)
-
-
-@dataclass
-class RelianceRow:
-    """One input data artefact of the engagement and its data reliance entry (or None)."""
-
-    artefact: Artefact
-    reliance: object | None
-    record_url: str = ""
-
-
-def reliance_rows(request, obj, *, page: str) -> list[RelianceRow]:
-    """Return the engagement's input data, each with its register entry or a link to add one."""
-    may_record = obj.status not in CLOSED_STATUSES and request.user.has_perm(
-        "artefacts.add_datareliance"
-    )
-    add = reverse("admin:artefacts_datareliance_add")
-    rows = []
-    for artefact in engagement_input_data(obj).select_related("data_reliance__validation_run"):
-        reliance = getattr(artefact, "data_reliance", None)
-        row = RelianceRow(artefact, reliance)
-        if reliance is None and may_record:
-            row.record_url = f"{add}?{urlencode({'artefact': artefact.pk, 'next': page})}"
-        rows.append(row)
-    return rows
-
-
-def data_reliance_context(model_admin, request, engagement, context) -> dict:
-    """Return the engagement page's "Data reliance" section: its input data and their entries."""
-    if not request.user.has_perm("artefacts.view_datareliance"):
-        return {}
-    return {"data_reliance": reliance_rows(request, engagement, page=request.get_full_path())}
-
-
-ENGAGEMENT_PAGE = PageExtension(inlines=(ArtefactInline,), context=data_reliance_context)

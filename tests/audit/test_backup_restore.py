@@ -24,7 +24,7 @@ from approvals.services import approval_approve, approval_reject, approval_reque
 from artefacts.files import artefact_storage
 from artefacts.models import Artefact
 from artefacts.services import artefact_new_version
-from audit import backups
+from audit import backup as backups
 from audit.choices import AuditAction
 from audit.models import AuditChainHead, AuditLog, Backup, Recovery
 from conversations.models import ChatMessage, Session

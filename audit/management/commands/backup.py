@@ -13,7 +13,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from audit.backups import (
+from audit.backup import (
     DEFAULT_KEEP_DAYS,
     BackupError,
     BackupScope,
