@@ -90,8 +90,16 @@ TEMPLATES = [
     },
 ]
 
+# The database, as a URL (postgres://…). Without it, a SQLite file next to manage.py, for
+# development and tests only: production refuses to start without DATABASE_URL.
+DATABASE_URL = env.str("DATABASE_URL", default="")
+DATABASE_URL_MISSING = (
+    "DATABASE_URL is not set. Production runs on the firm's database server: set "
+    "DATABASE_URL, e.g. postgres://USER:PASSWORD@HOST:5432/NAME (the SQLite file next "
+    "to manage.py is a development default, never production's)."
+)
 DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+    "default": env.db_url_config(DATABASE_URL or f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))

@@ -1,11 +1,16 @@
-"""Production settings: no defaults for secrets, secure cookies, HTTPS behind a proxy."""
+"""Production settings: no default secret or database, secure cookies, HTTPS behind a proxy."""
 
 import os
+
+from django.core.exceptions import ImproperlyConfigured
 
 os.environ.setdefault("DEBUG", "false")
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import DATABASE_URL, DATABASE_URL_MISSING, env
+
+if not DATABASE_URL:
+    raise ImproperlyConfigured(DATABASE_URL_MISSING)
 
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
