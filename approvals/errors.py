@@ -30,7 +30,7 @@ APPROVAL_RUN_NOT_AWAITING = (
 APPROVAL_NOT_INDEPENDENT = "{user} may not {verb} approval “{approval}”: {reason}."
 REASON_OWN_REQUEST = "they requested it (reviews must be independent)"
 # `conflict` says how they took part in the work: "they started workflow run “…”".
-REASON_PROVENANCE = "{conflict} (reviews must be independent)"
+REASON_LINEAGE = "{conflict} (reviews must be independent)"
 COI_STATEMENT_REQUIRED = (
     "{user} must record a conflict-of-interest statement to decide approval “{approval}”: "
     "say whether anything could impair their independence (or that nothing does)."

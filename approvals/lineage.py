@@ -1,7 +1,7 @@
-"""The provenance of an approval's subject, and who in it may not review it (APS X2).
+"""The lineage of an approval's subject, and who in it may not review it (APS X2).
 
 A reviewer must be "not otherwise involved in the work". The work behind an approval
-is its provenance, walked here once for every rule that needs it:
+is its lineage, walked here once for every rule that needs it:
 
 - the artefact under review and every earlier version of it (`previous_version`,
   soft-deleted versions included: they were part of the work);
@@ -13,7 +13,10 @@ is its provenance, walked here once for every rule that needs it:
 
 Who is involved: whoever uploaded (or, through a run, created) an artefact version,
 and whoever created, queued or started a run. An approval on the engagement alone
-(a final sign-off) has no provenance beyond its request.
+(a final sign-off) has no lineage beyond its request.
+
+Not to be confused with a run's provenance (`workflows.provenance`): what one run
+ran with, recorded for replays (ASOP 56).
 """
 
 from __future__ import annotations
@@ -34,8 +37,8 @@ INPUT_OF_RUN = ", an input of workflow run “{run}”"
 
 
 @dataclass(frozen=True)
-class ProvenanceItem:
-    """One artefact version or workflow run in an approval's provenance, and who made it.
+class LineageItem:
+    """One artefact version or workflow run in an approval's lineage, and who made it.
 
     `people` pairs user ids with what they did ("uploaded", "started", …), the most
     telling first; `description` names the item as a refusal says it.
@@ -52,15 +55,15 @@ class ProvenanceItem:
         return None if verb is None else f"{verb} {self.description}"
 
 
-def approval_provenance(
+def approval_lineage(
     approval: Approval, *, artefact: Artefact | None = None, run: WorkflowRun | None = None
-) -> list[ProvenanceItem]:
-    """Return everything in the approval's provenance, the subject first.
+) -> list[LineageItem]:
+    """Return everything in the approval's lineage, the subject first.
 
     `artefact` and `run` (optional) are the subject's rows as the caller holds them
     (locked in a decision); they default to the approval's own.
     """
-    walk = _ProvenanceWalk()
+    walk = _LineageWalk()
     artefact = artefact or approval.artefact
     if artefact is not None:
         walk.artefact(artefact)
@@ -70,37 +73,37 @@ def approval_provenance(
     return walk.items
 
 
-def provenance_conflict(
+def lineage_conflict(
     approval: Approval,
     user: AbstractUser,
     *,
     artefact: Artefact | None = None,
     run: WorkflowRun | None = None,
 ) -> str | None:
-    """Return how `user` took part in the approval's provenance ("they started workflow run
+    """Return how `user` took part in the approval's lineage ("they started workflow run
     “…”"), or None if they are independent of it."""
-    for item in approval_provenance(approval, artefact=artefact, run=run):
+    for item in approval_lineage(approval, artefact=artefact, run=run):
         conflict = item.conflict_of(user.pk)
         if conflict is not None:
             return f"they {conflict}"
     return None
 
 
-def provenance_people(approval: Approval) -> set[int]:
-    """Return the ids of everyone who took part in the approval's provenance."""
+def lineage_people(approval: Approval) -> set[int]:
+    """Return the ids of everyone who took part in the approval's lineage."""
     return {
         person
-        for item in approval_provenance(approval)
+        for item in approval_lineage(approval)
         for person, _verb in item.people
         if person is not None
     }
 
 
-class _ProvenanceWalk:
+class _LineageWalk:
     """A depth-first walk that visits each artefact version and each run once."""
 
     def __init__(self):
-        self.items: list[ProvenanceItem] = []
+        self.items: list[LineageItem] = []
         self.seen: set[tuple[str, object]] = set()
 
     def artefact(self, artefact: Artefact, *, context: str = "") -> None:
@@ -113,7 +116,7 @@ class _ProvenanceWalk:
             made_by_run = version.workflow_run_id and not version.previous_version_id
             verb = "created" if made_by_run else "uploaded"
             self.items.append(
-                ProvenanceItem(
+                LineageItem(
                     kind="artefact",
                     record=version,
                     description=f"version {version.version} of “{version.name}”{context}",
@@ -136,7 +139,7 @@ class _ProvenanceWalk:
             return
         self.seen.add(("run", run.pk))
         self.items.append(
-            ProvenanceItem(
+            LineageItem(
                 kind="workflow_run",
                 record=run,
                 description=f"workflow run “{run}”",

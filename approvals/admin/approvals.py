@@ -42,8 +42,8 @@ from ..choices import (
     MemoFormat,
     ReviewPointSeverity,
 )
+from ..lineage import lineage_people
 from ..models import Approval, DisclosureChecklist, ReviewPoint
-from ..provenance import provenance_people
 from ..selectors import (
     approval_decider_refusal,
     approval_decision_refusal,
@@ -338,7 +338,7 @@ class ApprovalAdmin(ServiceAdminMixin, RecordAdmin):
         """Return the approval's `points` and the moves the viewer may make on each.
 
         Reviewers (whoever may decide) raise, resolve and reopen; the preparer (the
-        requester, the lead actuary, anyone in the work's provenance) responds; nobody
+        requester, the lead actuary, anyone in the work's lineage) responds; nobody
         answers their own point or resolves their own answer (the services' rules; a
         move offered here may still be refused, with the services' message).
         """
@@ -348,7 +348,7 @@ class ApprovalAdmin(ServiceAdminMixin, RecordAdmin):
         preparers = set()
         if approval.is_pending and open_points:
             preparers = {approval.requested_by_id, approval.engagement.lead_actuary_id}
-            preparers |= provenance_people(approval)
+            preparers |= lineage_people(approval)
         rows = []
         for point in points:
             row = ReviewPointRow(point)

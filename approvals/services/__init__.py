@@ -3,7 +3,7 @@
 Reviews of actuarial work must be independent, qualified and on record:
 
 - nobody decides an approval they requested, nor one on work they took part in:
-  anything in its provenance (`approvals.provenance`: the artefact and its earlier
+  anything in its lineage (`approvals.lineage`: the artefact and its earlier
   versions, the runs that produced them, those runs' inputs) they uploaded,
   created, queued or started; a designated approver is the only one who may
   decide;

@@ -43,8 +43,8 @@ from ..choices import (
     ApprovalType,
     ReviewPointSeverity,
 )
+from ..lineage import lineage_conflict
 from ..models import Approval
-from ..provenance import provenance_conflict
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractUser
@@ -70,8 +70,8 @@ from ..errors import (
     ARTEFACT_HAS_PENDING_APPROVAL,
     COI_STATEMENT_REQUIRED,
     NOT_EDITABLE_REASON,
+    REASON_LINEAGE,
     REASON_OWN_REQUEST,
-    REASON_PROVENANCE,
 )
 from .checklists import _completed_checklist, _require_reliance_register
 from .qualifications import _qualifications_counted
@@ -472,8 +472,8 @@ def _require_may_decide(
 ) -> None:
     """Raise NotAllowed unless `user` is on the team, independent of the work and designated.
 
-    Independent: not the requester, and nowhere in the approval's provenance
-    (`approvals.provenance`); the refusal names the item they took part in.
+    Independent: not the requester, and nowhere in the approval's lineage
+    (`approvals.lineage`); the refusal names the item they took part in.
     """
     engagement_require_member(
         engagement=approval.engagement, user=user, verb=f"{verb} approvals on"
@@ -482,9 +482,9 @@ def _require_may_decide(
     if user.pk == approval.requested_by_id:
         reason = REASON_OWN_REQUEST
     else:
-        conflict = provenance_conflict(approval, user, artefact=artefact, run=run)
+        conflict = lineage_conflict(approval, user, artefact=artefact, run=run)
         if conflict is not None:
-            reason = REASON_PROVENANCE.format(conflict=conflict)
+            reason = REASON_LINEAGE.format(conflict=conflict)
     if reason is not None:
         raise NotAllowed(
             APPROVAL_NOT_INDEPENDENT.format(user=user, verb=verb, approval=approval, reason=reason)

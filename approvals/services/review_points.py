@@ -22,8 +22,8 @@ from workflows.models import WorkflowRun
 from ..choices import (
     ReviewPointSeverity,
 )
+from ..lineage import lineage_people
 from ..models import Approval, ReviewPoint
-from ..provenance import provenance_people
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractUser
@@ -53,7 +53,7 @@ def review_point_raise(
     """Raise a challenge on a pending approval: open.
 
     Only someone who may decide the approval raises points (the same rules:
-    on the team, independent of its provenance, its designated approver if it
+    on the team, independent of its lineage, its designated approver if it
     has one). The point may name the artefact or run of the engagement it concerns.
     """
     engagement = lock(_engagement_of(approval))
@@ -101,7 +101,7 @@ def review_point_respond(*, point: ReviewPoint, actor: AbstractUser, response: s
     """Answer a review point: open → responded.
 
     The preparer answers: the approval's requester, the engagement's lead actuary,
-    or anyone who took part in the work under review (its provenance), on the team
+    or anyone who took part in the work under review (its lineage), on the team
     with a working role, and never the person who raised the point.
     """
     engagement, approval, point = _lock_point(point)
@@ -113,7 +113,7 @@ def review_point_respond(*, point: ReviewPoint, actor: AbstractUser, response: s
         raise NotAllowed(
             REVIEW_POINT_OWN.format(user=actor, verb="respond to", point=point, did="raised")
         )
-    preparers = {approval.requested_by_id, engagement.lead_actuary_id} | provenance_people(approval)
+    preparers = {approval.requested_by_id, engagement.lead_actuary_id} | lineage_people(approval)
     if actor.pk not in preparers:
         raise NotAllowed(REVIEW_POINT_NOT_PREPARER.format(user=actor, point=point))
     return move_and_record(

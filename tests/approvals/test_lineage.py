@@ -1,6 +1,6 @@
-"""Independence from provenance (APS X2): nobody decides on work they took part in.
+"""Independence from the lineage (APS X2): nobody decides on work they took part in.
 
-The provenance of an approval is its artefact and every earlier version, the runs that
+The lineage of an approval is its artefact and every earlier version, the runs that
 produced them, those runs' input artefacts (as the runner recorded them) and so on.
 Whoever uploaded, created, queued or started any of it may not decide; the refusal
 names the item. Services and API.
@@ -10,7 +10,7 @@ import pytest
 from django.core.files.base import ContentFile
 
 from approvals.choices import ApprovalType
-from approvals.provenance import approval_provenance, provenance_conflict, provenance_people
+from approvals.lineage import approval_lineage, lineage_conflict, lineage_people
 from approvals.services import approval_approve, approval_reject, approval_request
 from artefacts.choices import ArtefactType
 from artefacts.services import artefact_create, artefact_new_version
@@ -241,7 +241,7 @@ def test_the_walk_lists_the_subject_then_its_versions_runs_and_inputs(
         artefact=report, upload=upload(b"# Edited\n", name="report.md"), actor=peer
     )
     approval = approval_request(approval_type=REVIEW, artefact=edited, actor=actuary)
-    items = approval_provenance(approval)
+    items = approval_lineage(approval)
     assert [(item.kind, item.record.pk) for item in items] == [
         ("artefact", edited.pk),
         ("artefact", report.pk),
@@ -253,19 +253,17 @@ def test_the_walk_lists_the_subject_then_its_versions_runs_and_inputs(
         (actuary.pk, "queued"),
         (actuary.pk, "created"),
     )
-    assert provenance_people(approval) == {actuary.pk, reviewer.pk, peer.pk}
-    assert provenance_conflict(approval, peer) == "they uploaded version 2 of “" + (
-        f"{edited.name}”"
-    )
+    assert lineage_people(approval) == {actuary.pk, reviewer.pk, peer.pk}
+    assert lineage_conflict(approval, peer) == "they uploaded version 2 of “" + (f"{edited.name}”")
     outsider = UserFactory()
-    assert provenance_conflict(approval, outsider) is None
+    assert lineage_conflict(approval, outsider) is None
 
 
 def test_an_engagement_approval_has_no_provenance(engagement, actuary):
     approval = approval_request(
         approval_type=ApprovalType.METHODOLOGY_APPROVAL, engagement=engagement, actor=actuary
     )
-    assert approval_provenance(approval) == []
+    assert approval_lineage(approval) == []
 
 
 # --- API ------------------------------------------------------------------------------------
