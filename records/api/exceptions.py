@@ -19,7 +19,7 @@ HTTP_STATUS_BY_ERROR = (
     (InvalidInput, 400),
     (DomainError, 400),
 )
-# Codes that need their own HTTP status (an InvalidInput subclass in artefacts/files.py).
+# Codes that need their own HTTP status (FileTooLarge, an InvalidInput of artefacts.files).
 HTTP_STATUS_BY_CODE = {"file_too_large": 413}
 
 VALIDATION_FAILED = "The request is invalid: see errors for each field ({fields})."
