@@ -27,7 +27,7 @@ help:
 	@echo "make test-postgres  run the test suite on PostgreSQL ($(PG_TEST_URL))"
 	@echo "make test-all       run everything, slow tests included, on SQLite and PostgreSQL"
 	@echo "make bench          run the benchmarks (print figures; not part of the test suite)"
-	@echo "make lint           ruff check, ruff format --check, makemigrations --check"
+	@echo "make lint           ruff check, ruff format --check, import contracts, makemigrations --check"
 	@echo "make docs           serve the manual on http://$(DOCS_HOST):$(DOCS_PORT)/ (reloads as docs/ changes)"
 	@echo "make docs-build     build the manual into $(DOCS_SITE_DIR)/ with --strict, as CI does"
 
@@ -76,6 +76,7 @@ bench: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-logo
 	$(PY) manage.py makemigrations --check --dry-run
 
 docs: install

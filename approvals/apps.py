@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models import Q
 from django.db.models.signals import post_migrate
 
 # The Certifiers group's permissions: find people, see and certify qualifications.
@@ -19,7 +20,6 @@ def ensure_certifiers_group(using="default", **kwargs) -> None:
     firm's decision. Existing members and extra permissions are left alone.
     """
     from django.contrib.auth.models import Group, Permission
-    from django.db.models import Q
 
     from .services import CERTIFIERS_GROUP
 
@@ -38,6 +38,70 @@ class ApprovalsConfig(AppConfig):
     name = "approvals"
 
     def ready(self):
+        from artefacts.hooks import artefact_change_guards
+        from audit.purge import register_purge_rule
+        from engagements.hooks import completion_checks
+        from records import scoping
+        from records.admin import register_page_extension
+        from workflows.hooks import run_awaiting_approval
+
+        from . import purge
+        from .admin import ARTEFACT_PAGE, ENGAGEMENT_PAGE
+        from .selectors import approval_timeline_rows, engagement_require_final_sign_off
+        from .services import artefact_require_no_pending_approval, workflow_approval_request
+
         post_migrate.connect(
             ensure_certifiers_group, sender=self, dispatch_uid="approvals.certifiers_group"
+        )
+        # A run the runner finished waits for its sign-off: request the workflow approval.
+        run_awaiting_approval.register(workflow_approval_request)
+        # An artefact under a pending review is not replaced, archived or deleted.
+        artefact_change_guards.register(artefact_require_no_pending_approval)
+        # An engagement completes only once its final sign-off is approved.
+        completion_checks.register(engagement_require_final_sign_off)
+        # The artefact page offers to request its review.
+        register_page_extension("artefacts.Artefact", ARTEFACT_PAGE)
+        # The engagement page lists its approvals and its final sign-off.
+        register_page_extension("engagements.Engagement", ENGAGEMENT_PAGE)
+        scoping.register_engagement_scope(
+            "approvals.Approval",
+            rows=lambda engagement_id: (
+                Q(engagement_id=engagement_id)
+                | Q(artefact__engagement_id=engagement_id)
+                | Q(workflow_run__engagement_id=engagement_id)
+            ),
+            timeline=approval_timeline_rows,
+        )
+        scoping.register_engagement_scope(
+            "approvals.ReviewPoint",
+            rows=lambda engagement_id: (
+                Q(approval__engagement_id=engagement_id)
+                | Q(approval__artefact__engagement_id=engagement_id)
+            ),
+        )
+        scoping.register_engagement_scope("approvals.DisclosureChecklist")
+        scoping.register_outside_engagements(
+            "approvals.ProfessionalQualification",
+            reason="belongs to a person, not an engagement; approvals keep a snapshot of it",
+        )
+        # What keeps a deleted engagement, run or artefact from the purge: approved work.
+        register_purge_rule(
+            "engagements.Engagement",
+            stage=purge.ENGAGEMENT_STAGE,
+            keep=purge.engagement_kept,
+            purge=purge.engagement_purge,
+        )
+        register_purge_rule(
+            "workflows.WorkflowRun",
+            stage=purge.RUN_STAGE,
+            keep=purge.run_kept,
+            purge=purge.run_purge,
+        )
+        register_purge_rule(
+            "artefacts.Artefact",
+            stage=purge.ARTEFACT_STAGE,
+            keep=purge.artefact_kept,
+            purge=purge.artefact_purge,
+            # A later version goes before the one it builds on.
+            order_by=("-version", "pk"),
         )

@@ -3,7 +3,7 @@
 import django_filters
 from django.db.models import Q
 
-from config.api import DateTimeFilter, IntegerFilter, TrackedFilterSet
+from records.api.filters import DateTimeFilter, IntegerFilter, TrackedFilterSet
 
 from .choices import (
     ApprovalStatus,

@@ -6,7 +6,8 @@ from django.urls import reverse
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
-from audit.models import (
+from records.exceptions import InvalidInput
+from records.models import (
     LifecycleModel,
     TraceableModel,
     TrackedModel,
@@ -14,7 +15,6 @@ from audit.models import (
     empty_dict,
     empty_list,
 )
-from config.exceptions import InvalidInput
 
 from .choices import (
     APPROVAL_TRANSITIONS,

@@ -8,35 +8,37 @@ what a decision would answer.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
-from config.exceptions import NotAllowed
+from artefacts.models import Artefact
 from engagements.choices import TeamRole
-from engagements.models import EngagementMember
+from engagements.models import Engagement, EngagementMember
 from engagements.selectors import engagements_visible_to
+from records.exceptions import Conflict, NotAllowed
 
 from .choices import (
     SIGN_OFF_TYPES,
     UNRESOLVED_REVIEW_POINT_STATUSES,
     ApprovalStatus,
+    ApprovalType,
     ReviewPointSeverity,
 )
+from .errors import APPROVAL_EXPIRED, APPROVAL_OPEN_POINTS, APPROVAL_QUALIFICATION_REQUIRED
 from .models import Approval
-from .services import (
-    APPROVAL_EXPIRED,
-    APPROVAL_OPEN_POINTS,
-    APPROVAL_QUALIFICATION_REQUIRED,
-    _require_may_decide,
-    qualifications_valid_on,
-)
+from .services import qualifications_valid_on
+from .services.approvals import _require_may_decide
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractUser
 
+ENGAGEMENT_NEEDS_FINAL_SIGN_OFF = (
+    "Cannot complete engagement “{engagement}”: it has no approved final sign-off."
+)
 # Candidates looked at per shown row: a few are refused by the checks and skipped.
 CANDIDATES_PER_ROW = 3
 # The most severe first, as the services' refusal counts them.
@@ -216,3 +218,27 @@ def approvals_awaiting_decision_by(user: AbstractUser, *, limit: int) -> list[Pe
         if len(decisions) == limit:
             break
     return decisions
+
+
+def approval_timeline_rows(engagement_id: uuid.UUID) -> Q:
+    """Return which approval history rows an engagement's timeline shows.
+
+    Its own approvals and those of its artefacts, found through the artefacts'
+    history so that approvals of artefacts deleted since are still shown.
+    """
+    artefact_ids = Artefact.history.filter(engagement_id=engagement_id).values("id")
+    return Q(engagement_id=engagement_id) | Q(artefact_id__in=artefact_ids)
+
+
+def engagement_require_final_sign_off(engagement: Engagement) -> None:
+    """Raise Conflict unless the engagement has an approved final sign-off.
+
+    A completion check of the engagement services (`engagements.hooks.completion_checks`).
+    """
+    signed_off = Approval.objects.filter(
+        engagement=engagement,
+        approval_type=ApprovalType.FINAL_SIGN_OFF,
+        status=ApprovalStatus.APPROVED,
+    ).exists()
+    if not signed_off:
+        raise Conflict(ENGAGEMENT_NEEDS_FINAL_SIGN_OFF.format(engagement=engagement))

@@ -2,7 +2,7 @@
 
 import django_filters
 
-from config.api import IntegerFilter, TrackedFilterSet
+from records.api.filters import IntegerFilter, TrackedFilterSet
 
 from .choices import ArtefactStatus, ArtefactType, DataProviderType
 from .models import Artefact, DataReliance

@@ -5,13 +5,7 @@ from django.db import models
 from django.urls import reverse
 from simple_history.models import HistoricalRecords
 
-from audit.models import (
-    LifecycleModel,
-    SoftDeleteModel,
-    TraceableModel,
-    TrackedModel,
-    empty_dict,
-)
+from records.models import LifecycleModel, SoftDeleteModel, TraceableModel, TrackedModel, empty_dict
 
 from .choices import (
     ARTEFACT_TRANSITIONS,

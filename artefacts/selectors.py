@@ -7,9 +7,9 @@ reliance register (ASOP 23) must cover before its final sign-off:
    that was uploaded, not produced by a workflow run, and is still in use: not
    deleted, not superseded by a newer version, not archived; plus
 2. every artefact (not deleted) that a workflow run of the engagement reads as input
-   (`workflows.selectors.run_input_artefact_ids`: as the runner recorded it, or as a
-   run not yet started names it), whatever its type or state (a superseded version a
-   run used is still relied on), except the inputs of failed or cancelled runs.
+   (the `run_inputs` hook, which workflows provides: as the runner recorded it, or as
+   a run not yet started names it), whatever its type or state (a superseded version
+   a run used is still relied on), except the inputs of failed or cancelled runs.
 
 Results written by runs (reserves, charts, reports) are not input data unless a run
 reads them in turn.
@@ -21,9 +21,8 @@ from typing import TYPE_CHECKING
 
 from django.db.models import Q, QuerySet
 
-from workflows.selectors import engagement_run_input_ids
-
 from .choices import INPUT_DATA_TYPES, RETIRED_STATUSES
+from .hooks import run_inputs
 from .models import Artefact
 
 if TYPE_CHECKING:
@@ -35,10 +34,10 @@ def engagement_input_data(engagement: Engagement) -> QuerySet[Artefact]:
     uploaded_data = Q(artefact_type__in=INPUT_DATA_TYPES, workflow_run__isnull=True) & ~Q(
         status__in=RETIRED_STATUSES
     )
-    run_inputs = Q(pk__in=list(engagement_run_input_ids(engagement)))
+    read_by_runs = Q(pk__in=list(run_inputs(engagement)))
     return (
         Artefact.objects.filter(engagement=engagement)
-        .filter(uploaded_data | run_inputs)
+        .filter(uploaded_data | read_by_runs)
         .order_by("name", "version")
     )
 

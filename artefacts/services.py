@@ -21,12 +21,16 @@ from typing import TYPE_CHECKING, Any
 from django.core.files import File
 from django.db import transaction
 
-from approvals.choices import ApprovalStatus
 from audit.choices import AuditAction
 from audit.services import audit_record
-from audit.transactions import audited_transaction
-from config.exceptions import Conflict, InvalidInput, NotAllowed
-from config.services import (
+from engagements.models import Engagement
+from engagements.selectors import (
+    engagement_can_view,
+    engagement_require_member,
+    engagement_require_open,
+)
+from records.exceptions import Conflict, InvalidInput, NotAllowed
+from records.services import (
     apply_changes,
     changes,
     create_and_record,
@@ -38,15 +42,7 @@ from config.services import (
     soft_delete_and_record,
     validate,
 )
-from engagements.models import Engagement
-from engagements.selectors import (
-    engagement_can_view,
-    engagement_require_member,
-    engagement_require_open,
-)
-from workflows.choices import WorkflowStatus, WorkflowType
-from workflows.models import WorkflowRun
-from workflows.selectors import run_input_artefact_ids
+from records.transactions import audited_transaction
 
 from .choices import ArtefactStatus, ArtefactType
 from .files import (
@@ -58,11 +54,13 @@ from .files import (
     record_file_problem,
     store_artefact_file,
 )
+from .hooks import artefact_change_guards, validation_run_problem
 from .models import Artefact, DataReliance
 from .selectors import is_input_data
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractUser
+    from django.db import models
 
 logger = logging.getLogger(__name__)
 
@@ -91,10 +89,6 @@ ARTEFACT_RUN_ELSEWHERE = (
 ARTEFACT_SAME_BYTES = (
     "The uploaded file is identical to artefact “{artefact}” (same SHA-256): "
     "a new version needs changed content."
-)
-ARTEFACT_HAS_PENDING_APPROVAL = (
-    "Cannot {verb} artefact “{artefact}”: its approval “{approval}” is still pending; "
-    "have it decided first."
 )
 ARTEFACT_NOT_EDITABLE = (
     "Cannot edit artefact “{artefact}”: it is {status} (only drafts may be edited; "
@@ -136,20 +130,6 @@ RELIANCE_REASON_REQUIRED = (
     "Say why the data of “{artefact}” was not reviewed: relying on unreviewed data needs "
     "a reason on record."
 )
-RELIANCE_RUN_NOT_VALIDATION = (
-    "Workflow run “{run}” is a {workflow_type} run: the checks of a data reliance entry are "
-    "supported by a data_validation run."
-)
-RELIANCE_RUN_ELSEWHERE = (
-    "Workflow run “{run}” belongs to another engagement than artefact “{artefact}”."
-)
-RELIANCE_RUN_NOT_COMPLETED = (
-    "Data validation run “{run}” is {status}: only a completed run's results support the checks."
-)
-RELIANCE_RUN_OTHER_INPUT = (
-    "Data validation run “{run}” did not check artefact “{artefact}” (it read another "
-    "artefact or version): link the run that validated this one."
-)
 ARTEFACT_FILE_REFUSED = (
     "{problem} The incident was recorded; run verify_artefacts and restore the file "
     "from backup, or upload the content again as a new version."
@@ -164,7 +144,7 @@ def artefact_create(
     name: str = "",
     artefact_type: str = ArtefactType.OTHER,
     description: str = "",
-    workflow_run: WorkflowRun | None = None,
+    workflow_run: models.Model | None = None,
     metadata: dict | None = None,
     mime_type: str = "",
     trace_id: str | None = None,
@@ -221,7 +201,7 @@ def artefact_new_version(
         engagement_require_member(engagement=engagement, user=actor, verb="upload artefacts to")
         engagement_require_open(engagement=engagement, what=NEW_ARTEFACTS)
         previous.check_move("supersede")
-        _require_no_pending_approval(previous, verb="replace")
+        _require_changeable(previous, verb="replace")
         artefact = Artefact(
             engagement=engagement,
             workflow_run_id=previous.workflow_run_id,
@@ -284,7 +264,7 @@ def artefact_archive(*, artefact: Artefact, actor: AbstractUser) -> Artefact:
         engagement=artefact.engagement, user=actor, verb="archive artefacts of"
     )
     artefact.check_move("archive")
-    _require_no_pending_approval(artefact, verb="archive")
+    _require_changeable(artefact, verb="archive")
     return move_and_record(artefact, "archive", actor=actor, action=AuditAction.ARTEFACT_UPDATE)
 
 
@@ -297,7 +277,7 @@ def artefact_delete(*, artefact: Artefact, actor: AbstractUser) -> Artefact:
     )
     if artefact.status == ArtefactStatus.APPROVED:
         raise Conflict(ARTEFACT_APPROVED_NOT_DELETABLE.format(artefact=artefact))
-    _require_no_pending_approval(artefact, verb="delete")
+    _require_changeable(artefact, verb="delete")
     return soft_delete_and_record(
         artefact,
         actor=actor,
@@ -365,7 +345,7 @@ def reliance_record(
     provider_name: str,
     data_as_of,
     checks_performed: str = "",
-    validation_run: WorkflowRun | None = None,
+    validation_run: models.Model | None = None,
     known_limitations: str = "",
     reviewed: bool = False,
     not_reviewed_reason: str = "",
@@ -445,15 +425,8 @@ def _check_reliance(reliance: DataReliance) -> None:
         )
     run = reliance.validation_run
     if run is not None:
-        problem = None
-        if run.workflow_type != WorkflowType.DATA_VALIDATION:
-            problem = RELIANCE_RUN_NOT_VALIDATION.format(run=run, workflow_type=run.workflow_type)
-        elif run.engagement_id != artefact.engagement_id:
-            problem = RELIANCE_RUN_ELSEWHERE.format(run=run, artefact=artefact)
-        elif run.status != WorkflowStatus.COMPLETED:
-            problem = RELIANCE_RUN_NOT_COMPLETED.format(run=run, status=run.status)
-        elif artefact.pk not in run_input_artefact_ids(run):
-            problem = RELIANCE_RUN_OTHER_INPUT.format(run=run, artefact=artefact)
+        # The workflows app says which runs support the checks (the validation_run_problem hook).
+        problem = validation_run_problem(run, artefact)
         if problem is not None:
             raise InvalidInput(problem, field="validation_run")
     validate(reliance)
@@ -579,9 +552,7 @@ def _discard_quietly(stored: StoredFile) -> None:
         logger.exception("Could not remove the artefact file %s of a failed upload", stored.name)
 
 
-def _require_no_pending_approval(artefact: Artefact, *, verb: str) -> None:
-    pending = artefact.approvals.filter(status=ApprovalStatus.PENDING).first()
-    if pending is not None:
-        raise Conflict(
-            ARTEFACT_HAS_PENDING_APPROVAL.format(verb=verb, artefact=artefact, approval=pending)
-        )
+def _require_changeable(artefact: Artefact, *, verb: str) -> None:
+    """Raise the refusal of any app that holds the artefact as it is (a pending review, …)."""
+    for guard in artefact_change_guards:
+        guard(artefact=artefact, verb=verb)

@@ -1,18 +1,12 @@
 """Errors of the audit trail: refusals that protect the AuditLog and the change history."""
 
-from config.exceptions import Conflict, NotAllowed
+from records.exceptions import Conflict, NotAllowed
 
 
 class AuditLogImmutable(NotAllowed):
     """A change to or removal of an AuditLog entry: the log is append-only."""
 
     code = "audit_log_immutable"
-
-
-class HistoryBypassRefused(NotAllowed):
-    """A bulk write that would change tracked records without a history row."""
-
-    code = "history_bypass"
 
 
 class UserDeletionRefused(Conflict):

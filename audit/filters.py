@@ -2,7 +2,7 @@
 
 import django_filters
 
-from config.api import DateTimeFilter, IntegerFilter, TrackedFilterSet
+from records.api.filters import DateTimeFilter, IntegerFilter, TrackedFilterSet
 
 from .choices import AuditAction, BackupStatus, BackupType, RecoveryStatus, Severity
 from .models import AuditLog, Backup, Recovery

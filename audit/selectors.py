@@ -11,9 +11,12 @@ from dataclasses import dataclass, field
 from django.apps import apps
 from django.conf import settings
 from django.db.models import Q
-from simple_history.utils import get_history_model_for_model
+from simple_history.utils import get_history_manager_for_model, get_history_model_for_model
 
-from .models import AuditLog, is_history_tracked
+from records.models import is_history_tracked
+from records.scoping import ENGAGEMENT_SCOPES
+
+from .models import AuditLog
 
 TIMELINE_DEFAULT_LIMIT = 200
 HISTORY_TYPE_LABELS = {"+": "created", "~": "changed", "-": "deleted"}
@@ -78,22 +81,18 @@ def user_has_audit_trail(user) -> bool:
 
 
 def _timeline_history_sources(engagement):
-    """Return (model, history queryset) for the engagement and each object its team sees."""
-    from approvals.models import Approval
-    from artefacts.models import Artefact
-    from engagements.models import Engagement, EngagementMember
-    from workflows.models import WorkflowRun
+    """Return (model, history queryset) for the engagement and each of its objects.
 
+    The models on the timeline, and which of their history rows belong to it, are
+    those their apps registered (`records.scoping`, an engagement scope's `timeline`).
+    """
     pk = engagement.pk
-    # Through the history, so artefacts deleted since are still found.
-    artefact_ids = Artefact.history.filter(engagement_id=pk).values("id")
-    return (
-        (Engagement, Engagement.history.filter(id=pk)),
-        (EngagementMember, EngagementMember.history.filter(engagement_id=pk)),
-        (WorkflowRun, WorkflowRun.history.filter(engagement_id=pk)),
-        (Artefact, Artefact.history.filter(engagement_id=pk)),
-        (Approval, Approval.history.filter(Q(engagement_id=pk) | Q(artefact_id__in=artefact_ids))),
-    )
+    sources = []
+    for scope in ENGAGEMENT_SCOPES.values():
+        if scope.timeline is not None:
+            model = scope.model
+            sources.append((model, get_history_manager_for_model(model).filter(scope.timeline(pk))))
+    return tuple(sources)
 
 
 def _record_label(record) -> str:
@@ -149,9 +148,9 @@ def engagement_timeline(engagement, *, limit: int = TIMELINE_DEFAULT_LIMIT) -> l
 
     Merges the engagement's AuditLog events (decisions, downloads, agent calls…)
     with the django-simple-history rows of the engagement, its team members,
-    workflow runs, artefacts and approvals (not chat sessions: those are their owner's
-    only, so the team sees their audit events, untitled). One query per source,
-    each limited and served by an index; the merge happens in memory.
+    workflow runs, artefacts, approvals and chat sessions (the models whose apps put
+    them on the timeline). One query per source, each limited and served by an index;
+    the merge happens in memory.
     """
     audit_events = [
         TimelineEntry(

@@ -6,12 +6,12 @@ import uuid
 
 from django.contrib.auth import get_user_model
 
-from config.exceptions import Conflict
-from config.middleware import get_request_context
+from records.exceptions import Conflict
+from records.middleware import get_request_context
+from records.transactions import audited_transaction, queue_entry
 
 from .choices import AuditAction, Severity
 from .models import AuditLog
-from .transactions import audited_transaction, queue_entry
 
 USER_ALREADY_INACTIVE = "Cannot deactivate user “{user}”: they are already inactive."
 
@@ -40,7 +40,7 @@ def audit_record(
     when the resource belongs to one. User, IP address, user agent, chat session
     and trace id come from the request context unless given.
 
-    Inside an audited transaction (`audit.transactions.audited_transaction`, which
+    Inside an audited transaction (`records.transactions.audited_transaction`, which
     every service runs in) the entry is queued and appended, with the chain head
     locked, when the outermost one ends: the head is the last lock a transaction
     takes. Outside one, it is appended at once, in a transaction of its own.

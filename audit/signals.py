@@ -13,7 +13,7 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.db.models.signals import pre_delete
 from django.utils import timezone
 
-from config.middleware import client_ip
+from records.middleware import client_ip
 
 from .choices import AuditAction, Severity
 from .exceptions import UserDeletionRefused

@@ -6,8 +6,7 @@ ones go through `chat_message_add` (which bumps the session's last activity).
 
 from django.contrib import admin
 
-from audit.admin import EngagementListFilter, RecordAdmin
-from config.service_admin import ServiceAdminMixin, adopt, changed_data
+from records.admin import EngagementListFilter, RecordAdmin, ServiceAdminMixin, adopt, changed_data
 
 from .models import ChatMessage, Session
 from .services import (

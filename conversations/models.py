@@ -6,7 +6,7 @@ from django.urls import reverse
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
-from audit.models import SoftDeleteModel, TraceableModel, TrackedModel, UUIDModel, empty_dict
+from records.models import SoftDeleteModel, TraceableModel, TrackedModel, UUIDModel, empty_dict
 
 from .choices import MessageRole
 

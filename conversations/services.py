@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from audit.choices import AuditAction
-from audit.transactions import audited_transaction
-from config.exceptions import InvalidInput, NotAllowed
-from config.services import (
+from engagements.models import Engagement
+from engagements.selectors import engagement_can_view
+from records.exceptions import InvalidInput, NotAllowed
+from records.services import (
     apply_changes,
     changes,
     create_and_record,
@@ -22,8 +23,7 @@ from config.services import (
     soft_delete_and_record,
     validate,
 )
-from engagements.models import Engagement
-from engagements.selectors import engagement_can_view
+from records.transactions import audited_transaction
 
 from .choices import MessageRole
 from .models import ChatMessage, Session

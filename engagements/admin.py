@@ -1,42 +1,39 @@
 """Admin for engagements: the actuaries' main screen, with team, runs, artefacts, approvals.
 
 Saving, deleting, team changes and lifecycle moves all go through
-`engagements.services`, so the admin enforces the same rules as the API. Below the
-inlines, the page shows the data reliance register for the engagement's input data
-(ASOP 23) and its final sign-off: the disclosure checklist to pre-fill, edit and
-complete (ASOP 41), and the sign-off requests, through `approvals.services`.
+`engagements.services`, so the admin enforces the same rules as the API. The apps
+above add their parts of the page (`records.admin.extensions`, registered in their
+`AppConfig.ready()`): workflows its runs; artefacts its artefacts and the data
+reliance register for the engagement's input data (ASOP 23); approvals its approvals
+and the final sign-off: the disclosure checklist to pre-fill, edit and complete
+(ASOP 41), and the sign-off requests. The page's own part is the team, the lifecycle
+moves, the links that start work and the latest timeline entries.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from urllib.parse import urlencode
-
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.urls import reverse
 
-from approvals.choices import ApprovalType, DisclosureChecklistStatus
-from approvals.models import Approval, DisclosureChecklist
-from approvals.services import disclosure_checklist_prefill
-from artefacts.models import Artefact
-from artefacts.selectors import engagement_input_data
-from audit.admin import EngagementListFilter, RecordAdmin
-from audit.selectors import engagement_timeline
-from config.exceptions import InvalidInput
-from config.service_admin import (
+from audit.selectors import engagement_timeline, user_has_audit_trail
+from audit.services import user_deactivate
+from records.admin import (
     AdminMove,
-    SectionButton,
+    EngagementListFilter,
+    RecordAdmin,
     ServiceAdminMixin,
     adopt,
     changed_data,
     form_data,
 )
-from workflows.models import WorkflowRun
+from records.exceptions import DomainError, InvalidInput
 
 from .choices import CLOSED_STATUSES
 from .models import Engagement, EngagementMember
-from .selectors import scope_to_user
+from .selectors import engagements_visible_to, scope_to_user
 from .services import (
     EDITABLE_FIELDS,
     engagement_activate,
@@ -66,40 +63,6 @@ ENGAGEMENT_ADD_LINKS = (
 )
 
 
-# What the "Final sign-off" section says is still missing before a request can succeed.
-MISSING_RELIANCES = "{count} of {total} input data artefact(s) have no data reliance entry."
-NO_CHECKLIST = "No disclosure checklist yet: pre-fill one from what the system holds."
-CHECKLIST_DRAFT = "The disclosure checklist is a draft: the lead actuary, {lead}, completes it."
-CHECKLIST_COMPLETED = "The disclosure checklist was completed by {user} on {when:%Y-%m-%d %H:%M}."
-CHECKLIST_STALE = (
-    "The data reliance register changed since the checklist was completed: pre-fill it "
-    "again and have the lead actuary complete it."
-)
-READY_FOR_SIGN_OFF = "Ready: a final sign-off request will freeze the completed checklist into it."
-
-
-@dataclass
-class RelianceRow:
-    """One input data artefact of the engagement and its data reliance entry (or None)."""
-
-    artefact: Artefact
-    reliance: object | None
-    record_url: str = ""
-
-
-@dataclass
-class FinalSignOffSection:
-    """The engagement's disclosure checklist, what a final sign-off still needs, and requests."""
-
-    checklist: DisclosureChecklist | None
-    needs: list[str]
-    ready: str = ""
-    buttons: list[SectionButton] = field(default_factory=list)
-    edit_url: str = ""
-    request_url: str = ""
-    sign_offs: list[Approval] = field(default_factory=list)
-
-
 class TeamMemberForm(forms.ModelForm):
     """A team row: a new row picks its person; an existing row keeps its person, shown."""
 
@@ -125,47 +88,6 @@ class TeamInline(admin.TabularInline):
         return super().get_queryset(request).select_related("user")
 
 
-class ReadOnlyInline(admin.TabularInline):
-    """Summary rows of an engagement's contents; open a row to work on it."""
-
-    extra = 0
-    show_change_link = True
-    can_delete = False
-
-    def get_readonly_fields(self, request, obj=None):
-        return self.fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-
-class WorkflowRunInline(ReadOnlyInline):
-    model = WorkflowRun
-    fields = ("name", "workflow_type", "period", "status", "started_at", "completed_at")
-    ordering = ("-created_at",)
-
-
-class ArtefactInline(ReadOnlyInline):
-    model = Artefact
-    fk_name = "engagement"
-    fields = ("name", "artefact_type", "version", "status", "file_size", "created_at")
-    ordering = ("-created_at",)
-
-
-class ApprovalInline(ReadOnlyInline):
-    model = Approval
-    fk_name = "engagement"
-    fields = ("approval_type", "artefact", "status", "requested_by", "approver", "requested_at")
-    ordering = ("-requested_at",)
-
-    def get_queryset(self, request):
-        return (
-            super()
-            .get_queryset(request)
-            .select_related("artefact", "engagement", "requested_by", "approver")
-        )
-
-
 @admin.register(Engagement)
 class EngagementAdmin(ServiceAdminMixin, RecordAdmin):
     list_display = (
@@ -184,7 +106,8 @@ class EngagementAdmin(ServiceAdminMixin, RecordAdmin):
     autocomplete_fields = ("lead_actuary", "reviewer")
     date_hierarchy = "due_date"
     ordering = ("-created_at",)
-    inlines = (TeamInline, WorkflowRunInline, ArtefactInline, ApprovalInline)
+    # Runs, artefacts and approvals are added by their apps (records.admin.extensions).
+    inlines = (TeamInline,)
     fieldsets = (
         (None, {"fields": ("client_code", "client_name", "name", "description")}),
         (
@@ -209,15 +132,6 @@ class EngagementAdmin(ServiceAdminMixin, RecordAdmin):
         AdminMove("complete", "Complete", engagement_complete),
         AdminMove("archive", "Archive", engagement_archive),
         AdminMove("cancel", "Cancel", engagement_cancel),
-        # The "Final sign-off" section's button: creates the checklist or refreshes it.
-        AdminMove(
-            "prefill_disclosures",
-            "Pre-fill disclosure checklist",
-            disclosure_checklist_prefill,
-            available=lambda engagement: engagement.status not in CLOSED_STATUSES,
-            bulk=False,
-            object_tool=False,
-        ),
     )
     delete_service = engagement_delete
 
@@ -242,98 +156,7 @@ class EngagementAdmin(ServiceAdminMixin, RecordAdmin):
                 for label, view, permission in ENGAGEMENT_ADD_LINKS
                 if user.has_perm(permission)
             ]
-        page = request.get_full_path()
-        if user.has_perm("artefacts.view_datareliance"):
-            context["data_reliance"] = self._reliance_rows(request, obj, page=page)
-        if user.has_perm("approvals.view_disclosurechecklist"):
-            section = self._final_sign_off(request, obj, context.get("data_reliance"), page=page)
-            context["final_sign_off"] = section
-            context["section_buttons"] = section.buttons
         return context
-
-    def _reliance_rows(self, request, obj, *, page: str) -> list[RelianceRow]:
-        """Return the engagement's input data, each with its register entry or a link to add one."""
-        may_record = obj.status not in CLOSED_STATUSES and request.user.has_perm(
-            "artefacts.add_datareliance"
-        )
-        add = reverse("admin:artefacts_datareliance_add")
-        rows = []
-        for artefact in engagement_input_data(obj).select_related("data_reliance__validation_run"):
-            reliance = getattr(artefact, "data_reliance", None)
-            row = RelianceRow(artefact, reliance)
-            if reliance is None and may_record:
-                row.record_url = f"{add}?{urlencode({'artefact': artefact.pk, 'next': page})}"
-            rows.append(row)
-        return rows
-
-    def _final_sign_off(self, request, obj, reliance_rows, *, page: str) -> FinalSignOffSection:
-        """Return the "Final sign-off" section: the open checklist, what is missing, the moves."""
-        user = request.user
-        checklist = (
-            DisclosureChecklist.objects.filter(engagement=obj, frozen_at__isnull=True)
-            .select_related("responsible_actuary", "completed_by")
-            .first()
-        )
-        if reliance_rows is None:
-            reliance_rows = self._reliance_rows(request, obj, page=page)
-        missing = sum(1 for row in reliance_rows if row.reliance is None)
-        needs = []
-        if missing:
-            needs.append(MISSING_RELIANCES.format(count=missing, total=len(reliance_rows)))
-        if checklist is None:
-            needs.append(NO_CHECKLIST)
-        elif checklist.status == DisclosureChecklistStatus.DRAFT:
-            needs.append(CHECKLIST_DRAFT.format(lead=obj.lead_actuary or "none"))
-        elif checklist.reliances != [
-            row.reliance.snapshot() for row in reliance_rows if row.reliance
-        ]:
-            # As the request would find it (the register as disclosures.reliance_snapshot reads it).
-            needs.append(CHECKLIST_STALE)
-        section = FinalSignOffSection(
-            checklist=checklist,
-            needs=needs,
-            sign_offs=list(
-                obj.approvals.filter(approval_type=ApprovalType.FINAL_SIGN_OFF)
-                .select_related("requested_by", "approver")
-                .order_by("-requested_at")
-            ),
-        )
-        if checklist is not None and checklist.status == DisclosureChecklistStatus.COMPLETED:
-            section.ready = CHECKLIST_COMPLETED.format(
-                user=checklist.completed_by, when=checklist.completed_at
-            )
-        if obj.status in CLOSED_STATUSES:
-            return section
-        changes_checklists = user.has_perm("approvals.change_disclosurechecklist")
-        if changes_checklists:
-            label = "Pre-fill again" if checklist is not None else "Pre-fill disclosure checklist"
-            section.buttons.append(
-                SectionButton(
-                    "prefill-disclosures", self.move_url(obj, "prefill_disclosures"), label, page
-                )
-            )
-        if checklist is not None:
-            section.edit_url = reverse(
-                "admin:approvals_disclosurechecklist_change", args=(checklist.pk,)
-            )
-            # Only the lead actuary completes it (the service refuses anyone else).
-            if checklist.can("complete") and changes_checklists and user.pk == obj.lead_actuary_id:
-                section.buttons.append(
-                    SectionButton(
-                        "complete-disclosures",
-                        reverse(
-                            "admin:approvals_disclosurechecklist_move",
-                            args=(checklist.pk, "complete"),
-                        ),
-                        "Complete checklist",
-                        page,
-                    )
-                )
-        if not needs and user.has_perm("approvals.add_approval"):
-            section.ready = f"{section.ready} {READY_FOR_SIGN_OFF}".strip()
-            query = urlencode({"engagement": obj.pk, "approval_type": ApprovalType.FINAL_SIGN_OFF})
-            section.request_url = f"{reverse('admin:approvals_approval_add')}?{query}"
-        return section
 
     def get_readonly_fields(self, request, obj=None):
         readonly = super().get_readonly_fields(request, obj)
@@ -423,3 +246,72 @@ class EngagementMemberAdmin(ServiceAdminMixin, RecordAdmin):
         else:
             return
         adopt(obj, saved)
+
+
+# --- users: deactivated, never deleted; picked by team ----------------------------------
+
+# Users other than superusers pick a designated approver among the people on their
+# engagements' teams (the service refuses anyone else); (app_label, model_name, field).
+TEAM_USER_FIELDS = frozenset({("approvals", "approval", "designated_approver")})
+
+
+User = get_user_model()
+
+
+@admin.action(description="Deactivate selected users")
+def deactivate_users(modeladmin, request, queryset):
+    """Deactivate the selected active users (they keep their place in the audit trail)."""
+    deactivated = 0
+    for user in queryset.filter(is_active=True):
+        try:
+            user_deactivate(user=user, actor=request.user)
+        except DomainError as error:
+            modeladmin.message_user(request, error.message, messages.ERROR)
+        else:
+            deactivated += 1
+    modeladmin.message_user(request, f"Deactivated {deactivated} user(s).", messages.SUCCESS)
+
+
+if admin.site.is_registered(User):
+    admin.site.unregister(User)
+
+
+@admin.register(User)
+class AuditedUserAdmin(UserAdmin):
+    """User admin that deactivates users instead of deleting those in the audit trail."""
+
+    actions = (deactivate_users,)
+
+    def get_queryset(self, request):
+        # Staff pick colleagues who can still act; a designated approver must moreover
+        # be on the team of one of their engagements (the autocomplete says which field).
+        queryset = super().get_queryset(request)
+        user = request.user
+        if user.is_superuser:
+            return queryset
+        queryset = queryset.filter(is_active=True)
+        if _autocomplete_source(request) in TEAM_USER_FIELDS:
+            teams = engagements_visible_to(user).values("pk")
+            queryset = queryset.filter(
+                pk__in=EngagementMember.objects.filter(engagement__in=teams).values("user")
+            )
+        return queryset
+
+    def has_delete_permission(self, request, obj=None):
+        # Without an object this is the bulk delete action, which would fail
+        # half-way on the first user with a trail: offer deactivation instead.
+        if obj is None or user_has_audit_trail(obj):
+            return False
+        return super().has_delete_permission(request, obj)
+
+
+def _autocomplete_source(request) -> tuple[str, str, str] | None:
+    """Return (app_label, model_name, field_name) of the autocomplete being served, if any."""
+    match = getattr(request, "resolver_match", None)
+    if match is None or match.url_name != "autocomplete":
+        return None
+    return (
+        request.GET.get("app_label", ""),
+        request.GET.get("model_name", ""),
+        request.GET.get("field_name", ""),
+    )

@@ -3,7 +3,7 @@
 import django_filters
 from django.contrib.auth import get_user_model
 
-from config.api import IntegerFilter, TrackedFilterSet
+from records.api.filters import IntegerFilter, TrackedFilterSet
 
 from .choices import EngagementStatus, EngagementType, TeamRole
 from .models import Engagement, EngagementMember

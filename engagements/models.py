@@ -5,7 +5,7 @@ from django.db import models
 from django.urls import reverse
 from simple_history.models import HistoricalRecords
 
-from audit.models import LifecycleModel, SoftDeleteModel, TrackedModel, empty_dict
+from records.models import LifecycleModel, SoftDeleteModel, TrackedModel, empty_dict
 
 from .choices import (
     EDITABLE_STATUSES,

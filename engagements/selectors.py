@@ -4,7 +4,9 @@ A user sees an engagement when they are on its team, are a superuser, or hold
 `engagements.view_all_engagements`. Only team members with a working role (lead,
 actuary, reviewer) and superusers change an engagement or anything in it;
 observers and global viewers only read. The service layer and the REST API both
-use these helpers, so the rule holds whichever door a user comes through.
+use these helpers, so the rule holds whichever door a user comes through; the
+lower layers (the API and admin bases, the audit trail) apply it through
+`records.scoping`, where `EngagementsConfig.ready()` registers this module.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from django.contrib.auth import get_user_model
 from django.db import models
+from django.db.models import Q
 
-from config.exceptions import Conflict, NotAllowed
+from records.exceptions import Conflict, NotAllowed
 
 from .choices import CLOSED_STATUSES, TeamRole
 from .models import Engagement, EngagementMember
@@ -47,6 +51,11 @@ def engagements_visible_to(user: AbstractUser | None) -> models.QuerySet[Engagem
     return Engagement.objects.filter(team__user=user)
 
 
+def sees_every_engagement(user: AbstractUser | None) -> bool:
+    """Return whether `user` sees every engagement (superuser or the global view permission)."""
+    return user is not None and (user.is_superuser or user.has_perm(VIEW_ALL_PERMISSION))
+
+
 def scope_to_user(
     queryset: models.QuerySet,
     user: AbstractUser | None,
@@ -65,6 +74,21 @@ def scope_to_user(
         return queryset
     lookup = f"{engagement_path}__team__user" if engagement_path else "team__user"
     return queryset.filter(**{lookup: user})
+
+
+def users_visible_to(user: AbstractUser | None) -> models.QuerySet:
+    """Return the active users `user` may look up: themselves and the people on their teams.
+
+    Superusers and holders of the global view permission see every active user.
+    This is the pool approvers and team members are picked from.
+    """
+    users = get_user_model().objects.filter(is_active=True)
+    if user is None or not user.is_authenticated or not user.is_active:
+        return users.none()
+    if user.is_superuser or user.has_perm(VIEW_ALL_PERMISSION):
+        return users
+    colleagues = EngagementMember.objects.filter(engagement__team__user=user).values("user_id")
+    return users.filter(Q(pk=user.pk) | Q(pk__in=colleagues))
 
 
 def engagement_role_of(*, engagement: Engagement, user: AbstractUser | None) -> str | None:

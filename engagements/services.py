@@ -11,13 +11,10 @@ from __future__ import annotations
 import datetime
 from typing import TYPE_CHECKING, Any
 
-from approvals.choices import ApprovalStatus, ApprovalType
-from approvals.models import Approval
 from audit.choices import AuditAction
 from audit.services import audit_record
-from audit.transactions import audited_transaction
-from config.exceptions import Conflict, InvalidInput, NotAllowed
-from config.services import (
+from records.exceptions import Conflict, InvalidInput, NotAllowed
+from records.services import (
     apply_changes,
     changes,
     create_and_record,
@@ -29,10 +26,10 @@ from config.services import (
     soft_delete_and_record,
     validate,
 )
-from workflows.choices import OPEN_STATUSES
-from workflows.models import WorkflowRun
+from records.transactions import audited_transaction
 
 from .choices import EngagementStatus, EngagementType, TeamRole
+from .hooks import completion_checks
 from .models import Engagement, EngagementMember
 from .selectors import MANAGING_ROLES, engagement_require_member
 
@@ -73,13 +70,6 @@ ENGAGEMENT_NOT_EDITABLE = (
     "engagements may be edited)."
 )
 NOT_EDITABLE_REASON = "only its details may be edited here"
-ENGAGEMENT_HAS_OPEN_RUNS = (
-    "Cannot complete engagement “{engagement}”: {count} workflow run(s) still open "
-    "({states}); finish or cancel them first."
-)
-ENGAGEMENT_NEEDS_FINAL_SIGN_OFF = (
-    "Cannot complete engagement “{engagement}”: it has no approved final sign-off."
-)
 ENGAGEMENT_NOT_DELETABLE = (
     "Cannot delete engagement “{engagement}”: it is {status} (only draft or cancelled "
     "engagements may be deleted; archive finished work instead)."
@@ -201,35 +191,18 @@ def engagement_hold(*, engagement: Engagement, actor: AbstractUser) -> Engagemen
 def engagement_complete(*, engagement: Engagement, actor: AbstractUser) -> Engagement:
     """Complete the engagement: active → completed.
 
-    Refused while any of its workflow runs is still open, or before its final
-    sign-off is approved. The engagement row stays locked until commit, and new
-    runs and approvals lock it too, so none can slip in between check and move.
+    Refused while the apps above say work is still open (`engagements.hooks`): any
+    workflow run still open, or no approved final sign-off. The engagement row stays
+    locked until commit, and new runs and approvals lock it too, so none can slip in
+    between check and move.
     """
     engagement = lock(engagement)
     engagement_require_member(
         engagement=engagement, user=actor, roles=MANAGING_ROLES, verb="complete"
     )
     engagement.check_move("complete")
-    open_states = list(
-        WorkflowRun.objects.filter(engagement=engagement, status__in=OPEN_STATUSES).values_list(
-            "status", flat=True
-        )
-    )
-    if open_states:
-        raise Conflict(
-            ENGAGEMENT_HAS_OPEN_RUNS.format(
-                engagement=engagement,
-                count=len(open_states),
-                states=", ".join(sorted(set(open_states))),
-            )
-        )
-    signed_off = Approval.objects.filter(
-        engagement=engagement,
-        approval_type=ApprovalType.FINAL_SIGN_OFF,
-        status=ApprovalStatus.APPROVED,
-    ).exists()
-    if not signed_off:
-        raise Conflict(ENGAGEMENT_NEEDS_FINAL_SIGN_OFF.format(engagement=engagement))
+    for check in completion_checks:
+        check(engagement)
     return move_and_record(
         engagement, "complete", actor=actor, action=AuditAction.ENGAGEMENT_UPDATE
     )

@@ -19,7 +19,7 @@ from approvals.choices import ApprovalType
 from approvals.services import approval_request, disclosure_checklist_prefill, review_point_raise
 from artefacts.choices import ArtefactType
 from conversations.services import session_create
-from engagements.management.commands.load_demo import Command as LoadDemo
+from demo.management.commands.load_demo import Command as LoadDemo
 from tests.factories import (
     EngagementFactory,
     EngagementMemberFactory,

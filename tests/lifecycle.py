@@ -2,7 +2,7 @@
 
 import pytest
 
-from config.exceptions import InvalidTransition
+from records.exceptions import InvalidTransition
 
 
 def check_every_move(obj, state, move, expected_target, call):

@@ -1,9 +1,11 @@
-"""Settings come from the environment; production refuses to start without a secret key."""
+"""Settings come from the environment; production refuses to start without a secret or database."""
 
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+from config.settings.base import DATABASE_URL_MISSING
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,6 +38,28 @@ def test_debug_off_without_secret_key_is_refused_in_any_settings(tmp_path):
 def test_local_settings_start_with_the_development_key(tmp_path):
     result = _check("config.settings.local", DATABASE_URL=f"sqlite:///{tmp_path}/db")
     assert result.returncode == 0, result.stderr
+
+
+def test_production_refuses_to_start_without_a_database_url():
+    result = _check(
+        "config.settings.production",
+        SECRET_KEY="a-real-secret-key-for-this-test-only-0123456789",
+        DATABASE_URL="",
+    )
+    assert result.returncode != 0
+    assert DATABASE_URL_MISSING in result.stderr
+    assert "ImproperlyConfigured" in result.stderr
+
+
+def test_development_settings_fall_back_to_sqlite_without_a_database_url():
+    code = "import config.settings.local as s; print(s.DATABASES['default']['ENGINE'])"
+    env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG"}}
+    env.update(DATABASE_URL="")
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "django.db.backends.sqlite3"
 
 
 def test_production_starts_with_a_secret_key(tmp_path):

@@ -5,7 +5,7 @@ from django.urls import reverse
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
-from audit.models import (
+from records.models import (
     LifecycleModel,
     SoftDeleteModel,
     TraceableModel,

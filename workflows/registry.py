@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from config.exceptions import InvalidInput
+from records.exceptions import InvalidInput
 
 from .choices import WorkflowType
 from .implementations.reserving import (

@@ -21,8 +21,9 @@ all come through `execute_run`:
    raises fails the run with error_message and error_details (exception type,
    message, traceback, the step).
 
-Every state change goes through `workflows.services` (and `approvals.services` for
-the sign-off request), acting as the user who queued the run.
+Every state change goes through `workflows.services` (and, for the sign-off request,
+the app that provides the `run_awaiting_approval` hook: `approvals`), acting as the
+user who queued the run.
 """
 
 from __future__ import annotations
@@ -36,13 +37,12 @@ from typing import TYPE_CHECKING, Any
 
 from django_tasks_db.utils import exclusive_transaction
 
-from approvals.choices import ApprovalType
-from approvals.services import approval_request
-from audit.transactions import audited_transaction
-from config.exceptions import Conflict, DomainError, InvalidInput
-from config.services import lock
+from records.exceptions import Conflict, DomainError, InvalidInput
+from records.services import lock
+from records.transactions import audited_transaction
 
 from .choices import TERMINAL_STATUSES, WorkflowStatus
+from .hooks import run_awaiting_approval
 from .models import WorkflowRun
 from .provenance import run_provenance
 from .registry import implementation_for, validate_input_params
@@ -294,12 +294,8 @@ class _Execution:
                 output_summary=summary,
                 by_runner=True,
             )
-            approval = approval_request(
-                approval_type=ApprovalType.WORKFLOW_APPROVAL,
-                workflow_run=self.run,
-                actor=self.actor,
-                request_notes=notes,
-                trace_id=self.run.trace_id,
+            approval = run_awaiting_approval(
+                run=self.run, actor=self.actor, notes=notes, trace_id=self.run.trace_id
             )
         self.run.refresh_from_db()
         message = (

@@ -1,18 +1,52 @@
-"""Reads about workflow runs that other apps build on: which artefacts a run reads as input."""
+"""Reads about workflow runs that other apps build on: which artefacts a run reads as input.
+
+The artefacts app reaches three of them through its hooks (`artefacts.hooks`, registered
+by `WorkflowsConfig.ready()`): the inputs of an engagement's runs (its input data), the
+runs that may support a data reliance entry, and why a run cannot support one.
+"""
 
 from __future__ import annotations
 
 import uuid
 from typing import TYPE_CHECKING
 
-from .choices import WorkflowStatus
+from records.exceptions import Conflict
+
+from .choices import OPEN_STATUSES, WorkflowStatus, WorkflowType
 from .models import WorkflowRun
+from .registry import input_artefact_ids
 
 if TYPE_CHECKING:
+    from django.db.models import QuerySet
+
+    from artefacts.models import Artefact
     from engagements.models import Engagement
 
 # Runs whose results nobody relies on: their inputs are not the engagement's input data.
 DISCARDED_STATUSES = frozenset({WorkflowStatus.FAILED, WorkflowStatus.CANCELLED})
+
+RELIANCE_RUN_NOT_VALIDATION = (
+    "Workflow run “{run}” is a {workflow_type} run: the checks of a data reliance entry are "
+    "supported by a data_validation run."
+)
+RELIANCE_RUN_ELSEWHERE = (
+    "Workflow run “{run}” belongs to another engagement than artefact “{artefact}”."
+)
+RELIANCE_RUN_NOT_COMPLETED = (
+    "Data validation run “{run}” is {status}: only a completed run's results support the checks."
+)
+RELIANCE_RUN_OTHER_INPUT = (
+    "Data validation run “{run}” did not check artefact “{artefact}” (it read another "
+    "artefact or version): link the run that validated this one."
+)
+ENGAGEMENT_HAS_OPEN_RUNS = (
+    "Cannot complete engagement “{engagement}”: {count} workflow run(s) still open "
+    "({states}); finish or cancel them first."
+)
+RUN_NOT_AWAITING = (
+    "Cannot settle workflow run “{run}” with approval “{approval}”: the run is {status}, "
+    "not waiting for approval."
+)
 
 
 def run_input_artefact_ids(run: WorkflowRun) -> list[uuid.UUID]:
@@ -22,10 +56,6 @@ def run_input_artefact_ids(run: WorkflowRun) -> list[uuid.UUID]:
     there is a record; otherwise the artefacts its parameters name (a run not yet
     started). Ids that are not UUIDs are left out.
     """
-    # Imported here: the registry loads the implementations, which import the artefact
-    # services, which read input data through this module.
-    from .registry import input_artefact_ids
-
     provenance = run.provenance or {}
     if "inputs" in provenance:
         values = [item.get("artefact_id") for item in provenance["inputs"]]
@@ -56,3 +86,53 @@ def engagement_run_input_ids(engagement: Engagement) -> dict[uuid.UUID, list[Wor
         for artefact_id in run_input_artefact_ids(run):
             inputs.setdefault(artefact_id, []).append(run)
     return inputs
+
+
+def workflow_run_require_awaiting_approval(*, run: WorkflowRun, approval: str) -> None:
+    """Raise Conflict unless the run waits for approval (`approval` names the deciding one)."""
+    if run.status != WorkflowStatus.WAITING_APPROVAL:
+        raise Conflict(RUN_NOT_AWAITING.format(run=run, approval=approval, status=run.status))
+
+
+def validation_runs() -> QuerySet[WorkflowRun]:
+    """Return the runs whose results may support a data reliance entry: completed validations."""
+    return WorkflowRun.objects.filter(
+        workflow_type=WorkflowType.DATA_VALIDATION, status=WorkflowStatus.COMPLETED
+    )
+
+
+def validation_run_problem(run: WorkflowRun, artefact: Artefact) -> str | None:
+    """Return why `run` cannot support the data reliance entry of `artefact`, or None.
+
+    It must be a completed data_validation run of the artefact's engagement that read
+    this very artefact (version) as input.
+    """
+    if run.workflow_type != WorkflowType.DATA_VALIDATION:
+        return RELIANCE_RUN_NOT_VALIDATION.format(run=run, workflow_type=run.workflow_type)
+    if run.engagement_id != artefact.engagement_id:
+        return RELIANCE_RUN_ELSEWHERE.format(run=run, artefact=artefact)
+    if run.status != WorkflowStatus.COMPLETED:
+        return RELIANCE_RUN_NOT_COMPLETED.format(run=run, status=run.status)
+    if artefact.pk not in run_input_artefact_ids(run):
+        return RELIANCE_RUN_OTHER_INPUT.format(run=run, artefact=artefact)
+    return None
+
+
+def engagement_require_no_open_runs(engagement: Engagement) -> None:
+    """Raise Conflict while any workflow run of the engagement is still open.
+
+    A completion check of the engagement services (`engagements.hooks.completion_checks`).
+    """
+    open_states = list(
+        WorkflowRun.objects.filter(engagement=engagement, status__in=OPEN_STATUSES).values_list(
+            "status", flat=True
+        )
+    )
+    if open_states:
+        raise Conflict(
+            ENGAGEMENT_HAS_OPEN_RUNS.format(
+                engagement=engagement,
+                count=len(open_states),
+                states=", ".join(sorted(set(open_states))),
+            )
+        )

@@ -4,14 +4,14 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from artefacts.models import Artefact
-from config.api import (
+from engagements.models import Engagement
+from records.api.serializers import (
     ActiveUserField,
+    InputSerializer,
     JSONObjectField,
-    ModelSerializer,
-    Serializer,
+    RecordSerializer,
     VisiblePrimaryKeyRelatedField,
 )
-from engagements.models import Engagement
 from workflows.models import WorkflowRun
 
 from ..choices import MemoFormat
@@ -26,7 +26,7 @@ STATEMENT_REQUIRED = (
 RESPONSE_REQUIRED = "Say how the point was addressed: a response is required."
 
 
-class ApprovalSerializer(ModelSerializer):
+class ApprovalSerializer(RecordSerializer):
     """A request for sign-off and, once decided, the decision on record.
 
     The subject (artefact, workflow run or engagement) and type are set when
@@ -139,14 +139,14 @@ def conflict_of_interest_field():
     )
 
 
-class ApprovalApproveSerializer(Serializer):
+class ApprovalApproveSerializer(InputSerializer):
     """The body of an approval: the conflict-of-interest statement and optional notes."""
 
     conflict_of_interest_statement = conflict_of_interest_field()
     notes = optional_notes("Decision notes.")
 
 
-class ApprovalRejectSerializer(Serializer):
+class ApprovalRejectSerializer(InputSerializer):
     """The body of a rejection: the reason and the conflict-of-interest statement; notes."""
 
     conflict_of_interest_statement = conflict_of_interest_field()
@@ -158,13 +158,13 @@ class ApprovalRejectSerializer(Serializer):
     notes = optional_notes("Decision notes.")
 
 
-class ApprovalRevokeSerializer(Serializer):
+class ApprovalRevokeSerializer(InputSerializer):
     """The body of a revocation: the reason (required)."""
 
     reason = required_text(REASON_REQUIRED, "Why the granted approval is withdrawn.")
 
 
-class ReviewMemoSerializer(Serializer):
+class ReviewMemoSerializer(InputSerializer):
     """The body of a review memo export: which format(s)."""
 
     format = serializers.ChoiceField(
@@ -174,7 +174,7 @@ class ReviewMemoSerializer(Serializer):
     )
 
 
-class ReviewPointSerializer(ModelSerializer):
+class ReviewPointSerializer(RecordSerializer):
     """A reviewer's challenge on an approval and, once given, the preparer's answer.
 
     Raised with its approval, severity and text (and optionally the artefact or run
@@ -241,19 +241,19 @@ class ReviewPointSerializer(ModelSerializer):
         create_only_fields = ("approval", "severity", "text", "artefact", "workflow_run")
 
 
-class ReviewPointRespondSerializer(Serializer):
+class ReviewPointRespondSerializer(InputSerializer):
     """The preparer's answer to a review point."""
 
     response = required_text(RESPONSE_REQUIRED, "How the point was addressed.")
 
 
-class ReviewPointResolveSerializer(Serializer):
+class ReviewPointResolveSerializer(InputSerializer):
     """The reviewer's acceptance of an answer, with optional notes."""
 
     notes = optional_notes("Resolution notes.")
 
 
-class ReviewPointReopenSerializer(Serializer):
+class ReviewPointReopenSerializer(InputSerializer):
     """Why the reviewer challenges again."""
 
     reason = required_text(
@@ -261,7 +261,7 @@ class ReviewPointReopenSerializer(Serializer):
     )
 
 
-class DisclosureChecklistSerializer(ModelSerializer):
+class DisclosureChecklistSerializer(RecordSerializer):
     """The disclosures of a final sign-off (ASOP 41), pre-filled, completed by the lead actuary.
 
     The responsible actuary, information date and texts may be edited until the
@@ -313,7 +313,7 @@ class DisclosureChecklistSerializer(ModelSerializer):
         )
 
 
-class DisclosureChecklistPrefillSerializer(Serializer):
+class DisclosureChecklistPrefillSerializer(InputSerializer):
     """Which engagement's checklist to pre-fill."""
 
     engagement = VisiblePrimaryKeyRelatedField(
@@ -323,7 +323,7 @@ class DisclosureChecklistPrefillSerializer(Serializer):
     )
 
 
-class ProfessionalQualificationSerializer(ModelSerializer):
+class ProfessionalQualificationSerializer(RecordSerializer):
     """A user's actuarial designation; recorded and changed by someone else (a certifier)."""
 
     user = ActiveUserField(help_text="Id of the holder. Set on creation only.")

@@ -8,9 +8,8 @@ from rest_framework.response import Response
 
 from artefacts.api.serializers import ArtefactSerializer
 from artefacts.models import Artefact
-from config.api import ServiceViewSetMixin, users_visible_to
-from config.viewsets import KeptRecordViewSet
-from engagements.selectors import VIEW_ALL_PERMISSION
+from engagements.selectors import VIEW_ALL_PERMISSION, users_visible_to
+from records.api.viewsets import KeptRecordViewSet, ServiceViewSetMixin
 
 from .. import services
 from ..filters import (
@@ -38,7 +37,7 @@ from .serializers import (
 DECISION = (
     "Only a team member independent of the work and, if one is designated, the designated "
     "approver may decide: not the requester, nor anyone who uploaded, created, queued or "
-    "started anything in its provenance (the artefact, its earlier versions, the run that "
+    "started anything in its lineage (the artefact, its earlier versions, the run that "
     "produced it, that run's inputs); sign-offs need a professional qualification valid "
     "today (403 otherwise). The decider's conflict-of-interest statement is required (400). "
     "An approval is not approved while a review point is unresolved, nor a final sign-off "

@@ -5,17 +5,19 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from config.api import (
+from engagements.models import Engagement
+from records.api.serializers import (
+    InputSerializer,
     JSONObjectField,
-    ModelSerializer,
-    Serializer,
+    RecordSerializer,
     VisiblePrimaryKeyRelatedField,
 )
-from engagements.models import Engagement
-from workflows.models import WorkflowRun
 
 from ..choices import ArtefactType
 from ..models import Artefact, DataReliance
+
+# Workflow runs, by the model the artefacts' foreign keys name (workflows sits above).
+WorkflowRun = Artefact._meta.get_field("workflow_run").related_model
 
 AUDIT_FIELDS = ("created_at", "updated_at", "created_by", "updated_by")
 FILE_NOT_REPLACEABLE = (
@@ -32,7 +34,7 @@ READ_ONLY_MESSAGES = {
 }
 
 
-class ArtefactSerializer(ModelSerializer):
+class ArtefactSerializer(RecordSerializer):
     """An artefact's record: identity, integrity (hash, size, MIME type) and review state.
 
     Only name, description, type and metadata of a draft may be edited; the bytes
@@ -97,7 +99,7 @@ class ArtefactSerializer(ModelSerializer):
         return request.build_absolute_uri(path) if request is not None else path
 
 
-class ArtefactUploadSerializer(Serializer):
+class ArtefactUploadSerializer(InputSerializer):
     """The multipart form that uploads a new artefact (version 1, draft)."""
 
     file = serializers.FileField(
@@ -127,7 +129,7 @@ class ArtefactUploadSerializer(Serializer):
     metadata = JSONObjectField(required=False, help_text="Custom fields, as JSON text.")
 
 
-class ArtefactVersionSerializer(Serializer):
+class ArtefactVersionSerializer(InputSerializer):
     """The multipart form that uploads changed bytes as the next version of an artefact."""
 
     file = serializers.FileField(
@@ -144,7 +146,7 @@ class ArtefactVersionSerializer(Serializer):
     )
 
 
-class DataRelianceSerializer(ModelSerializer):
+class DataRelianceSerializer(RecordSerializer):
     """An entry of the data reliance register (ASOP 23): one per input artefact.
 
     The artefact is set when the entry is recorded; its engagement is the artefact's.

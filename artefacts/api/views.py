@@ -19,9 +19,8 @@ from rest_framework.decorators import action
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 
-from config.api import ServiceViewSetMixin
-from config.api_schema import error_response
-from config.viewsets import KeptRecordViewSet
+from records.api.schema import error_response
+from records.api.viewsets import KeptRecordViewSet, ServiceViewSetMixin
 
 from .. import services
 from ..files import install_max_size_upload_handler

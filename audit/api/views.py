@@ -5,8 +5,9 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import filters, viewsets
 
-from config.api import CursorPagination, ServiceViewSetMixin
-from engagements.selectors import VIEW_ALL_PERMISSION, engagements_visible_to
+from records.api.pagination import CursorPagination
+from records.api.viewsets import ServiceViewSetMixin
+from records.scoping import engagements_visible_to, sees_every_engagement
 
 from ..filters import AuditLogFilterSet, BackupFilterSet, RecoveryFilterSet
 from ..models import AuditLog, Backup, Recovery
@@ -41,7 +42,7 @@ class AuditLogViewSet(ServiceViewSetMixin, viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         queryset = super().get_queryset()
         user = self.request.user
-        if user.is_superuser or user.has_perm(VIEW_ALL_PERMISSION):
+        if sees_every_engagement(user):
             return queryset
         visible = engagements_visible_to(user).values("pk")
         return queryset.filter(Q(engagement_id__in=visible) | Q(user=user))

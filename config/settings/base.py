@@ -47,12 +47,17 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
+    # The project's apps, lowest layer first (docs/architecture.md): each registers its
+    # hooks in AppConfig.ready(), in this order.
+    "records",
     "audit",
     "engagements",
     "workflows",
     "artefacts",
     "approvals",
     "conversations",
+    # On top, beside config: the demo data drives every app (make run loads it).
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -64,7 +69,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "config.middleware.RequestContextMiddleware",
+    "records.middleware.RequestContextMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     # Last: turns a login refused for too many failures into a 429 (config.security).
     "axes.middleware.AxesMiddleware",
@@ -89,8 +94,16 @@ TEMPLATES = [
     },
 ]
 
+# The database, as a URL (postgres://…). Without it, a SQLite file next to manage.py, for
+# development and tests only: production refuses to start without DATABASE_URL.
+DATABASE_URL = env.str("DATABASE_URL", default="")
+DATABASE_URL_MISSING = (
+    "DATABASE_URL is not set. Production runs on the firm's database server: set "
+    "DATABASE_URL, e.g. postgres://USER:PASSWORD@HOST:5432/NAME (the SQLite file next "
+    "to manage.py is a development default, never production's)."
+)
 DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+    "default": env.db_url_config(DATABASE_URL or f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
@@ -196,7 +209,7 @@ AXES_RESET_ON_SUCCESS = True
 # Successful logins are in the audit log already; axes keeps only the failure counts.
 AXES_DISABLE_ACCESS_LOG = True
 AXES_VERBOSE = False
-AXES_CLIENT_IP_CALLABLE = "config.middleware.client_ip"
+AXES_CLIENT_IP_CALLABLE = "records.middleware.client_ip"
 AXES_LOCKOUT_CALLABLE = "config.security.lockout_response"
 
 # REST API (/api/v1/, see docs/api/). Token first: its WWW-Authenticate header makes an
@@ -207,9 +220,9 @@ REST_FRAMEWORK = {
         "config.security.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ),
-    "DEFAULT_PERMISSION_CLASSES": ("config.api.ModelPermissions",),
+    "DEFAULT_PERMISSION_CLASSES": ("records.api.permissions.ModelPermissions",),
     "DEFAULT_PARSER_CLASSES": (
-        "config.api.JSONParser",
+        "records.api.parsers.JSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ),
@@ -218,10 +231,10 @@ REST_FRAMEWORK = {
         "rest_framework.filters.SearchFilter",
         "rest_framework.filters.OrderingFilter",
     ),
-    "DEFAULT_PAGINATION_CLASS": "config.api.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "records.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 25,
-    "DEFAULT_SCHEMA_CLASS": "config.api_schema.AutoSchema",
-    "EXCEPTION_HANDLER": "config.exceptions.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "records.api.schema.AutoSchema",
+    "EXCEPTION_HANDLER": "records.api.exceptions.api_exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 

@@ -1,4 +1,4 @@
-"""Production settings: no defaults for secrets, HTTPS only, secure cookies.
+"""Production settings: no default secret or database, HTTPS only, secure cookies.
 
 `manage.py check --deploy` passes with these defaults. Each protection has an
 environment variable to opt out where a deployment needs it (documented in the
@@ -8,10 +8,15 @@ SECURE_HSTS_SECONDS=0 while trying HTTPS out.
 
 import os
 
+from django.core.exceptions import ImproperlyConfigured
+
 os.environ.setdefault("DEBUG", "false")
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import DATABASE_URL, DATABASE_URL_MISSING, env
+
+if not DATABASE_URL:
+    raise ImproperlyConfigured(DATABASE_URL_MISSING)
 
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)

@@ -2,15 +2,15 @@
 
 from rest_framework import serializers
 
-from config.api import JSONObjectField, ModelSerializer, VisiblePrimaryKeyRelatedField
 from engagements.models import Engagement
+from records.api.serializers import JSONObjectField, RecordSerializer, VisiblePrimaryKeyRelatedField
 
 from ..models import ChatMessage, Session
 
 AUDIT_FIELDS = ("created_at", "updated_at", "created_by", "updated_by")
 
 
-class SessionSerializer(ModelSerializer):
+class SessionSerializer(RecordSerializer):
     """A conversation of its owner with the AI assistant, optionally about an engagement."""
 
     engagement = VisiblePrimaryKeyRelatedField(
@@ -50,7 +50,7 @@ class SessionMessageField(serializers.PrimaryKeyRelatedField):
         return ChatMessage.objects.filter(session=session)
 
 
-class ChatMessageSerializer(ModelSerializer):
+class ChatMessageSerializer(RecordSerializer):
     """One message; appended to its session, never edited."""
 
     parent = SessionMessageField(

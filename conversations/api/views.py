@@ -7,7 +7,8 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.generics import get_object_or_404
 
-from config.api import CursorPagination, ServiceViewSetMixin
+from records.api.pagination import CursorPagination
+from records.api.viewsets import ServiceViewSetMixin
 
 from .. import services
 from ..filters import ChatMessageFilterSet, SessionFilterSet

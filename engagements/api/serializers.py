@@ -3,10 +3,10 @@
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
-from config.api import (
+from records.api.serializers import (
     ActiveUserField,
     JSONObjectField,
-    ModelSerializer,
+    RecordSerializer,
     VisiblePrimaryKeyRelatedField,
 )
 
@@ -26,7 +26,7 @@ class TeamMemberSummarySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class EngagementSerializer(ModelSerializer):
+class EngagementSerializer(RecordSerializer):
     """An engagement; its status changes only through the transition actions."""
 
     lead_actuary = ActiveUserField(
@@ -75,7 +75,7 @@ class EngagementSerializer(ModelSerializer):
         read_only_fields = ("id", "status", "is_active", "is_editable", *AUDIT_FIELDS)
 
 
-class EngagementMemberSerializer(ModelSerializer):
+class EngagementMemberSerializer(RecordSerializer):
     """A user on an engagement's team; only the role changes afterwards."""
 
     engagement = VisiblePrimaryKeyRelatedField(

@@ -6,7 +6,8 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import viewsets
 from rest_framework.decorators import action
 
-from config.api import ServiceViewSetMixin, users_visible_to
+from engagements.selectors import users_visible_to
+from records.api.viewsets import ServiceViewSetMixin
 
 from .. import services
 from ..filters import EngagementFilterSet, EngagementMemberFilterSet, UserFilterSet

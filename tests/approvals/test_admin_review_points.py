@@ -12,10 +12,10 @@ import pytest
 from django.urls import reverse
 
 from approvals.choices import ApprovalType
+from approvals.errors import APPROVAL_OPEN_POINTS
 from approvals.models import Approval, ReviewPoint
 from approvals.selectors import approval_decision_refusal
 from approvals.services import (
-    APPROVAL_OPEN_POINTS,
     approval_reject,
     approval_request,
     review_point_raise,

@@ -10,16 +10,11 @@ from django.contrib.auth.models import Group
 from django.core.management import call_command
 
 from approvals.choices import ApprovalStatus, ApprovalType
+from approvals.errors import APPROVAL_QUALIFICATION_TOO_NEW, QUALIFICATION_NOT_ALLOWED
 from approvals.models import ProfessionalQualification
-from approvals.services import (
-    APPROVAL_QUALIFICATION_TOO_NEW,
-    CERTIFIERS_GROUP,
-    QUALIFICATION_NOT_ALLOWED,
-    approval_request,
-    qualification_create,
-)
+from approvals.services import CERTIFIERS_GROUP, approval_request, qualification_create
 from audit.choices import AuditAction
-from config.exceptions import NotAllowed
+from records.exceptions import NotAllowed
 from tests.api_fixtures import (
     API,
     assert_error,

@@ -10,13 +10,9 @@ import inspect
 import pytest
 
 from approvals.choices import ApprovalType
-from approvals.services import (
-    COI_STATEMENT_REQUIRED,
-    approval_approve,
-    approval_reject,
-    approval_request,
-)
-from config.exceptions import InvalidInput
+from approvals.errors import COI_STATEMENT_REQUIRED
+from approvals.services import approval_approve, approval_reject, approval_request
+from records.exceptions import InvalidInput
 from tests.factories.states import NO_CONFLICT, artefact_in, database_state
 
 pytestmark = pytest.mark.django_db

@@ -25,8 +25,8 @@ from approvals.services import (
 from artefacts.choices import ArtefactType
 from artefacts.services import artefact_create, reliance_update
 from audit.choices import AuditAction
-from config.exceptions import Conflict, InvalidInput, NotAllowed
 from engagements.services import engagement_activate, engagement_complete
+from records.exceptions import Conflict, InvalidInput, NotAllowed
 from tests.api_fixtures import (
     API,
     api_client,

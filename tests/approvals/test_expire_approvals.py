@@ -13,7 +13,7 @@ from approvals.models import Approval
 from approvals.services import approval_request
 from audit.choices import AuditAction
 from audit.models import AuditLog
-from config.exceptions import Conflict
+from records.exceptions import Conflict
 from tests.factories.states import active_engagement, artefact_in, database_state
 
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,7 @@ from approvals.models import (
     Approval,
     ProfessionalQualification,
 )
-from config.exceptions import InvalidInput, InvalidTransition
+from records.exceptions import InvalidInput, InvalidTransition
 from tests.factories import ApprovalFactory, ProfessionalQualificationFactory, UserFactory
 from tests.lifecycle import check_every_move
 

@@ -23,8 +23,8 @@ from approvals.services import (
 )
 from artefacts.models import Artefact
 from audit.choices import AuditAction
-from config.exceptions import Conflict, InvalidInput, InvalidTransition, NotAllowed
 from engagements.choices import TeamRole
+from records.exceptions import Conflict, InvalidInput, InvalidTransition, NotAllowed
 from tests.api_fixtures import (
     API,
     api_client,

@@ -32,9 +32,9 @@ from artefacts.services import (
 )
 from audit.choices import AuditAction
 from audit.models import AuditLog
-from config.exceptions import Conflict, InvalidInput, InvalidTransition, NotAllowed
 from engagements.choices import TeamRole
 from engagements.services import engagement_activate, engagement_complete
+from records.exceptions import Conflict, InvalidInput, InvalidTransition, NotAllowed
 from tests.factories import (
     EngagementMemberFactory,
     ProfessionalQualificationFactory,

@@ -23,7 +23,7 @@ from artefacts.models import Artefact
 from artefacts.services import EDITABLE_FIELDS, artefact_create
 from audit.choices import AuditAction, Severity
 from audit.models import AuditLog
-from config.service_admin import NOT_SAVED
+from records.admin import NOT_SAVED
 from tests.factories import TRIANGLE_CSV, SuperUserFactory, UserFactory
 from tests.factories.states import (
     NO_CONFLICT,

@@ -40,7 +40,7 @@ from artefacts.files import (
     verify_artefact_file,
 )
 from audit.models import AuditLog
-from config.exceptions import Conflict, InvalidInput
+from records.exceptions import Conflict, InvalidInput
 from tests.factories import TRIANGLE_CSV, ArtefactFactory
 
 pytestmark = pytest.mark.django_db
@@ -312,12 +312,12 @@ def test_a_file_exactly_at_the_limit_is_accepted(engagement):
 
 
 def test_a_failure_while_saving_leaves_no_partial_file(engagement, media_root, monkeypatch):
-    class FailingFile(files.File):
+    class FailingFile(files.storage.File):
         def chunks(self, chunk_size=None):
             yield self.read(10)
             raise OSError("disk full")
 
-    monkeypatch.setattr(files, "File", FailingFile)
+    monkeypatch.setattr(files.storage, "File", FailingFile)
     with pytest.raises(OSError, match="disk full"):
         store(engagement, TRIANGLE_CSV, "triangle.csv", ArtefactType.TRIANGLE)
     assert files_under(media_root) == []

@@ -24,8 +24,8 @@ from artefacts.services import (
     reliance_update,
 )
 from audit.choices import AuditAction
-from config.exceptions import Conflict, InvalidInput, NotAllowed
 from engagements.services import engagement_activate
+from records.exceptions import Conflict, InvalidInput, NotAllowed
 from tests.api_fixtures import (
     API,
     api_client,

@@ -17,8 +17,8 @@ from artefacts.services import (
     artefact_update,
 )
 from audit.choices import AuditAction
-from config.exceptions import Conflict, InvalidInput, InvalidTransition, NotAllowed
 from engagements.choices import TeamRole
+from records.exceptions import Conflict, InvalidInput, InvalidTransition, NotAllowed
 from tests.factories import TRIANGLE_CSV, EngagementFactory, EngagementMemberFactory, UserFactory
 from tests.factories.states import (
     NO_CONFLICT,

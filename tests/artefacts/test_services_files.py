@@ -21,9 +21,9 @@ from artefacts.services import (
 )
 from audit.choices import AuditAction, Severity
 from audit.models import AuditLog
-from config.exceptions import Conflict, InvalidInput, NotAllowed
 from engagements.choices import TeamRole
 from engagements.selectors import VIEW_ALL_PERMISSION
+from records.exceptions import Conflict, InvalidInput, NotAllowed
 from tests.factories import TRIANGLE_CSV, EngagementMemberFactory, UserFactory
 from tests.factories.states import (
     artefact_in,

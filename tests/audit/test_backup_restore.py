@@ -24,14 +24,14 @@ from approvals.services import approval_approve, approval_reject, approval_reque
 from artefacts.files import artefact_storage
 from artefacts.models import Artefact
 from artefacts.services import artefact_new_version
-from audit import backups
+from audit import backup as backups
 from audit.choices import AuditAction
 from audit.models import AuditChainHead, AuditLog, Backup, Recovery
-from config.exceptions import Conflict
 from conversations.models import ChatMessage, Session
 from conversations.services import chat_message_add, session_create
 from engagements.models import Engagement, EngagementMember
 from engagements.services import engagement_update
+from records.exceptions import Conflict
 from tests.factories import EngagementFactory, EngagementMemberFactory, UserFactory
 from tests.factories.states import NO_CONFLICT, active_engagement, artefact_in, run_in, upload
 from workflows.models import WorkflowRun

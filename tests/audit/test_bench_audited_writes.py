@@ -93,11 +93,11 @@ def test_audited_writes_per_second(transactional_db):
         EngagementMemberFactory(engagement=engagement, user=lead, role=TeamRole.LEAD)
         engagements.append((lead, engagement))
     retries = _Retries()
-    logging.getLogger("audit.transactions").addHandler(retries)
+    logging.getLogger("records.transactions").addHandler(retries)
     try:
         results = [_level(writers, engagements) for writers in LEVELS]
     finally:
-        logging.getLogger("audit.transactions").removeHandler(retries)
+        logging.getLogger("records.transactions").removeHandler(retries)
 
     print(f"\nAudited writes (engagement_update) on {ENGAGEMENTS} shared engagements, PostgreSQL")
     print(

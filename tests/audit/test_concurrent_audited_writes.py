@@ -26,12 +26,12 @@ from artefacts.services import artefact_create
 from audit.choices import AuditAction
 from audit.models import AuditLog
 from audit.services import audit_record
-from audit.transactions import RETRIED, audited_transaction
-from config.services import lock
 from conversations.services import chat_message_add, session_create
 from engagements.choices import TeamRole
 from engagements.models import Engagement
 from engagements.services import engagement_activate, engagement_member_add, engagement_update
+from records.services import lock
+from records.transactions import RETRIED, audited_transaction
 from tests.factories import (
     EngagementFactory,
     EngagementMemberFactory,
@@ -287,7 +287,7 @@ def test_two_transactions_that_deadlock_are_retried_once_with_the_same_result(
         threading.Thread(target=run, args=("forward", first, second)),
         threading.Thread(target=run, args=("backward", second, first)),
     ]
-    with caplog.at_level("WARNING", logger="audit.transactions"):
+    with caplog.at_level("WARNING", logger="records.transactions"):
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -295,7 +295,7 @@ def test_two_transactions_that_deadlock_are_retried_once_with_the_same_result(
 
     assert errors == []
     assert sorted(attempts.values()) == [1, 2]
-    retried = [r.getMessage() for r in caplog.records if r.name == "audit.transactions"]
+    retried = [r.getMessage() for r in caplog.records if r.name == "records.transactions"]
     assert len(retried) == 1 and retried[0].startswith(RETRIED.split("%s")[0])
     # Each ran once to the end: two events each, the aborted attempt left none.
     events = Counter(AuditLog.objects.values_list("description", flat=True))

@@ -356,7 +356,7 @@ def test_a_full_backup_dry_run_counts_and_writes_nothing(engagement, backup_root
 
 
 def test_a_failed_backup_leaves_a_failed_row_and_no_archive(engagement, backup_root, monkeypatch):
-    from audit import backups
+    from audit.backup import create as backups
 
     def broken(*args, **kwargs):
         raise OSError("No space left on device")

@@ -6,9 +6,9 @@ import pytest
 from django.db.models import F
 
 from artefacts.models import Artefact
-from audit.exceptions import HistoryBypassRefused
-from audit.models import BULK_CREATE_CONFLICTS_REFUSED
 from engagements.models import Engagement, EngagementMember
+from records.exceptions import HistoryBypassRefused
+from records.models import BULK_CREATE_CONFLICTS_REFUSED
 from tests.factories import ArtefactFactory, UserFactory, WorkflowRunFactory
 from workflows.models import WorkflowRun
 

@@ -9,8 +9,8 @@ from django.contrib.auth import get_user_model
 from audit.choices import AuditAction
 from audit.models import AuditLog
 from audit.services import USER_ALREADY_INACTIVE, audit_record, user_deactivate
-from config.exceptions import Conflict
-from config.middleware import request_context
+from records.exceptions import Conflict
+from records.middleware import request_context
 from tests.factories import WorkflowRunFactory
 
 pytestmark = pytest.mark.django_db

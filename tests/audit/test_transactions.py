@@ -1,6 +1,6 @@
 """Audited transactions: events are appended to the chain last, savepoints respected, retries.
 
-See `audit.transactions`. These run on any database; the PostgreSQL deadlock and
+See `records.transactions`. These run on any database; the PostgreSQL deadlock and
 lock-order tests are in `test_concurrent_audited_writes.py`.
 """
 
@@ -12,7 +12,7 @@ from django.db import OperationalError, transaction
 from audit.choices import AuditAction
 from audit.models import AuditChainHead, AuditLog
 from audit.services import audit_record
-from audit.transactions import RETRIED, audited_transaction
+from records.transactions import RETRIED, audited_transaction
 
 pytestmark = pytest.mark.django_db
 
@@ -126,7 +126,7 @@ class TestRetry:
         self, caplog, transactional_db
     ):
         operation, calls = self.flaky([_aborted("40P01")])
-        with caplog.at_level(logging.WARNING, logger="audit.transactions"):
+        with caplog.at_level(logging.WARNING, logger="records.transactions"):
             assert operation() == "done"
         assert calls == [0, 1]
         assert descriptions() == ["attempt 2"]

@@ -3,7 +3,6 @@
 import pytest
 
 from audit.choices import AuditAction
-from config.exceptions import Conflict, InvalidInput, NotAllowed
 from conversations.models import Session
 from conversations.services import (
     chat_message_add,
@@ -11,6 +10,7 @@ from conversations.services import (
     session_delete,
     session_update,
 )
+from records.exceptions import Conflict, InvalidInput, NotAllowed
 from tests.factories import EngagementFactory, SuperUserFactory, UserFactory
 from tests.factories.states import audit_events_since, audit_mark, database_state, grant
 

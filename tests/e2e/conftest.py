@@ -18,7 +18,7 @@ from django.core.servers.basehttp import WSGIServer
 from django.test.testcases import LiveServerThread
 
 from approvals.choices import Designation
-from engagements.management.commands.load_demo import Command as LoadDemo
+from demo.management.commands.load_demo import Command as LoadDemo
 from tests.factories import ProfessionalQualificationFactory, UserFactory
 
 # Playwright's sync API runs an event loop in the test's thread; the test code's own

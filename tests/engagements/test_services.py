@@ -7,7 +7,6 @@ import pytest
 from approvals.choices import ApprovalType
 from approvals.services import approval_approve, approval_reject, approval_request
 from audit.choices import AuditAction
-from config.exceptions import Conflict, InvalidInput, InvalidTransition, NotAllowed
 from engagements.choices import TeamRole
 from engagements.models import Engagement, EngagementMember
 from engagements.selectors import (
@@ -29,6 +28,7 @@ from engagements.services import (
     engagement_member_update,
     engagement_update,
 )
+from records.exceptions import Conflict, InvalidInput, InvalidTransition, NotAllowed
 from tests.factories import (
     EngagementFactory,
     EngagementMemberFactory,

@@ -20,7 +20,7 @@ from artefacts.models import Artefact
 from artefacts.services import artefact_delete
 from audit.choices import AuditAction
 from audit.models import AuditLog
-from config.exceptions import Conflict, NotAllowed
+from records.exceptions import Conflict, NotAllowed
 from tests.api_fixtures import (
     API,
     api_client,

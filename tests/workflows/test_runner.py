@@ -12,9 +12,9 @@ from django.db import connection
 
 from artefacts.services import artefact_delete
 from audit.choices import AuditAction
-from config.exceptions import Conflict
 from engagements.models import EngagementMember
 from engagements.services import engagement_member_remove
+from records.exceptions import Conflict
 from tests.factories import EngagementMemberFactory, UserFactory
 from tests.factories.states import (
     artefact_in,

@@ -3,9 +3,9 @@
 import pytest
 
 from audit.choices import AuditAction, Severity
-from config.exceptions import Conflict, InvalidInput, InvalidTransition, NotAllowed
 from engagements.choices import TeamRole
 from engagements.services import engagement_archive, engagement_cancel
+from records.exceptions import Conflict, InvalidInput, InvalidTransition, NotAllowed
 from tests.factories import EngagementMemberFactory, SuperUserFactory, UserFactory
 from tests.factories.states import (
     audit_events_since,

@@ -19,8 +19,8 @@ from approvals.choices import ApprovalStatus, ApprovalType
 from approvals.services import approval_approve, approval_reject
 from artefacts.choices import ArtefactType
 from artefacts.models import Artefact
-from config.exceptions import InvalidInput, NotAllowed
 from engagements.services import engagement_activate
+from records.exceptions import InvalidInput, NotAllowed
 from tests.factories import EngagementFactory, EngagementMemberFactory
 from tests.factories.states import NO_CONFLICT, database_state
 from tests.workflows.conftest import reserving_params, sample_csv, upload_triangle
@@ -408,7 +408,7 @@ def test_a_triangle_deleted_after_queueing_fails_the_run_at_its_input_check(
     assert run.error_message.startswith("The input check before step 1 of 4 failed: ")
     assert "has no artefact" in run.error_message
     assert run.error_details["step"] == "validate_input"
-    assert run.error_details["exception_type"] == "config.exceptions.InvalidInput"
+    assert run.error_details["exception_type"] == "records.exceptions.InvalidInput"
 
 
 # --- import cost -------------------------------------------------------------------------
@@ -417,7 +417,7 @@ def test_a_triangle_deleted_after_queueing_fails_the_run_at_its_input_check(
 def test_the_web_app_imports_no_numerical_library():
     code = (
         "import sys, django; django.setup(); "
-        "import workflows.tasks, workflows.registry, workflows.services, workflows.demo; "
+        "import workflows.tasks, workflows.registry, workflows.services, demo.reserving; "
         "import django.urls; django.urls.get_resolver().url_patterns; "
         f"print(sorted(m for m in {HEAVY_MODULES!r} if m in sys.modules))"
     )

@@ -2,15 +2,20 @@
 
 from rest_framework import serializers
 
-from config.api import JSONObjectField, ModelSerializer, Serializer, VisiblePrimaryKeyRelatedField
 from engagements.models import Engagement
+from records.api.serializers import (
+    InputSerializer,
+    JSONObjectField,
+    RecordSerializer,
+    VisiblePrimaryKeyRelatedField,
+)
 
 from ..models import ReplayRecord, WorkflowRun
 
 AUDIT_FIELDS = ("created_at", "updated_at", "created_by", "updated_by")
 
 
-class WorkflowRunSerializer(ModelSerializer):
+class WorkflowRunSerializer(RecordSerializer):
     """A workflow run; what the run itself records (status, timing, results) is read-only."""
 
     engagement = VisiblePrimaryKeyRelatedField(
@@ -78,7 +83,7 @@ class WorkflowRunSerializer(ModelSerializer):
         create_only_fields = ("engagement",)
 
 
-class WorkflowRunProgressSerializer(Serializer):
+class WorkflowRunProgressSerializer(InputSerializer):
     """How far a run executed outside the back office has got."""
 
     current_step = serializers.IntegerField(min_value=0, help_text="Steps done so far.")
@@ -89,7 +94,7 @@ class WorkflowRunProgressSerializer(Serializer):
     output_summary = JSONObjectField(required=False, help_text="Results recorded so far.")
 
 
-class WorkflowRunCompleteSerializer(Serializer):
+class WorkflowRunCompleteSerializer(InputSerializer):
     """The end of a run executed outside the back office: its results summary."""
 
     output_summary = JSONObjectField(
@@ -97,7 +102,7 @@ class WorkflowRunCompleteSerializer(Serializer):
     )
 
 
-class WorkflowRunFailSerializer(Serializer):
+class WorkflowRunFailSerializer(InputSerializer):
     """The failure of a run executed outside the back office: what went wrong."""
 
     error_message = serializers.CharField(help_text="What went wrong, in a sentence.")
@@ -106,7 +111,7 @@ class WorkflowRunFailSerializer(Serializer):
     )
 
 
-class ReplayRecordSerializer(ModelSerializer):
+class ReplayRecordSerializer(RecordSerializer):
     """A replay of a run: whether every output matched, per artefact, and the environment."""
 
     class Meta:

@@ -15,7 +15,7 @@ from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from config.api import ServiceViewSetMixin
+from records.api.viewsets import ServiceViewSetMixin
 
 from .. import services
 from ..filters import WorkflowRunFilterSet

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from django.core.files.base import ContentFile
 
 from artefacts.services import artefact_create
-from config.exceptions import InvalidInput
+from records.exceptions import InvalidInput
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractUser

@@ -23,7 +23,7 @@ from artefacts.choices import ArtefactType
 from artefacts.files import ArtefactFileUnavailable, open_verified
 from artefacts.models import Artefact
 from artefacts.services import artefact_open_for_download
-from config.exceptions import InvalidInput
+from records.exceptions import InvalidInput
 from workflows.reserving import (
     AVERAGES,
     LAYOUTS,

@@ -17,7 +17,7 @@ from tqdm import tqdm
 from approvals.choices import ApprovalStatus
 from approvals.models import Approval
 from approvals.services import approval_expire
-from config.exceptions import DomainError
+from records.exceptions import DomainError
 
 APPROVAL_LINE = (
     "{verb} approval {approval_id} “{approval}” (expired {expires_at:%Y-%m-%d %H:%M} UTC)"

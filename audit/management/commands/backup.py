@@ -13,7 +13,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from audit.backups import (
+from audit.backup import (
     DEFAULT_KEEP_DAYS,
     BackupError,
     BackupScope,
@@ -21,7 +21,7 @@ from audit.backups import (
     scope_tables,
     terminal_progress,
 )
-from engagements.models import Engagement
+from records.scoping import engagement_model
 
 NO_SUCH_ENGAGEMENT = "No engagement with id {engagement_id} (deleted ones included)."
 NEGATIVE_KEEP_DAYS = "--keep-days must be 0 (keep for ever) or more, not {days}."
@@ -83,7 +83,10 @@ class Command(BaseCommand):
         self.verbosity = options["verbosity"]
         if keep_days < 0:
             raise CommandError(NEGATIVE_KEEP_DAYS.format(days=keep_days))
-        if engagement is not None and not Engagement.all_objects.filter(pk=engagement).exists():
+        if (
+            engagement is not None
+            and not engagement_model().all_objects.filter(pk=engagement).exists()
+        ):
             raise CommandError(NO_SUCH_ENGAGEMENT.format(engagement_id=engagement))
         scope = BackupScope(engagement_id=engagement)
         output_dir = Path(str(output_dir or settings.BACKUP_ROOT)).resolve()

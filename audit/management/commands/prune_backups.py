@@ -1,6 +1,6 @@
 """Remove the archives of backups past their expiry date and mark their rows expired.
 
-Each backup goes through `audit.backups.backup_expire`: the row is locked, its archive
+Each backup goes through `audit.backup.backup_expire`: the row is locked, its archive
 and .sha256 file removed (an archive already gone is fine), the row moved to expired
 with history, and a data_export audit event with {"pruned": true} recorded. Backups
 still pending or in progress are never touched. Safe to run again.
@@ -14,10 +14,10 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 from tqdm import tqdm
 
-from audit.backups import backup_expire
+from audit.backup import backup_expire
 from audit.choices import BACKUP_TRANSITIONS
 from audit.models import Backup
-from config.exceptions import DomainError
+from records.exceptions import DomainError
 
 EXPIRABLE = BACKUP_TRANSITIONS["expire"][0]
 

@@ -17,6 +17,10 @@ Never purged, whatever their age (see docs/operators/commands.md):
 
 A stored file is removed only once no artefact row (deleted or not) references it:
 identical bytes are shared between artefacts.
+
+This command is the engine; what each model's rows need before they go, and what
+purging one does, are the rules its app registers (`audit.purge`): the audit app
+imports no app above it.
 """
 
 from __future__ import annotations
@@ -27,22 +31,12 @@ from dataclasses import dataclass, field
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
-from django.db.models import ProtectedError, Q, RestrictedError
+from django.db.models import ProtectedError, RestrictedError
 from django.utils import timezone
 from tqdm import tqdm
 
-from approvals.choices import ApprovalStatus
-from approvals.models import Approval
-from artefacts.choices import ArtefactStatus
-from artefacts.files import artefact_storage
-from artefacts.models import Artefact
-from audit.choices import AuditAction
+from audit.purge import PURGE_RULES, purge_rules
 from audit.services import audit_record
-from config.services import snapshot
-from conversations.models import Session
-from engagements.choices import CLOSED_STATUSES
-from engagements.models import Engagement
-from workflows.models import WorkflowRun
 
 NEGATIVE_DAYS = "--older-than must be 0 or more days, not {days}."
 KEPT_LINE = "Kept {label} {pk} “{record}”: {reason}"
@@ -50,18 +44,11 @@ PURGE_LINE = "{verb} {label} {pk} “{record}” (deleted {deleted_at:%Y-%m-%d})
 FILE_LINE = "{verb} file {name}"
 SUMMARY = (
     "{verb} {rows} soft-deleted record(s) deleted before {cutoff:%Y-%m-%d %H:%M} UTC: "
-    "{engagements} engagement(s), {runs} workflow run(s), {artefacts} artefact(s), "
-    "{sessions} chat session(s), plus {cascaded} row(s) inside them; {files_verb} {files} "
+    "{counts}, plus {cascaded} row(s) inside them; {files_verb} {files} "
     "file(s); kept {kept} protected record(s)."
 )
+COUNT = "{count} {label}(s)"
 
-REASON_CLOSED_ENGAGEMENT = "its engagement is {status}"
-REASON_ENGAGEMENT_CLOSED = "it is {status}"
-REASON_APPROVED = "it is approved"
-REASON_SIGNED_OFF = "it carries an approved sign-off"
-REASON_BUILT_ON = "version {version} ({artefact_id}) builds on it"
-REASON_RUN_SOURCE = "{count} artefact(s) or approval(s) name it as their source"
-REASON_APPROVED_WORK = "it holds approved work (an approved artefact or sign-off)"
 REASON_PROTECTED = "other records protect it ({error})"
 
 
@@ -73,16 +60,18 @@ class PurgeTally:
     cascaded: int = 0
     kept: int = 0
     files: int = 0
-    # Ids of artefacts gone (or, in a dry run, going) in this run.
-    artefacts_gone: set = field(default_factory=set)
-    files_freed: set = field(default_factory=set)
+    # Ids of the rows gone (or, in a dry run, going) in this run, by model label.
+    gone: dict[str, set] = field(default_factory=dict)
+    # Files freed by the rows gone: name → (storage, still_used()).
+    files_freed: dict[str, tuple] = field(default_factory=dict)
 
     def add(self, other: PurgeTally) -> None:
         """Count in what one committed purge did."""
         for label, count in other.purged.items():
             self.purged[label] = self.purged.get(label, 0) + count
         self.cascaded += other.cascaded
-        self.artefacts_gone |= other.artefacts_gone
+        for label, ids in other.gone.items():
+            self.gone.setdefault(label, set()).update(ids)
 
 
 class Command(BaseCommand):
@@ -115,60 +104,52 @@ class Command(BaseCommand):
         self.older_than = older_than
         self.cutoff = timezone.now() - datetime.timedelta(days=older_than)
         self.tally = PurgeTally()
-        # Children before parents: a later version before the one it builds on, artefacts
-        # before the runs they name, everything before the engagement that holds it.
-        plan = (
-            (Artefact, self._artefact_kept, self._purge_artefact, ("-version", "pk")),
-            (WorkflowRun, self._run_kept, self._purge_run, ("pk",)),
-            (Session, self._session_kept, self._purge_session, ("pk",)),
-            (Engagement, self._engagement_kept, self._purge_engagement, ("pk",)),
-        )
-        due = [
-            (model, kept, purge, list(self._due(model, order)))
-            for model, kept, purge, order in plan
-        ]
+        # Children before parents (the rules' stages): a later version before the one it
+        # builds on, artefacts before the runs they name, everything before the engagement.
+        due = [(rule, list(self._due(rule))) for rule in purge_rules()]
         progress = tqdm(
-            total=sum(len(pks) for *_rest, pks in due),
+            total=sum(len(pks) for _rule, pks in due),
             unit=" records",
             file=sys.stderr,
             disable=no_progress or not sys.stderr.isatty(),
         )
         with progress:
-            for model, kept, purge, pks in due:
+            for rule, pks in due:
                 for pk in pks:
-                    self._one(model, pk, kept, purge)
+                    self._one(rule, pk)
                     progress.update(1)
         self._summary()
 
-    def _due(self, model, order):
-        """Return the ids of soft-deleted rows of `model` past the cutoff."""
+    def _due(self, rule):
+        """Return the ids of soft-deleted rows of the rule's model past the cutoff."""
         return (
-            model.all_objects.filter(is_deleted=True, deleted_at__lt=self.cutoff)
-            .order_by(*order)
+            rule.model.all_objects.filter(is_deleted=True, deleted_at__lt=self.cutoff)
+            .order_by(*rule.order_by)
             .values_list("pk", flat=True)
         )
 
-    def _one(self, model, pk, kept, purge) -> None:
+    def _one(self, rule, pk) -> None:
         """Purge one record in its own transaction, unless something still needs it."""
         # What this purge does is counted only once its transaction has committed: a
         # rolled-back purge must not free files or count as done.
         self.pending = PurgeTally()
         try:
-            self._purge_one(model, pk, kept, purge)
+            self._purge_one(rule, pk)
         except (ProtectedError, RestrictedError) as protected:
             # A foreign key that protects the row (on_delete PROTECT/RESTRICT) keeps it too.
-            self._keep(model, pk, REASON_PROTECTED.format(error=protected.args[0]))
+            self._keep(rule.model, pk, REASON_PROTECTED.format(error=protected.args[0]))
             return
         self.tally.add(self.pending)
         self._remove_files(self.pending.files_freed)
 
-    def _purge_one(self, model, pk, kept, purge) -> None:
+    def _purge_one(self, rule, pk) -> None:
+        model = rule.model
         with transaction.atomic():
             rows = model.all_objects.filter(pk=pk, is_deleted=True, deleted_at__lt=self.cutoff)
             record = rows.first() if self.dry_run else rows.select_for_update().first()
             if record is None:
                 return  # restored or purged meanwhile
-            reason = kept(record)
+            reason = rule.keep(record, self)
             if reason:
                 self._keep(model, pk, reason, record=record)
                 return
@@ -182,7 +163,7 @@ class Command(BaseCommand):
                 ),
                 level=1 if self.dry_run else 2,
             )
-            purge(record)
+            rule.purge(record, self)
             self.pending.purged[str(model._meta.verbose_name)] = 1
 
     def _keep(self, model, pk, reason: str, *, record=None) -> None:
@@ -192,131 +173,25 @@ class Command(BaseCommand):
         )
         self._write(line, level=1)
 
-    # What is kept --------------------------------------------------------------------------
+    # What the rules ask of, and tell, the purge (audit.purge.PurgeRun) ------------------
 
-    def _closed(self, engagement: Engagement) -> str:
-        if engagement.status in CLOSED_STATUSES:
-            return REASON_CLOSED_ENGAGEMENT.format(status=engagement.status)
-        return ""
+    def purged_ids(self, model) -> set:
+        """Return the ids of `model` rows purged by this run so far (committed)."""
+        return self.tally.gone.get(model._meta.label_lower, set())
 
-    def _artefact_kept(self, artefact: Artefact) -> str:
-        if reason := self._closed(artefact.engagement):
-            return reason
-        if artefact.status == ArtefactStatus.APPROVED:
-            return REASON_APPROVED
-        if artefact.approvals.filter(status=ApprovalStatus.APPROVED).exists():
-            return REASON_SIGNED_OFF
-        # Any later version that stays (approved or not) keeps the whole chain below it.
-        successor = (
-            Artefact.all_objects.filter(previous_version=artefact)
-            .exclude(pk__in=self.tally.artefacts_gone)
-            .first()
-        )
-        if successor is not None:
-            return REASON_BUILT_ON.format(version=successor.version, artefact_id=successor.pk)
-        return ""
+    def mark_purged(self, record) -> None:
+        """Note that `record` is gone (or would be) once the current row commits."""
+        self.pending.gone.setdefault(record._meta.label_lower, set()).add(record.pk)
 
-    def _run_kept(self, run: WorkflowRun) -> str:
-        if reason := self._closed(run.engagement):
-            return reason
-        count = (
-            Artefact.all_objects.filter(workflow_run=run)
-            .exclude(pk__in=self.tally.artefacts_gone)
-            .count()
-            + Approval.objects.filter(workflow_run=run)
-            .exclude(artefact_id__in=self.tally.artefacts_gone)
-            .count()
-        )
-        return REASON_RUN_SOURCE.format(count=count) if count else ""
+    def count_inside(self, rows: int) -> None:
+        """Count rows deleted with the current one."""
+        self.pending.cascaded += rows
 
-    def _session_kept(self, session: Session) -> str:
-        if session.engagement is not None:
-            return self._closed(session.engagement)
-        return ""
+    def free_file(self, name: str, *, storage, still_used) -> None:
+        """Remove the file `name` once the current row has committed, unless still used."""
+        self.pending.files_freed[name] = (storage, still_used)
 
-    def _engagement_kept(self, engagement: Engagement) -> str:
-        if engagement.status in CLOSED_STATUSES:
-            return REASON_ENGAGEMENT_CLOSED.format(status=engagement.status)
-        approved_artefacts = Artefact.all_objects.filter(
-            engagement=engagement, status=ArtefactStatus.APPROVED
-        )
-        sign_offs = Approval.objects.filter(
-            Q(engagement=engagement) | Q(artefact__engagement=engagement),
-            status=ApprovalStatus.APPROVED,
-        )
-        if approved_artefacts.exists() or sign_offs.exists():
-            return REASON_APPROVED_WORK
-        return ""
-
-    # Purging ------------------------------------------------------------------------------
-
-    def _purge_artefact(self, artefact: Artefact, *, cascade_of=None) -> None:
-        self.pending.artefacts_gone.add(artefact.pk)
-        if artefact.file:
-            self.pending.files_freed.add(artefact.file.name)
-        if self.dry_run:
-            return
-        before, pk = snapshot(artefact), artefact.pk
-        if cascade_of is None:
-            artefact.delete()
-        self._record(
-            AuditAction.ARTEFACT_DELETE,
-            artefact,
-            pk,
-            f"Artefact purged: {artefact}",
-            before,
-            engagement_id=artefact.engagement_id,
-            cascade_of=cascade_of,
-        )
-
-    def _purge_run(self, run: WorkflowRun) -> None:
-        if not self.dry_run:
-            # The history's deletion record is the run's trail (see workflow_run_delete).
-            run.delete()
-
-    def _purge_session(self, session: Session) -> None:
-        self.pending.cascaded += session.messages.count()
-        if self.dry_run:
-            return
-        before, pk = snapshot(session), session.pk
-        session.delete()
-        self._record(
-            AuditAction.SESSION_DELETE,
-            session,
-            pk,
-            f"Chat session purged: {session}",
-            before,
-            engagement_id=session.engagement_id,
-        )
-
-    def _purge_engagement(self, engagement: Engagement) -> None:
-        artefacts = list(Artefact.all_objects.filter(engagement=engagement).order_by("pk"))
-        contents = {
-            "team_members": engagement.team.count(),
-            "workflow_runs": WorkflowRun.all_objects.filter(engagement=engagement).count(),
-            "artefacts": len(artefacts),
-            "approvals": Approval.objects.filter(
-                Q(engagement=engagement) | Q(artefact__engagement=engagement)
-            ).count(),
-        }
-        self.pending.cascaded += sum(contents.values())
-        before, pk = snapshot(engagement), engagement.pk
-        if not self.dry_run:
-            engagement.delete()
-        for artefact in artefacts:
-            self._purge_artefact(artefact, cascade_of=engagement)
-        if not self.dry_run:
-            self._record(
-                AuditAction.ENGAGEMENT_DELETE,
-                engagement,
-                pk,
-                f"Engagement purged with everything in it: {engagement}",
-                before,
-                engagement_id=pk,
-                contents=contents,
-            )
-
-    def _record(
+    def record(
         self, action, record, pk, description, before, *, engagement_id, cascade_of=None, **metadata
     ) -> None:
         """Record the purge of one row (the last write of its transaction).
@@ -340,16 +215,11 @@ class Command(BaseCommand):
             },
         )
 
-    def _remove_files(self, names: set[str]) -> None:
-        """Remove each freed file that no remaining artefact row references."""
-        storage = artefact_storage()
-        for name in sorted(names):
-            still_used = (
-                Artefact.all_objects.filter(file=name)
-                .exclude(pk__in=self.tally.artefacts_gone)
-                .exists()
-            )
-            if still_used or not storage.exists(name):
+    def _remove_files(self, freed: dict[str, tuple]) -> None:
+        """Remove each freed file that no remaining row references."""
+        for name in sorted(freed):
+            storage, still_used = freed[name]
+            if still_used() or not storage.exists(name):
                 continue
             self.tally.files += 1
             self._write(
@@ -368,14 +238,15 @@ class Command(BaseCommand):
 
     def _summary(self) -> None:
         purged = self.tally.purged
+        counts = ", ".join(
+            COUNT.format(count=purged.get(str(label), 0), label=label)
+            for label in (rule.model._meta.verbose_name for rule in PURGE_RULES.values())
+        )
         line = SUMMARY.format(
             verb="Dry run: would purge" if self.dry_run else "Purged",
             rows=sum(purged.values()),
             cutoff=self.cutoff,
-            engagements=purged.get(str(Engagement._meta.verbose_name), 0),
-            runs=purged.get(str(WorkflowRun._meta.verbose_name), 0),
-            artefacts=purged.get(str(Artefact._meta.verbose_name), 0),
-            sessions=purged.get(str(Session._meta.verbose_name), 0),
+            counts=counts,
             cascaded=self.tally.cascaded,
             files_verb="would remove" if self.dry_run else "removed",
             files=self.tally.files,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from audit.backups import (
+from audit.backup import (
     BackupError,
     RestoreMode,
     RestoreResult,

@@ -18,7 +18,7 @@ import uuid
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from config.exceptions import DomainError
+from records.exceptions import DomainError
 from workflows.models import WorkflowRun
 from workflows.services import workflow_run_replay
 

@@ -17,7 +17,7 @@ import uuid
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from config.exceptions import DomainError
+from records.exceptions import DomainError
 from workflows.choices import WorkflowStatus
 from workflows.models import WorkflowRun
 from workflows.runner import SKIPPED, execute_run

@@ -1,0 +1,68 @@
+"""The filters every tracked record's FilterSet starts from, and the typed filters they use."""
+
+import datetime
+
+import django_filters
+from django import forms
+from django.utils import timezone
+from django_filters.fields import IsoDateTimeField
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+
+# The largest integer every supported database compares (a signed 64-bit bigint).
+MAX_DATABASE_INTEGER = 2**63 - 1
+DATETIME_OUT_OF_RANGE = "Enter a date and time the database can hold (years 1 to 9999, in UTC)."
+
+
+class UTCDateTimeField(IsoDateTimeField):
+    """An ISO 8601 date-time, given with any UTC offset Python reads, compared in UTC.
+
+    PostgreSQL refuses offsets beyond ±15:59 (`+16:00` was a 500); in UTC every
+    instant is one the database takes, and one outside the years it can hold is a 400.
+    """
+
+    def to_python(self, value):
+        """Return the instant in UTC (None when empty)."""
+        instant = super().to_python(value)
+        if instant is None or timezone.is_naive(instant):
+            return instant
+        try:
+            return instant.astimezone(datetime.UTC)
+        except OverflowError:
+            raise forms.ValidationError(DATETIME_OUT_OF_RANGE, code="invalid") from None
+
+
+class DateTimeFilter(django_filters.IsoDateTimeFilter):
+    """An ISO 8601 date-time filter (any offset; compared in UTC)."""
+
+    field_class = UTCDateTimeField
+
+
+class IntegerField(forms.IntegerField):
+    """A whole number the database can compare: `1e20` or 2**70 are a 400, not a 500."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", -MAX_DATABASE_INTEGER)
+        kwargs.setdefault("max_value", MAX_DATABASE_INTEGER)
+        super().__init__(*args, **kwargs)
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class IntegerFilter(django_filters.NumberFilter):
+    """A whole-number filter (user ids, versions, sequence numbers), typed integer."""
+
+    field_class = IntegerField
+
+
+class TrackedFilterSet(django_filters.FilterSet):
+    """Filters every tracked record has: who created it, and when (ISO dates or datetimes)."""
+
+    created_after = DateTimeFilter(
+        field_name="created_at", lookup_expr="gte", help_text="Created at or after (ISO 8601)."
+    )
+    created_before = DateTimeFilter(
+        field_name="created_at", lookup_expr="lte", help_text="Created at or before (ISO 8601)."
+    )
+    created_by_id = IntegerFilter(
+        field_name="created_by_id", help_text="Id of the user who created it."
+    )
