@@ -10,6 +10,14 @@ import pytest
 from workflows.reserving import read_triangle, sample_triangle_csv
 from workflows.reserving.library import sample_columns, sample_names
 
+# chainladder 0.10.1 and pandas warn about their own internals on every fit.
+QUIET_CHAINLADDER = pytest.mark.filterwarnings(
+    "ignore::DeprecationWarning",
+    "ignore::FutureWarning",
+    "ignore::RuntimeWarning",
+    "ignore:Some exclusions have been ignored:UserWarning",
+)
+
 
 def read(data: bytes, name: str = "triangle.csv", **options):
     """Read a triangle, cumulative paid unless told otherwise."""
