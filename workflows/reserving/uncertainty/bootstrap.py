@@ -11,9 +11,10 @@ After England & Verrall (2002) and Shapland (2016, CAS Monograph 4), as chainlad
    ones (the corners) are left out, those of link ratios the selection left out too,
    and the rest centred on their mean.
 3. Simulation: each of ``n_sims`` pseudo triangles q* = m + r* √|m| draws residuals
-   with replacement; its factors are selected again by the same rules (average,
-   exclusions, recent origins, high / low drops; judgmental factors and the tail stay
-   as selected); the chain ladder then projects its latest diagonal, and each future
+   with replacement; its factors are averaged again over the link ratios the selection
+   used (the same average; excluded, older and dropped ratios stay out; judgmental
+   factors and the tail stay as selected); the chain ladder then projects its latest
+   diagonal, and each future
    incremental gets process variance: sign(m*) · Gamma(shape |m*| / φ, scale φ).
 4. Figures: mean, standard deviation (n − 1) and percentiles of each origin's and the
    total's simulated IBNR, and a histogram of the total.
@@ -29,9 +30,6 @@ import math
 
 from workflows.reserving.development import (
     ALPHAS,
-    DROPPED,
-    LEFT_OUT_EXCLUDED,
-    LEFT_OUT_OLDER,
     SOURCE_AVERAGE,
     DevelopmentError,
     DevelopmentSelection,
@@ -315,55 +313,42 @@ class _Model:
 
 
 class _SelectionPlan:
-    """The factor selection re-applied to each pseudo triangle, vectorised."""
+    """The factor selection re-applied to each pseudo triangle, vectorised.
+
+    A period's average is taken over the link ratios the selection used on the actual
+    triangle: excluded, older (``n_periods``) and dropped (high, low, medial) ones stay
+    out of every simulation. Re-ranking each pseudo triangle's ratios would drop its
+    highest noise as well and pull every factor below the selection's.
+    """
 
     def __init__(self, periods):
         self.periods = periods
 
     @classmethod
     def of(cls, triangle: TriangleData, development) -> _SelectionPlan:
-        selection = development.selection
         row_of = {origin: i for i, origin in enumerate(triangle.origins)}
         periods = []
         for period in development.periods:
             if period.source != SOURCE_AVERAGE:
-                periods.append((period.index, period.factor, None, 0, 0, 0))
+                periods.append((period.index, period.factor, None, 0))
                 continue
-            candidates = [
-                row_of[link.origin]
-                for link in period.ratios
-                if link.value is not None
-                and link.left_out_by not in (LEFT_OUT_EXCLUDED, LEFT_OUT_OLDER)
-            ]
-            dropped = any(link.left_out_by in DROPPED for link in period.ratios)
-            high = low = 0
-            if dropped:
-                medial = period.average == "medial"
-                high = max(selection.drop_high, 1) if medial else selection.drop_high
-                low = max(selection.drop_low, 1) if medial else selection.drop_low
-            periods.append((period.index, None, candidates, ALPHAS[period.average], high, low))
+            used = [row_of[link.origin] for link in period.ratios if link.used]
+            periods.append((period.index, None, used, ALPHAS[period.average]))
         return cls(periods)
 
     def factors(self, np, cumulative):
         """Return each simulation's factor of each period (simulations × periods)."""
         size = cumulative.shape[0]
         result = np.empty((size, len(self.periods)))
-        for index, fixed, candidates, alpha, high, low in self.periods:
+        for index, fixed, used, alpha in self.periods:
             if fixed is not None:
                 result[:, index] = fixed
                 continue
-            before = cumulative[:, candidates, index]
-            after = cumulative[:, candidates, index + 1]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ratios = after / before
-            if high or low:
-                order = np.argsort(ratios, axis=1, kind="stable")
-                keep = order[:, low : len(candidates) - high]
-                ratios = np.take_along_axis(ratios, keep, axis=1)
-                before = np.take_along_axis(before, keep, axis=1)
+            before = cumulative[:, used, index]
+            after = cumulative[:, used, index + 1]
             weights = before**alpha
             with np.errstate(divide="ignore", invalid="ignore"):
-                result[:, index] = (weights * ratios).sum(axis=1) / weights.sum(axis=1)
+                result[:, index] = (weights * (after / before)).sum(axis=1) / weights.sum(axis=1)
         return result
 
 
