@@ -16,6 +16,7 @@ QUIET_CHAINLADDER = pytest.mark.filterwarnings(
     "ignore::FutureWarning",
     "ignore::RuntimeWarning",
     "ignore:Some exclusions have been ignored:UserWarning",
+    "ignore:.where. used without .out.:UserWarning",
 )
 
 
