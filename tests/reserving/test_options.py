@@ -14,17 +14,13 @@ from .conftest import sample
 
 def test_defaults_are_the_chain_ladder_with_volume_averages():
     options = parse_options({})
-    assert options.to_params() == {
-        "method": "chain_ladder",
+    assert options.method == "chain_ladder"
+    assert (options.selection.average, options.tail) == ("volume", None)
+    # Only the two reserving parameters runs always kept: old runs hash and replay alike.
+    assert options.to_params() == {"average": "volume", "tail_factor": None}
+    assert parse_options({"method": "chain_ladder", "exclude": []}).to_params() == {
         "average": "volume",
-        "averages": {},
-        "n_periods": None,
-        "drop_high": 0,
-        "drop_low": 0,
-        "exclude": [],
-        "selected_factors": {},
-        "tail": None,
-        "prior_run": None,
+        "tail_factor": None,
     }
 
 
@@ -49,11 +45,11 @@ def test_every_parameter_is_read_and_made_canonical():
     params = parse_options(FULL).to_params()
     assert params == {
         "method": "bootstrap_odp",
+        "tail_factor": None,
         "average": "simple",
         "averages": {"24": "medial", "36": "regression"},
         "n_periods": 7,
         "drop_high": 1,
-        "drop_low": 0,
         "exclude": [["1982", 12], ["1985", 36]],
         "selected_factors": {"12": {"factor": 2.9, "reason": "benchmark"}},
         "tail": {"method": "exponential", "fit_from_age": 48},
@@ -85,7 +81,7 @@ def test_every_parameter_is_read_and_made_canonical():
 )
 def test_method_parameters_appear_for_their_method_only(method, extra, keys):
     params = parse_options({"method": method, "exposure_artefact": "x", **extra}).to_params()
-    method_keys = set(params) - set(parse_options({}).to_params())
+    method_keys = set(params) - set(parse_options({}).to_params()) - {"method"}
     assert method_keys == keys
     if method == "benktander":
         assert params["n_iterations"] == 2
@@ -93,14 +89,17 @@ def test_method_parameters_appear_for_their_method_only(method, extra, keys):
         assert (params["trend"], params["decay"]) == (0.02, 1.0)
 
 
-def test_the_old_tail_factor_becomes_a_constant_tail():
-    params = parse_options({"tail_factor": 1.05}).to_params()
-    assert params["tail"] == {
-        "method": "constant",
-        "factor": 1.05,
-        "reason": "given as tail_factor",
+def test_the_old_tail_factor_is_a_constant_tail():
+    options = parse_options({"tail_factor": 1.05})
+    assert (options.tail.method, options.tail.factor) == ("constant", 1.05)
+    assert options.tail.reason == "given as tail_factor"
+    assert options.to_params() == {"average": "volume", "tail_factor": 1.05}
+    tail = {"method": "constant", "factor": 1.05, "reason": "industry benchmark"}
+    assert parse_options({"tail": tail}).to_params() == {
+        "average": "volume",
+        "tail_factor": None,
+        "tail": tail,
     }
-    assert "tail_factor" not in params
 
 
 BAD = [

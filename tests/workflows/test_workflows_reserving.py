@@ -74,15 +74,19 @@ def test_chain_ladder_on_raa_waits_for_approval_with_mack_totals(
     assert totals["ibnr"] == pytest.approx(52_135, abs=1)
     assert totals["mack_se"] == pytest.approx(26_909, abs=1)
     expected = core_result(sample_csv("raa"))
-    assert totals == pytest.approx(
-        {
-            "latest": expected.totals.latest,
-            "ultimate": expected.totals.ultimate,
-            "ibnr": expected.totals.ibnr,
-            "mack_se": expected.totals.mack_se,
-            "cv": expected.totals.cv,
-        }
+    assert totals == {**expected.totals.to_dict(), **totals}
+    assert {key: totals[key] for key in ("latest", "ultimate", "ibnr", "mack_se", "cv")} == (
+        pytest.approx(
+            {
+                "latest": expected.totals.latest,
+                "ultimate": expected.totals.ultimate,
+                "ibnr": expected.totals.ibnr,
+                "mack_se": expected.totals.mack_se,
+                "cv": expected.totals.cv,
+            }
+        )
     )
+    assert totals["method"] == "chain_ladder" and totals["percentiles"] is None
     ldfs = [factor["ldf"] for factor in summary["development_factors"]]
     assert ldfs == pytest.approx([factor.ldf for factor in expected.development_factors])
     assert ldfs[0] == pytest.approx(2.999359, abs=1e-6)
@@ -124,7 +128,7 @@ def test_average_and_tail_options_reach_the_core(create_run, queue_and_run, geni
     assert summary["options"]["tail_factor"] == 1.05
     assert summary["totals"]["ibnr"] == pytest.approx(expected.totals.ibnr)
     assert summary["development_factors"][-1]["ldf"] == pytest.approx(1.05)
-    assert run.input_params == {**params, "allow_negative_development": False}
+    assert run.input_params == {**params, "allow_negative_development": True}
 
 
 def test_approving_the_workflow_approval_completes_the_run(
@@ -302,12 +306,12 @@ BAD_PARAMS = [
     ),
     (
         "unknown param",
-        lambda a: reserving_params(a, tail=1.05),
-        "unknown parameter\\(s\\) tail \\(accepted: ",
+        lambda a: reserving_params(a, tial_factor=1.05),
+        "unknown parameter\\(s\\) tial_factor \\(accepted: ",
     ),
     (
-        "negative development",
-        lambda a: reserving_params(a),
+        "negative development refused when asked",
+        lambda a: reserving_params(a, allow_negative_development=False),
         "Triangle artefact “RAA v1” \\(raa.csv\\) is not a usable triangle: row \\d+, column C "
         "\\('value'\\): negative development for origin 1982",
     ),

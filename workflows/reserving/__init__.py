@@ -49,11 +49,13 @@ from workflows.reserving.options import (
     parse_options,
 )
 from workflows.reserving.outputs import (
+    age_to_age_csv,
     render_heatmap_png,
     render_histogram_png,
     render_reserve_chart_png,
     reserve_result_csv,
     reserve_result_xlsx,
+    validation_report_markdown,
 )
 from workflows.reserving.results import (
     ActualVsExpected,
@@ -117,6 +119,7 @@ __all__ = [
     "TriangleError",
     "TriangleIssue",
     "actual_vs_expected",
+    "age_to_age_csv",
     "benktander",
     "bootstrap_odp",
     "bornhuetter_ferguson",
@@ -142,4 +145,5 @@ __all__ = [
     "to_chainladder",
     "triangle_analysis",
     "validate_triangle",
+    "validation_report_markdown",
 ]

@@ -146,23 +146,46 @@ class ReservingOptions:
     prior_run: str | None = None
 
     def to_params(self) -> dict[str, Any]:
-        """Return the canonical ``input_params`` of these choices (what the run keeps)."""
+        """Return the canonical ``input_params`` of these choices (what the run keeps).
+
+        ``average`` and ``tail_factor`` are always there (as reserving runs always kept
+        them, so their parameter hashes and replays still hold); the other choices only
+        when they differ from their defaults; a method's own parameters (with their
+        defaults) whenever it is the method. A constant tail given as ``tail_factor``
+        stays in that form. Reading the result again gives the same dict.
+        """
         selection = self.selection
-        params: dict[str, Any] = {
-            "method": self.method,
-            "average": selection.average,
-            "averages": {age_key(age): average for age, average in selection.averages},
-            "n_periods": selection.n_periods,
-            "drop_high": selection.drop_high,
-            "drop_low": selection.drop_low,
-            "exclude": [[origin, age] for origin, age in selection.exclude],
-            "selected_factors": {
-                age_key(item.from_age): {"factor": item.factor, "reason": item.reason}
-                for item in selection.selected_factors
-            },
-            "tail": self.tail.to_dict() if self.tail else None,
-            "prior_run": self.prior_run,
+        params: dict[str, Any] = {"average": selection.average, "tail_factor": None}
+        tail = self.tail
+        if tail is not None:
+            legacy = (
+                tail.method == "constant"
+                and tail.reason == CONSTANT_REASON_LEGACY
+                and tail.factor >= 1
+            )
+            if legacy:
+                params["tail_factor"] = tail.factor
+            else:
+                params["tail"] = tail.to_dict()
+        optional = {
+            "method": (self.method, "chain_ladder"),
+            "averages": ({age_key(a): average for a, average in selection.averages}, {}),
+            "n_periods": (selection.n_periods, None),
+            "drop_high": (selection.drop_high, 0),
+            "drop_low": (selection.drop_low, 0),
+            "exclude": ([[origin, age] for origin, age in selection.exclude], []),
+            "selected_factors": (
+                {
+                    age_key(item.from_age): {"factor": item.factor, "reason": item.reason}
+                    for item in selection.selected_factors
+                },
+                {},
+            ),
+            "prior_run": (self.prior_run, None),
         }
+        for name, (value, default) in optional.items():
+            if value != default:
+                params[name] = value
         for name, methods in APPLIES_TO.items():
             if self.method in methods:
                 value = getattr(self, name)
