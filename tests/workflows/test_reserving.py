@@ -290,8 +290,7 @@ def test_exposure_origins_that_do_not_match_are_named(engagement, lead_client, r
     )
     assert (
         "origin(s) 1998, 1999, 2000, 2001, 2002, 2003, 2004, 2005, 2006, 2007 that are not "
-        "in the triangle"
-        in body["detail"]
+        "in the triangle" in body["detail"]
     )
 
 
