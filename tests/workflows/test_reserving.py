@@ -7,6 +7,9 @@ directly on the same bytes (whose own tests check it against published tables).
 
 import csv
 import io
+import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +24,7 @@ from tests.api_fixtures import (
 from tests.factories import EngagementFactory, EngagementMemberFactory
 from tests.factories.states import database_state
 from workflows import reserving
+from workflows.implementations.reserving_inputs import TRIANGLE_PARAMS
 from workflows.models import WorkflowRun
 
 from .reserving_api import RUNS, approve, create, csv_of, premium_csv, run, upload
@@ -422,3 +426,50 @@ def test_a_bootstrap_replays_exactly_from_its_seed(
         "bootstrap_odp_chart.png",
         "bootstrap_odp_histogram.png",
     }
+
+
+# --- the examples of docs/reserving-methods.md run as written --------------------------------
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "reserving-methods.md"
+EXAMPLE = re.compile(r"<!-- example: reserve-run -->\n```json\n(.*?)\n```", re.DOTALL)
+
+
+def doc_examples() -> list[str]:
+    return EXAMPLE.findall(DOCS.read_text())
+
+
+def test_the_docs_show_every_parameter_in_an_example():
+    examples = doc_examples()
+    assert len(examples) >= 15
+    shown = set()
+    for example in examples:
+        shown |= set(json.loads(example)["input_params"])
+    assert shown >= {*reserving.RESERVING_PARAMS, *TRIANGLE_PARAMS}
+
+
+@pytest.mark.parametrize("index", range(len(doc_examples())))
+def test_each_api_example_in_the_docs_runs_as_written(
+    index,
+    engagement,
+    lead_client,
+    reviewer_client,
+    auto,
+    premium,
+    request,
+    django_capture_on_commit_callbacks,
+):
+    example = doc_examples()[index]
+    substitutions = {"{engagement}": str(engagement.pk), "{triangle}": auto, "{exposure}": premium}
+    if "{prior_run}" in example:
+        substitutions["{prior_run}"] = str(request.getfixturevalue("prior_run").pk)
+    for placeholder, value in substitutions.items():
+        example = example.replace(placeholder, value)
+    body = json.loads(example)
+    response = lead_client.post(RUNS, body, format="json")
+    assert response.status_code == 201, response.content
+    run_id = response.json()["id"]
+    run(lead_client, django_capture_on_commit_callbacks, run_id)
+    approve(reviewer_client, run_id)
+    done = lead_client.get(f"{RUNS}{run_id}/").json()
+    assert done["status"] == "completed"
+    assert done["output_summary"]["totals"]["ibnr"] > 0
