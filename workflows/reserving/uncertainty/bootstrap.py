@@ -20,7 +20,8 @@ After England & Verrall (2002) and Shapland (2016, CAS Monograph 4), as chainlad
    total's simulated IBNR, and a histogram of the total.
 
 numpy's ``default_rng(random_seed)`` draws in a fixed order, in blocks of ``BLOCK``
-simulations, so the same seed and ``n_sims`` give the same numbers, run after run.
+simulations (fewer for triangles so large that a block would pass ``BLOCK_CELLS``), so
+the same seed, ``n_sims`` and triangle give the same numbers, run after run.
 numpy is imported inside ``bootstrap_odp``; importing this module loads nothing heavy.
 """
 
@@ -56,6 +57,8 @@ DEFAULT_SIMULATIONS = 1000
 MAX_SIMULATIONS = 50_000
 DEFAULT_PERCENTILES = (50.0, 75.0, 90.0, 95.0, 99.5)
 BLOCK = 1000
+# Cells of one block's arrays at most (32 MB of float64): large triangles take smaller blocks.
+BLOCK_CELLS = 4_000_000
 HISTOGRAM_BINS = 50
 
 MSG_LEFT_TRUNCATED = (
@@ -111,9 +114,10 @@ def bootstrap_odp(
     warnings.extend(model.warnings)
     rng = np.random.default_rng(random_seed)
     tail_factor = tail_fit.factor if tail_fit else 1.0
+    block = max(1, min(BLOCK, BLOCK_CELLS // (model.observed.size + model.observed.shape[0])))
     blocks = []
-    for start in range(0, n_sims, BLOCK):
-        size = min(BLOCK, n_sims - start)
+    for start in range(0, n_sims, block):
+        size = min(block, n_sims - start)
         blocks.append(model.simulate(np, rng, size, development, tail_factor))
     simulated = np.concatenate(blocks, axis=0)
     valid = np.isfinite(simulated).all(axis=1)
