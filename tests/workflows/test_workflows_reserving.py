@@ -21,6 +21,7 @@ from artefacts.choices import ArtefactType
 from artefacts.models import Artefact
 from config.exceptions import InvalidInput, NotAllowed
 from engagements.services import engagement_activate
+from tests.admin_fixtures import actuaries_group
 from tests.factories import EngagementFactory, EngagementMemberFactory
 from tests.factories.states import NO_CONFLICT, database_state
 from tests.workflows.conftest import reserving_params, sample_csv, upload_triangle
@@ -29,6 +30,8 @@ from workflows.models import WorkflowRun
 from workflows.reserving import chain_ladder_mack, read_triangle, triangle_analysis
 from workflows.runner import execute_run
 from workflows.services import workflow_run_create, workflow_run_queue
+
+__all__ = ("actuaries_group",)
 
 pytestmark = pytest.mark.django_db
 
@@ -477,3 +480,35 @@ def test_benchmark_reserving_runs_per_minute(engagement, actuary, raa, genins):
     )
     assert WorkflowRun.objects.filter(status="waiting_approval").count() == runs + 1
     assert math.isfinite(per_minute)
+
+
+# --- the admin's reserving fields keep the choices they have no field for ---------------------
+
+
+def test_editing_the_admin_fields_keeps_the_other_reserving_choices(
+    client, actuaries_group, actuary, create_run, genins
+):
+    from django.urls import reverse
+
+    from tests.admin_fixtures import in_group
+    from tests.factories.states import admin_form_data
+
+    client.force_login(in_group(actuary, actuaries_group))
+    params = reserving_params(
+        genins,
+        method="bootstrap_odp",
+        random_seed=11,
+        exclude=[["2001", 12]],
+        tail={"method": "constant", "factor": 1.01, "reason": "benchmark"},
+    )
+    run = create_run(WorkflowType.RESERVE_CALCULATION, params)
+    url = reverse("admin:workflows_workflowrun_change", args=(run.pk,))
+    page = client.get(url)
+    response = client.post(url, admin_form_data(page) | {"average": "simple"})
+    assert response.status_code == 302
+    run.refresh_from_db()
+    assert run.input_params["average"] == "simple"
+    assert run.input_params["method"] == "bootstrap_odp"
+    assert run.input_params["random_seed"] == 11
+    assert run.input_params["exclude"] == [["2001", 12]]
+    assert run.input_params["tail"]["reason"] == "benchmark"

@@ -105,9 +105,9 @@ def cape_cod(
     if not (isinstance(decay, int | float) and 0 < decay <= 1):
         raise ValueError(MSG_DECAY.format(value=decay))
     selection = selection or DevelopmentSelection()
-    development_cdfs = _cdfs_only(triangle, selection, tail)
+    fitted = fit(triangle, selection, tail)
     exposures = per_origin(exposure, triangle.origins, "the exposure")
-    rows = origin_rows(triangle, development_cdfs)
+    rows = origin_rows(triangle, fitted[2])
     years = _years_to_latest(triangle)
     trends = [(1.0 + trend) ** t for t in years]
     used = [exposures[origin] / cdf for origin, _, _, cdf in rows]
@@ -128,6 +128,7 @@ def cape_cod(
         tail=tail,
         iterations=1,
         extra_options={"trend": float(trend), "decay": float(decay)},
+        fitted=fitted,
     )
 
 
@@ -141,8 +142,9 @@ def _expected_loss_method(
     tail: TailSelection | None,
     iterations: int,
     extra_options: dict,
+    fitted: tuple | None = None,
 ) -> ReserveResult:
-    development, tail_fit, cdfs, warnings = fit(triangle, selection, tail)
+    development, tail_fit, cdfs, warnings = fitted or fit(triangle, selection, tail)
     exposures = per_origin(exposure, triangle.origins, "the exposure")
     aprioris = per_origin(apriori_loss_ratio, triangle.origins, "apriori_loss_ratio")
     origins = []
@@ -180,13 +182,6 @@ def _expected_loss_method(
         },
         warnings=tuple(dict.fromkeys(warnings)),
     )
-
-
-def _cdfs_only(
-    triangle: TriangleData, selection: DevelopmentSelection, tail: TailSelection | None
-) -> list[float]:
-    _development, _tail, cdfs, _warnings = fit(triangle, selection, tail)
-    return cdfs
 
 
 def _years_to_latest(triangle: TriangleData) -> list[float]:
