@@ -48,10 +48,9 @@ def shipped_triangles() -> tuple[tuple[str, str | None, str], ...]:
     """Return (sample, index, column) of every single triangle chainladder ships.
 
     Every sample except the three databases of company triangles (clrd, clrd2025,
-    prism), every index of a sample, every column: 166 in chainladder 0.10.1. Four of
-    them are not triangles the reader accepts (friedland_gl_self_insurer's three
-    one-age columns; friedland_xol's ceded column, two origins) and auto's commercial
-    incurred column is empty; ``readable_triangles`` leaves those out.
+    prism), every index of a sample, every column: 166 in chainladder 0.10.1. Three are
+    not triangles (friedland_gl_self_insurer's one-age columns) and auto's commercial
+    incurred column is empty: the tests that run every triangle leave those four out.
     """
     found = []
     for name in sample_names():

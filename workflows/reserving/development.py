@@ -259,7 +259,8 @@ def _fit_period(
         if (origin, from_age) in excluded:
             left_out[origin] = LEFT_OUT_EXCLUDED
     if selection.n_periods is not None:
-        recent = {origin for origin, _, _ in pairs[-selection.n_periods :]}
+        # The latest n origins whose ratio is defined (a ratio from a zero does not count).
+        recent = set(defined[-selection.n_periods :])
         for origin in defined:
             if origin not in recent and origin not in left_out:
                 left_out[origin] = LEFT_OUT_OLDER

@@ -69,7 +69,8 @@ def load_sample(name: str, column: str | None = None, index: str | None = None) 
     ``column`` defaults to the first; ``index`` (e.g. ``"GeneralLiab"`` of ``liab``)
     to the first index. Incremental samples are accumulated, their empty cells inside the
     observed region being zero increments; a cumulative sample's empty cells before an
-    origin's first value are left empty (not recorded).
+    origin's first value are left empty (not recorded), and an origin without any value
+    is zero throughout (chainladder stores zeros as missing).
     """
     import numpy as np
 
@@ -100,10 +101,13 @@ def load_sample(name: str, column: str | None = None, index: str | None = None) 
         grain = GRAIN_LETTERS[single.origin_grain]
         origins = [_origin_label(period, grain) for period in single.origin]
         ages = [int(age) for age in single.development]
+    # A row with no value at all is zero throughout (no claims), unless the whole
+    # triangle is empty (a column the sample does not have for this index).
+    any_value = bool((region & ~np.isnan(matrix)).any())
     values: list[list[float | None]] = []
     for i in range(matrix.shape[0]):
         row: list[float | None] = []
-        started = False
+        started = any_value and bool(np.isnan(matrix[i][region[i]]).all())
         for j in range(matrix.shape[1]):
             value = matrix[i, j]
             if not region[i, j]:
