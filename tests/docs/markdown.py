@@ -14,7 +14,7 @@ The convention (also explained to writers in docs/examples.md):
   ``<!-- example-setup -->`` the block that defines the variables every page's
   examples use (one, in docs/examples.md);
   ``<!-- example: NAME -->`` the next block belongs to another test's convention
-  (e.g. ``reserve-run`` in docs/reserving-methods.md) and is left to it; text may
+  (e.g. ``reserve-run`` in docs/actuaries/reserving-methods.md) and is left to it; text may
   stand between this marker and its block.
 """
 

@@ -1,788 +1,475 @@
-"""Tests of the reserving numerical core against published results and by hand.
+"""The reserving workflows through the REST API: every method, the selections, bad input.
 
-Published figures used here:
-
-* GenIns, the Taylor & Ashe (1983) triangle, is the example of T. Mack (1993),
-  "Distribution-free calculation of the standard error of chain ladder reserve
-  estimates", ASTIN Bulletin 23(2), 213-225: chain ladder factors 3.491 ... 1.018,
-  reserves 94,634 ... 4,625,811 with total 18,680,856, and standard errors shown as
-  percentages of the reserves (80%, 26%, 19%, 27%, 29%, 26%, 22%, 23%, 29%; total 13%),
-  i.e. 75,535 ... 1,363,155 with total 2,447,095.
-* RAA, general liability from the RAA Historical Loss Development Study (1991), is the
-  example of T. Mack (1994), "Measuring the variability of chain ladder reserve
-  estimates", CAS Forum Spring 1994, and of the R ChainLadder package's
-  MackChainLadder documentation: total IBNR 52,135, total standard error 26,909 (CV 52%),
-  origin 1990 IBNR 16,339 with standard error 24,566 (150%).
-
-Both use Mack's rule for the last variance parameter, which is what the module uses.
-Published amounts are rounded to whole units, so the tolerance is one unit.
+Runs are created with POST /api/v1/workflow-runs/, queued (the test settings run the
+task at once), and read back; their figures are checked against the engine run
+directly on the same bytes (whose own tests check it against published tables).
 """
 
 import csv
-import hashlib
 import io
 import json
-import math
-import os
-import struct
-import subprocess
-import sys
+import re
 from pathlib import Path
 
 import pytest
 
-from workflows.reserving import (
-    SAMPLE_TRIANGLES,
-    TriangleError,
-    chain_ladder_mack,
-    read_triangle,
-    render_heatmap_png,
-    render_reserve_chart_png,
-    reserve_result_csv,
-    reserve_result_xlsx,
-    sample_triangle_csv,
-    sample_triangle_rows,
-    triangle_analysis,
-    validate_triangle,
+from artefacts.models import Artefact
+from tests.api_fixtures import (
+    assert_error,
+    lead,
+    lead_client,
+    reviewer_client,
+    reviewer_user,
 )
-from workflows.reserving.mack import MSG_NO_STANDARD_ERROR
-from workflows.reserving.triangles import CHECKS, MSG_ZERO_VALUES
+from tests.factories import EngagementFactory, EngagementMemberFactory
+from tests.factories.states import database_state
+from workflows import reserving
+from workflows.implementations.reserving_inputs import TRIANGLE_PARAMS
+from workflows.models import WorkflowRun
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+from .reserving_api import RUNS, approve, create, csv_of, premium_csv, run, upload
 
-# Mack (1993), Taylor & Ashe data: reserve and standard error by accident year 2..10
-# (chainladder labels the years 2002..2010).
-GENINS_PUBLISHED = [
-    ("2002", 94_634, 75_535, 0.80),
-    ("2003", 469_511, 121_699, 0.26),
-    ("2004", 709_638, 133_549, 0.19),
-    ("2005", 984_889, 261_406, 0.27),
-    ("2006", 1_419_459, 411_010, 0.29),
-    ("2007", 2_177_641, 558_317, 0.26),
-    ("2008", 3_920_301, 875_328, 0.22),
-    ("2009", 4_278_972, 971_258, 0.23),
-    ("2010", 4_625_811, 1_363_155, 0.29),
-]
-GENINS_PUBLISHED_LDFS = [3.491, 1.747, 1.457, 1.174, 1.104, 1.086, 1.054, 1.077, 1.018]
+__all__ = ("lead", "lead_client", "reviewer_client", "reviewer_user")
 
-# Mack (1994) / R ChainLadder MackChainLadder(RAA): IBNR and standard error by origin.
-RAA_PUBLISHED = [
-    ("1982", 154, 206),
-    ("1983", 617, 623),
-    ("1984", 1_636, 747),
-    ("1985", 2_747, 1_469),
-    ("1986", 3_649, 2_002),
-    ("1987", 5_435, 2_209),
-    ("1988", 10_907, 5_358),
-    ("1989", 10_650, 6_333),
-    ("1990", 16_339, 24_566),
-]
-RAA_PUBLISHED_LDFS = [2.999, 1.624, 1.271, 1.172, 1.113, 1.042, 1.033, 1.017, 1.009]
+pytestmark = pytest.mark.django_db
+
+TRIANGLE = {"cumulative": True, "measure": "paid"}
 
 
-def _read(data: bytes, name: str = "triangle.csv", **options):
-    options.setdefault("cumulative", True)
-    options.setdefault("measure", "paid")
-    return read_triangle(data, name, **options)
-
-
-@pytest.fixture(scope="module")
-def raa():
-    # RAA really has a negative development (1982, 72 to 84 months: 15,599 to 15,496).
-    return _read(
-        sample_triangle_csv("raa"), "raa.csv", measure="incurred", allow_negative_development=True
+@pytest.fixture
+def auto(engagement, lead_client):
+    """Friedland's U.S. industry auto paid claims, uploaded through the API."""
+    return upload(
+        lead_client, engagement, csv_of("friedland_us_industry_auto", "Paid Claims"), "auto.csv"
     )
 
 
-@pytest.fixture(scope="module")
-def genins():
-    return _read(sample_triangle_csv("genins"), "genins.csv")
+@pytest.fixture
+def premium(engagement, lead_client):
+    return upload(lead_client, engagement, premium_csv(), "premium.csv", "data_file")
 
 
-@pytest.fixture(scope="module")
-def raa_result(raa):
-    return chain_ladder_mack(raa)
+@pytest.fixture
+def raa_id(engagement, lead_client):
+    return upload(lead_client, engagement, csv_of("raa"), "raa.csv")
 
 
-@pytest.fixture(scope="module")
-def genins_result(genins):
-    return chain_ladder_mack(genins)
-
-
-def _by_origin(result):
-    return {origin.origin: origin for origin in result.origins}
-
-
-# --- published results ------------------------------------------------------------------
-
-
-def test_genins_totals_match_mack_1993(genins_result):
-    totals = genins_result.totals
-    assert totals.ibnr == pytest.approx(18_680_856, abs=1)
-    assert totals.mack_se == pytest.approx(2_447_095, abs=1)
-    assert round(totals.cv, 2) == 0.13
-
-
-@pytest.mark.parametrize(("origin", "reserve", "standard_error", "cv"), GENINS_PUBLISHED)
-def test_genins_by_origin_matches_mack_1993(genins_result, origin, reserve, standard_error, cv):
-    row = _by_origin(genins_result)[origin]
-    assert row.ibnr == pytest.approx(reserve, abs=1)
-    assert row.mack_se == pytest.approx(standard_error, abs=1)
-    assert round(row.cv, 2) == cv
-
-
-def test_genins_factors_match_mack_1993(genins_result):
-    ldfs = [factor.ldf for factor in genins_result.development_factors[:-1]]
-    assert [round(ldf, 3) for ldf in ldfs] == GENINS_PUBLISHED_LDFS
-
-
-def test_raa_totals_match_mack_1994(raa_result):
-    totals = raa_result.totals
-    assert totals.latest == 160_987
-    assert totals.ibnr == pytest.approx(52_135, abs=1)
-    assert totals.mack_se == pytest.approx(26_909, abs=1)
-    assert round(totals.cv, 2) == 0.52
-
-
-@pytest.mark.parametrize(("origin", "ibnr", "standard_error"), RAA_PUBLISHED)
-def test_raa_by_origin_matches_mack_1994(raa_result, origin, ibnr, standard_error):
-    row = _by_origin(raa_result)[origin]
-    assert row.ibnr == pytest.approx(ibnr, abs=1)
-    assert row.mack_se == pytest.approx(standard_error, abs=1)
-
-
-def test_raa_factors_and_fully_developed_origin(raa_result):
-    ldfs = [factor.ldf for factor in raa_result.development_factors[:-1]]
-    assert [round(ldf, 3) for ldf in ldfs] == RAA_PUBLISHED_LDFS
-    first = _by_origin(raa_result)["1981"]
-    assert (first.ibnr, first.mack_se, first.cv, first.cdf) == (0.0, 0.0, None, 1.0)
-    assert _by_origin(raa_result)["1990"].cv == pytest.approx(1.50, abs=0.005)
-
-
-def test_result_is_plain_json(raa_result):
-    data = raa_result.to_dict()
-    assert json.loads(json.dumps(data)) == data
-    assert data["options"] == {
-        "average": "volume",
-        "tail_factor": None,
-        "sigma_interpolation": "mack",
-        "library": data["options"]["library"],
-    }
-    summary = raa_result.output_summary()
-    assert "origins" not in summary
-    assert summary["totals"]["ibnr"] == pytest.approx(52_135.23, abs=0.01)
-    assert summary["development_factors"][-1] == {
-        "period": "120-Ult",
-        "from_age": 120,
-        "to_age": None,
-        "ldf": 1.0,
-        "cdf": 1.0,
-    }
-
-
-# --- inputs: layouts, incremental, Excel ------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("layout", "cumulative"), [("long", True), ("wide", True), ("long", False), ("wide", False)]
-)
-def test_layouts_and_incremental_input_give_the_same_result(raa_result, layout, cumulative):
-    data = sample_triangle_csv("raa", layout=layout, cumulative=cumulative)
-    triangle = _read(
-        data, "raa.csv", cumulative=cumulative, measure="incurred", allow_negative_development=True
-    )
-    assert triangle.input_layout == layout
-    assert reserve_result_csv(chain_ladder_mack(triangle)) == reserve_result_csv(raa_result)
-
-
-def test_excel_input_gives_the_same_triangle(raa):
-    from openpyxl import Workbook
-
-    origins, ages, values = sample_triangle_rows("raa")
-    workbook = Workbook()
-    sheet = workbook.active
-    sheet.append(["Accident Year", *ages])
-    for origin, row in zip(origins, values, strict=True):
-        sheet.append([int(origin), *row])
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    triangle = _read(
-        buffer.getvalue(), "raa.xlsx", measure="incurred", allow_negative_development=True
-    )
-    assert triangle.input_layout == "wide"
-    assert triangle.origins == raa.origins
-    assert triangle.development_ages == raa.development_ages
-    assert triangle.values == raa.values
-
-
-def test_long_header_aliases_are_matched_case_insensitively():
-    data = (
-        b"Accident Year;Dev Age;PAID\n"
-        b"2020;12;100\n2020;24;150\n2021;12;110\n2021;24;160\n2022;12;120\n"
-    )
-    triangle = _read(data, "paid.csv")
-    assert triangle.input_layout == "long"
-    assert triangle.origins == ("2020", "2021", "2022")
-    assert triangle.values == ((100.0, 150.0), (110.0, 160.0), (120.0,))
-
-
-@pytest.mark.parametrize(("measure", "first_value"), [("paid", 60.0), ("incurred", 100.0)])
-def test_long_layout_takes_the_column_of_the_measure(measure, first_value):
-    data = (
-        b"origin,development,paid,incurred\n"
-        b"2020,12,60,100\n2020,24,90,150\n2021,12,70,110\n2021,24,95,160\n2022,12,80,120\n"
-    )
-    triangle = _read(data, "both.csv", measure=measure)
-    assert triangle.measure == measure
-    assert triangle.values[0][0] == first_value
-
-
-def test_wide_headers_with_units_and_thousands_separators():
-    data = b'origin,12m,24m\n2020,"1,000",1500\n2021,1100,"1,650.5"\n2022,1200,\n'
-    triangle = _read(data, "wide.csv", layout="wide")
-    assert triangle.development_ages == (12, 24)
-    assert triangle.values == ((1000.0, 1500.0), (1100.0, 1650.5), (1200.0,))
-    assert triangle.latest_diagonal()[0] == {
-        "origin": "2020",
-        "development_age": 24,
-        "value": 1500.0,
-    }
-
-
-@pytest.mark.parametrize("name", sorted(SAMPLE_TRIANGLES))
-def test_every_sample_triangle_reads_and_reserves(name):
-    triangle = _read(sample_triangle_csv(name), f"{name}.csv", allow_negative_development=True)
-    result = chain_ladder_mack(triangle)
-    assert result.totals.ibnr > 0
-    assert result.totals.mack_se > 0
-
-
-def test_sample_export_is_long_and_wide_csv():
-    long_rows = list(csv.reader(io.StringIO(sample_triangle_csv("genins").decode())))
-    assert long_rows[:3] == [
-        ["origin", "development", "value"],
-        ["2001", "12", "357848"],
-        ["2001", "24", "1124788"],
-    ]
-    assert len(long_rows) == 1 + 55
-    wide = sample_triangle_csv("genins", layout="wide", cumulative=False)
-    wide_rows = list(csv.reader(io.StringIO(wide.decode())))
-    assert wide_rows[0] == ["origin", *[str(12 * k) for k in range(1, 11)]]
-    assert wide_rows[1][:3] == ["2001", "357848", "766940"]  # Taylor & Ashe increments
-    assert wide_rows[-1] == ["2010", "344014", *[""] * 9]
-    with pytest.raises(ValueError, match="unknown sample triangle 'nope'"):
-        sample_triangle_csv("nope")
-
-
-# --- bad files ------------------------------------------------------------------------
-
-WIDE_OK = "origin,12,24,36,48\n2019,100,150,165,170\n2020,110,160,176\n2021,120,185\n2022,130\n"
-
-
-@pytest.mark.parametrize(
-    ("content", "options", "message"),
-    [
-        (
-            "origin,12,24,36\n2020,100,abc,120\n2021,110,150\n2022,120\n",
-            {},
-            r"^row 2, column C \('24'\): 'abc' is not a number$",
-        ),
-        (
-            "origin,development,value\n2020,12,100\n2020,24,1o5\n2021,12,110\n2022,12,90\n",
-            {},
-            r"^row 3, column C \('value'\): '1o5' is not a number$",
-        ),
-        (
-            "origin,development,value\n2020,twelve,100\n2021,12,110\n2022,12,90\n",
-            {},
-            r"^row 2, column B \('development'\): development age 'twelve' is not a number$",
-        ),
-        (
-            "origin,12,24,36,48\n2019,100,,165,170\n2020,110,160,176\n2021,120,185\n2022,130\n",
-            {},
-            r"^row 2, column D \('36'\): ragged row: origin 2019 has a value at development "
-            r"age 36 after an empty cell at age 24 \(column C\)",
-        ),
-        (
-            "origin,12,24,36,48\n2019,100,150,165,170\n2020,110,160,176\n2021,120,185,190\n"
-            "2022,130\n",
-            {},
-            r"^row 4, column D \('36'\): ragged row: origin 2021 has a value at development "
-            r"age 36, beyond the latest diagonal \(its last allowed age is 24\)$",
-        ),
-        (
-            "origin,12,24\n2020,100,150,170\n2021,110\n2022,120\n",
-            {},
-            r"^row 2, column D: ragged row: value '170' lies beyond the last development age",
-        ),
-        (
-            "origin,12,24,36,48\n2019,100,150,165,170\n2020,110,160,176\n2021,120\n2022,130\n",
-            {},
-            r"^row 4, column C \('24'\): origin 2021 has no value at development age 24, "
-            r"which the latest diagonal requires$",
-        ),
-        (
-            "origin,development,value\n2020,12,100\n2020,24,150\n2021,12,110\n2022,12,120\n"
-            "2020,24,155\n",
-            {},
-            r"^row 6, column B \('development'\): duplicate cell: origin 2020 at development "
-            r"age 24 was already given in row 3$",
-        ),
-        (
-            "origin,12,24\n2020,100,150\n2021,110\n2020,120\n",
-            {},
-            r"^row 4, column A \('origin'\): duplicate origin 2020 \(already in row 2\)$",
-        ),
-        (
-            "origin,12,24,24\n2020,100,150,150\n2021,110\n2022,120\n",
-            {},
-            r"^row 1, column D \('24'\): duplicate development age 24 \(already in column C\)$",
-        ),
-        (
-            "origin,12,24\n2020,100,150\n2021,110\n",
-            {},
-            r"^rows 2-3, column A \('origin'\): only 2 origin\(s\) \(2020, 2021\); "
-            r"at least 3 are needed$",
-        ),
-        (
-            "origin,12,24,36\n2020,100,150,140\n2021,110,160\n2022,120\n",
-            {},
-            r"^row 2, column D \('36'\): negative development for origin 2020: the "
-            r"cumulative value falls from 150 at age 24 to 140 at age 36 "
-            r"\(pass allow_negative_development=True to accept it\)$",
-        ),
-        (
-            "origin,12,24,36\n2020,100,50,-10\n2021,110,40\n2022,120\n",
-            {"cumulative": False},
-            r"^row 2, column D \('36'\): negative development for origin 2020: the "
-            r"incremental value -10 at age 36 is negative",
-        ),
-        (
-            "origin,development,value\n2020,12,100\n2021,24,110\n2022,12,120\n",
-            {},
-            r"^row 3, column B \('development'\): ragged row: origin 2021 has a value at "
-            r"development age 24 after an empty cell at age 12 \(column B\)$",
-        ),
-        (
-            "origin,development,value\n2020,12,100\n2020,24,150\n2020,36,160\n2021,12,110\n"
-            "2022,12,120\n",
-            {},
-            r"^row 5, column B \('development'\): origin 2021 stops at development age 12; "
-            r"the latest diagonal requires a value at age 24$",
-        ),
-        (
-            "origin,development,value\n2020,12,100\n,24,150\n2021,12,110\n2022,12,120\n",
-            {},
-            r"^row 3, column A \('origin'\): the origin is empty$",
-        ),
-        (
-            "origin,development,value\n2020,12,100\n2020,,150\n2021,12,110\n2022,12,120\n",
-            {},
-            r"^row 3, column B \('development'\): the development age is empty$",
-        ),
-    ],
-    ids=[
-        "text-in-wide-cell",
-        "text-in-long-value",
-        "text-as-development-age",
-        "value-after-gap",
-        "value-beyond-diagonal",
-        "value-beyond-last-column",
-        "missing-latest-diagonal",
-        "duplicate-long-cell",
-        "duplicate-wide-origin",
-        "duplicate-wide-age",
-        "fewer-than-3-origins",
-        "negative-cumulative-drop",
-        "negative-increment",
-        "long-row-after-gap",
-        "long-missing-diagonal",
-        "empty-origin",
-        "empty-development-age",
-    ],
-)
-def test_bad_files_name_the_row_and_column(content, options, message):
-    with pytest.raises(TriangleError, match=message):
-        _read(content.encode(), "bad.csv", **options)
-
-
-def test_negative_development_is_a_warning_when_allowed():
-    content = "origin,12,24,36\n2020,100,150,140\n2021,110,160\n2022,120\n"
-    triangle = _read(content.encode(), "drop.csv", allow_negative_development=True)
-    assert triangle.values[0] == (100.0, 150.0, 140.0)
-    assert triangle.warnings == (
-        "row 2, column D ('36'): negative development for origin 2020: the cumulative value "
-        "falls from 150 at age 24 to 140 at age 36",
-    )
-
-
-@pytest.mark.parametrize("content", [b"", b"  \n\n", b",,,\n"])
-def test_empty_file(content):
-    with pytest.raises(TriangleError, match=r"^row 1, column A: the file 'empty.csv' is empty$"):
-        _read(content, "empty.csv")
-
-
-def test_header_without_data_rows():
-    with pytest.raises(TriangleError, match=r"^row 1, column A: .* has a header row but no data"):
-        _read(b"origin,12,24\n", "header.csv")
-
-
-@pytest.mark.parametrize(
-    "content", [b"PK\x03\x04 not really a zip", b"just some bytes that are not a workbook"]
-)
-def test_unreadable_excel(content):
-    with pytest.raises(TriangleError, match=r"^'broken.xlsx' is not a readable Excel \(.xlsx\)"):
-        _read(content, "broken.xlsx")
-
-
-def test_old_excel_format_is_refused():
-    with pytest.raises(TriangleError, match=r"old Excel \(.xls\) file; save it as .xlsx or CSV"):
-        _read(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 64, "old.xls")
-
-
-def test_excel_text_in_number_names_the_cell():
-    from openpyxl import Workbook
-
-    workbook = Workbook()
-    sheet = workbook.active
-    for row in (["origin", 12, 24], [2020, 100, "n/a"], [2021, 110], [2022, 120]):
-        sheet.append(row)
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    with pytest.raises(TriangleError, match=r"^row 2, column C \('24'\): 'n/a' is not a number$"):
-        _read(buffer.getvalue(), "text.xlsx")
-
-
-def test_long_layout_requested_without_long_columns():
-    with pytest.raises(
-        TriangleError, match=r"^row 1: the long layout needs .*missing development, value"
-    ):
-        _read(WIDE_OK.encode(), "wide.csv", layout="long")
-
-
-def test_error_lists_every_problem_of_the_failing_check():
-    content = "origin,12,24\n2020,x,150\n2021,y\n2022,z\n"
-    with pytest.raises(TriangleError, match=r"\(and 2 more problem\(s\)") as caught:
-        _read(content.encode(), "many.csv")
-    assert [issue.check for issue in caught.value.issues] == ["numeric_values"] * 3
-    assert isinstance(caught.value, ValueError)
-
-
-def test_bad_options_are_refused():
-    with pytest.raises(ValueError, match="layout must be one of long, wide, auto, not 'tall'"):
-        _read(WIDE_OK.encode(), layout="tall")
-    with pytest.raises(ValueError, match="measure must be one of paid, incurred"):
-        _read(WIDE_OK.encode(), measure="earned")
-
-
-# --- validation report ------------------------------------------------------------------
-
-
-def test_validation_report_of_a_valid_triangle():
-    report = validate_triangle(
-        sample_triangle_csv("raa", layout="wide"),
-        "raa.csv",
+def engine(name, column=None):
+    return reserving.read_triangle(
+        csv_of(name, column),
+        "t.csv",
         cumulative=True,
-        measure="incurred",
+        measure="paid",
         allow_negative_development=True,
     )
-    assert report["valid"] is True
-    assert report["layout"] == "wide"
-    assert [check["name"] for check in report["checks"]] == list(CHECKS)
-    assert {check["status"] for check in report["checks"]} == {"passed"}
-    assert report["origin_count"] == 10
-    assert report["development_age_count"] == 10
-    assert report["cell_count"] == 55
-    assert report["origins"][0] == "1981"
-    assert report["development_ages"][-1] == 120
-    assert report["latest_diagonal"][-1] == {
-        "origin": "1990",
-        "development_age": 12,
-        "value": 2063.0,
-    }
-    assert report["latest_total"] == 160_987
-    assert len(report["warnings"]) == 1  # the RAA 1982 negative development
-    assert json.loads(json.dumps(report)) == report
 
 
-def test_validation_report_of_a_bad_file_skips_later_checks():
-    content = "origin,development,value\n2020,12,100\n2020,12,100\n2021,12,110\n"
-    report = validate_triangle(content.encode(), "dup.csv", cumulative=True, measure="paid")
-    statuses = {check["name"]: check["status"] for check in report["checks"]}
-    assert statuses == {
-        "file_readable": "passed",
-        "numeric_values": "passed",
-        "unique_cells": "failed",
-        "minimum_size": "skipped",
-        "triangle_shape": "skipped",
-        "non_negative_development": "skipped",
-    }
-    assert report["valid"] is False
-    assert report["errors"] == [
-        "row 3, column B ('development'): duplicate cell: origin 2020 at development age 12 "
-        "was already given in row 2"
-    ]
-    assert report["origins"] == []
+def premium_dict():
+    rows = csv.DictReader(io.StringIO(premium_csv().decode()))
+    return {row["origin"]: float(row["earned_premium"]) for row in rows}
 
 
-def test_zero_values_are_reported_as_warnings():
-    content = "origin,12,24,36,48\n2019,0,150,165,170\n2020,110,160,176\n2021,120,185\n2022,130\n"
-    triangle = _read(content.encode(), "zero.csv")
-    assert triangle.warnings == (MSG_ZERO_VALUES.format(origin="2019", age="12"),)
-    analysis = triangle_analysis(triangle)
-    assert analysis["age_to_age"][0]["factors"][0] is None
-    assert analysis["averages"]["volume"][0] == pytest.approx((160 + 185) / (110 + 120))
-
-
-def test_factors_to_a_zero_are_left_out_like_chainladder_does():
-    content = "origin,12,24,36,48\n2019,100,150,165,170\n2020,110,0,176\n2021,120,185\n2022,130\n"
-    triangle = _read(content.encode(), "zero.csv", allow_negative_development=True)
-    analysis = triangle_analysis(triangle)
-    assert analysis["age_to_age"][1]["factors"][:2] == [None, None]
-    volume = analysis["averages"]["volume"]
-    assert volume[0] == pytest.approx((150 + 185) / (100 + 120))
-    ldfs = [factor.ldf for factor in chain_ladder_mack(triangle).development_factors[:-1]]
-    assert ldfs == pytest.approx(volume)
-
-
-# --- age-to-age factors and averages, by hand -------------------------------------------
-
-# A small triangle whose factors are easy to check by hand.
-HAND = "origin,12,24,36,48\n2020,100,150,165,170\n2021,200,260,299\n2022,300,420\n2023,400\n"
-
-
-@pytest.fixture(scope="module")
-def hand():
-    return _read(HAND.encode(), "hand.csv")
-
-
-def test_triangle_analysis_by_hand(hand):
-    analysis = triangle_analysis(hand)
-    assert [period["label"] for period in analysis["periods"]] == ["12-24", "24-36", "36-48"]
-    assert analysis["age_to_age"][1] == {"origin": "2021", "factors": [1.3, 1.15, None]}
-    assert analysis["factor_counts"] == [3, 2, 1]
-    simple = analysis["averages"]["simple"]
-    volume = analysis["averages"]["volume"]
-    # 12-24: factors 1.5, 1.3, 1.4; 24-36: 1.1, 1.15; 36-48: 170/165.
-    assert simple == pytest.approx([(1.5 + 1.3 + 1.4) / 3, (1.1 + 1.15) / 2, 170 / 165])
-    assert volume == pytest.approx([830 / 600, 464 / 410, 170 / 165])
-    assert simple[0] != pytest.approx(volume[0])
-    assert analysis["cumulative_factors"]["volume"] == pytest.approx(
-        [830 / 600 * 464 / 410 * 170 / 165, 464 / 410 * 170 / 165, 170 / 165, 1.0]
-    )
-
-
-@pytest.mark.parametrize(
-    ("average", "expected"),
-    [
-        ("volume", [830 / 600, 464 / 410, 170 / 165]),
-        ("simple", [1.4, 1.125, 170 / 165]),
-        # Regression through the origin: sum(C_j * C_j+1) / sum(C_j ** 2).
-        (
-            "regression",
-            [
-                (100 * 150 + 200 * 260 + 300 * 420) / (100**2 + 200**2 + 300**2),
-                (150 * 165 + 260 * 299) / (150**2 + 260**2),
-                170 / 165,
-            ],
+METHODS = [
+    ("chain_ladder", {}, lambda t: reserving.chain_ladder_mack(t)),
+    (
+        "bornhuetter_ferguson",
+        {"apriori_loss_ratio": 0.7},
+        lambda t: reserving.bornhuetter_ferguson(
+            t, exposure=premium_dict(), apriori_loss_ratio=0.7
         ),
-    ],
-)
-def test_averages_select_the_chain_ladder_factors(hand, average, expected):
-    result = chain_ladder_mack(hand, average=average)
-    assert result.options["average"] == average
-    ldfs = [factor.ldf for factor in result.development_factors]
-    assert ldfs == pytest.approx([*expected, 1.0])
-    latest_2023 = 400
-    ultimate = latest_2023 * math.prod(expected)
-    assert _by_origin(result)["2023"].ultimate == pytest.approx(ultimate)
-    assert _by_origin(result)["2023"].cdf == pytest.approx(math.prod(expected))
+    ),
+    (
+        "benktander",
+        {"apriori_loss_ratio": 0.7, "n_iterations": 3},
+        lambda t: reserving.benktander(
+            t, exposure=premium_dict(), apriori_loss_ratio=0.7, n_iterations=3
+        ),
+    ),
+    (
+        "cape_cod",
+        {"trend": 0.02, "decay": 0.9},
+        lambda t: reserving.cape_cod(t, exposure=premium_dict(), trend=0.02, decay=0.9),
+    ),
+    (
+        "bootstrap_odp",
+        {"random_seed": 2025, "n_sims": 500, "percentiles": [50, 99.5]},
+        lambda t: reserving.bootstrap_odp(t, random_seed=2025, n_sims=500, percentiles=(50, 99.5)),
+    ),
+]
 
 
-def test_simple_and_volume_reserves_differ(hand):
-    volume = chain_ladder_mack(hand, average="volume").totals.ibnr
-    simple = chain_ladder_mack(hand, average="simple").totals.ibnr
-    # 2021: 299 × 170/165; 2022: 420 × f24 × 170/165; 2023: 400 × f12 × f24 × 170/165.
-    expected_volume = (
-        299 * 170 / 165
-        - 299
-        + 420 * 464 / 410 * 170 / 165
-        - 420
-        + 400 * 830 / 600 * 464 / 410 * 170 / 165
-        - 400
+@pytest.mark.parametrize(("method", "extra", "direct"), METHODS, ids=[m[0] for m in METHODS])
+def test_each_method_runs_through_the_api(
+    engagement,
+    lead_client,
+    auto,
+    premium,
+    django_capture_on_commit_callbacks,
+    method,
+    extra,
+    direct,
+):
+    params = {"triangle_artefact": auto, **TRIANGLE, "method": method, **extra}
+    if method in reserving.options.EXPOSURE_METHODS:
+        params["exposure_artefact"] = premium
+    response = create(lead_client, engagement, params)
+    assert response.status_code == 201, response.content
+    body = run(lead_client, django_capture_on_commit_callbacks, response.json()["id"])
+
+    summary = body["output_summary"]
+    expected = direct(engine("friedland_us_industry_auto", "Paid Claims")).to_dict()
+    assert summary["method"] == method == summary["totals"]["method"]
+    for key in ("latest", "ultimate", "ibnr", "mack_se", "cv", "ibnr_mean", "percentiles"):
+        assert summary["totals"][key] == pytest.approx(expected["totals"][key]), key
+    assert [o["ibnr"] for o in summary["origins"]] == pytest.approx(
+        [o["ibnr"] for o in expected["origins"]]
     )
-    expected_simple = (
-        299 * 170 / 165 - 299 + 420 * 1.125 * 170 / 165 - 420 + 400 * 1.4 * 1.125 * 170 / 165 - 400
-    )
-    assert volume == pytest.approx(expected_volume)
-    assert simple == pytest.approx(expected_simple)
+    assert summary["triangle"]["artefact_id"] == auto
+    files = {a["file_name"] for a in summary["artefacts"]}
+    assert {f"{method}_reserves.csv", f"{method}_reserves.xlsx", f"{method}_chart.png"} <= files
+    assert (f"{method}_histogram.png" in files) == (method == "bootstrap_odp")
+    inputs = {item["param"] for item in body["provenance"]["inputs"]}
+    if "exposure_artefact" in params:
+        assert inputs == {"triangle_artefact", "exposure_artefact"}
+        assert summary["exposure"]["artefact_id"] == premium
+        assert summary["exposure"]["column"] == "earned_premium"
+    else:
+        assert inputs == {"triangle_artefact"} and summary["exposure"] is None
+    if method == "bootstrap_odp":
+        assert set(summary["totals"]["percentiles"]) == {"50", "99.5"}
+        assert summary["bootstrap"]["random_seed"] == 2025
+    else:
+        assert summary["totals"]["percentiles"] is None
 
 
-def test_tail_factor_scales_cdf_and_ultimate(raa, raa_result):
-    with_tail = chain_ladder_mack(raa, tail_factor=1.05)
-    assert with_tail.options["tail_factor"] == 1.05
-    for plain, tailed in zip(raa_result.origins, with_tail.origins, strict=True):
-        assert tailed.cdf == pytest.approx(plain.cdf * 1.05)
-        assert tailed.ultimate == pytest.approx(plain.ultimate * 1.05)
-        assert tailed.latest == plain.latest
-    assert _by_origin(with_tail)["1981"].ibnr == pytest.approx(18_834 * 0.05)
-    assert with_tail.totals.ibnr == pytest.approx(
-        raa_result.totals.ibnr + 0.05 * raa_result.totals.ultimate
-    )
-    tail = with_tail.development_factors[-1]
-    assert (tail.period, tail.ldf, tail.cdf) == (
-        "120-Ult",
-        pytest.approx(1.05),
-        pytest.approx(1.05),
-    )
-    assert with_tail.development_factors[0].cdf == pytest.approx(
-        raa_result.development_factors[0].cdf * 1.05
-    )
-    assert with_tail.totals.mack_se > raa_result.totals.mack_se
-
-
-@pytest.mark.parametrize(
-    ("options", "message"),
-    [
-        ({"average": "median"}, "average must be one of volume, simple, regression"),
-        ({"tail_factor": 0}, "tail_factor must be a finite number above 0"),
-        ({"tail_factor": float("nan")}, "tail_factor must be a finite number above 0"),
-    ],
-)
-def test_bad_reserve_options(hand, options, message):
-    with pytest.raises(ValueError, match=message):
-        chain_ladder_mack(hand, **options)
-
-
-def test_standard_error_needs_enough_periods():
-    # Three ages: Mack's rule for the last sigma needs two earlier ones.
-    triangle = _read(b"origin,12,24,36\n2020,100,150,165\n2021,110,160\n2022,120\n", "small.csv")
-    result = chain_ladder_mack(triangle)
-    assert _by_origin(result)["2021"].mack_se is None
-    assert result.totals.mack_se is None
-    assert result.totals.ibnr > 0
-    assert MSG_NO_STANDARD_ERROR.format(origin="2021") in result.warnings
-
-
-# --- result files ---------------------------------------------------------------------
-
-
-def test_reserve_csv_is_parseable(raa_result):
-    rows = list(csv.DictReader(io.StringIO(reserve_result_csv(raa_result).decode())))
-    assert len(rows) == 11
-    assert rows[0]["origin"] == "1981"
-    assert rows[-1] == {
-        "origin": "Total",
-        "development_age": "",
-        "latest": "160987.00",
-        "cdf": "1.323847",
-        "ultimate": "213122.23",
-        "ibnr": "52135.23",
-        "mack_se": "26909.01",
-        "cv": "0.516139",
+def test_selections_reach_the_results(
+    engagement, lead_client, raa_id, django_capture_on_commit_callbacks
+):
+    params = {
+        "triangle_artefact": raa_id,
+        **TRIANGLE,
+        "average": "volume",
+        "averages": {"24": "simple"},
+        "exclude": [[1982, 12], ["1984", 24]],
+        "selected_factors": {"108": {"factor": 1.005, "reason": "benchmark: run-off study"}},
+        "tail": {"method": "constant", "factor": 1.02, "reason": "industry tail for GL"},
     }
-    assert rows[-2]["mack_se"] == "24566.29"
+    response = create(lead_client, engagement, params)
+    assert response.status_code == 201, response.content
+    stored = response.json()["input_params"]
+    assert stored["exclude"] == [["1982", 12], ["1984", 24]]  # canonical: origins as text
+    body = run(lead_client, django_capture_on_commit_callbacks, response.json()["id"])
+    summary = body["output_summary"]
+    factors = {f["period"]: f for f in summary["development_factors"]}
+    assert factors["24-36"]["average"] == "simple"
+    assert (factors["108-120"]["source"], factors["108-120"]["reason"]) == (
+        "override",
+        "benchmark: run-off study",
+    )
+    assert (factors["120-Ult"]["ldf"], factors["120-Ult"]["reason"]) == (
+        1.02,
+        "industry tail for GL",
+    )
+    assert [(p["origin"], p["period"]) for p in summary["excluded_points"]] == [
+        ("1982", "12-24"),
+        ("1984", "24-36"),
+    ]
+    assert summary["options"]["tail"] == params["tail"]
+    assert any("the selected factor 1.005000 replaces" in w for w in summary["warnings"])
 
 
-def test_reserve_xlsx_is_readable_with_a_totals_row(raa_result):
+def test_the_textbook_runs_by_default_with_a_warning_naming_the_cell(
+    engagement, lead_client, raa_id, django_capture_on_commit_callbacks
+):
+    """RAA falls from 15,599 to 15,496 (1982, 72 to 84 months): a warning, not a refusal."""
+    response = create(lead_client, engagement, {"triangle_artefact": raa_id, **TRIANGLE})
+    assert response.status_code == 201, response.content
+    assert response.json()["input_params"]["allow_negative_development"] is True
+    summary = run(lead_client, django_capture_on_commit_callbacks, response.json()["id"])[
+        "output_summary"
+    ]
+    assert summary["totals"]["ibnr"] == pytest.approx(52_135.23, abs=0.01)
+    assert summary["totals"]["mack_se"] == pytest.approx(26_909.01, abs=0.01)
+    assert (
+        "row 18, column C ('value'): negative development for origin 1982: the cumulative "
+        "value falls from 15599 at age 72 to 15496 at age 84"
+    ) in summary["warnings"]
+
+
+def test_refusing_negative_development_says_what_to_set(engagement, lead_client, raa_id):
+    params = {"triangle_artefact": raa_id, **TRIANGLE, "allow_negative_development": False}
+    body = assert_error(create(lead_client, engagement, params), 400, "invalid")
+    assert "negative development for origin 1982" in body["detail"]
+    assert 'set "allow_negative_development": true in input_params (REST API)' in body["detail"]
+    assert "tick “Allow negative development”" in body["detail"]
+
+
+def test_annual_origins_developed_quarterly_run(
+    engagement, lead_client, django_capture_on_commit_callbacks
+):
+    triangle = upload(lead_client, engagement, csv_of("quarterly", "paid"), "quarterly.csv")
+    response = create(lead_client, engagement, {"triangle_artefact": triangle, **TRIANGLE})
+    assert response.status_code == 201, response.content
+    summary = run(lead_client, django_capture_on_commit_callbacks, response.json()["id"])[
+        "output_summary"
+    ]
+    assert summary["grain"] == {
+        "origin": "annual",
+        "periods_per_origin": 4,
+        "development_months": 3,
+    }
+    assert summary["triangle"]["grain"] == summary["grain"]
+    expected = reserving.chain_ladder_mack(engine("quarterly", "paid"))
+    assert summary["totals"]["ibnr"] == pytest.approx(expected.totals.ibnr)
+    assert summary["totals"]["mack_se"] == pytest.approx(expected.totals.mack_se)
+
+
+def test_quarterly_origins_with_annual_development_are_refused(engagement, lead_client):
+    content = (
+        b"origin,development,value\n2019Q1,12,100\n2019Q1,24,160\n2019Q2,12,110\n2019Q3,12,120\n"
+    )
+    triangle = upload(lead_client, engagement, content, "by_quarter.csv")
+    body = assert_error(
+        create(lead_client, engagement, {"triangle_artefact": triangle, **TRIANGLE}), 400, "invalid"
+    )
+    assert "the grain combination is not supported: quarterly origins" in body["detail"]
+    assert body["errors"] == {"input_params": [body["detail"]]}
+
+
+BAD = [
+    ({"method": "mack"}, "method must be one of chain_ladder, bornhuetter_ferguson"),
+    ({"average": "median"}, "average must be one of volume, simple, regression, medial"),
+    ({"averages": {"30": "simple"}}, "averages: 30 is not the first age of a development period"),
+    ({"n_periods": 0}, "n_periods must be a whole number of at least 1"),
+    ({"drop_high": "one"}, "drop_high must be a whole number"),
+    ({"exclude": [["1979", 12]]}, "exclude[0]: 1979 is not an origin of the triangle"),
+    ({"exclude": [["1981", 108]]}, "exclude: development period 108-120 has no link ratio left"),
+    ({"selected_factors": {"12": {"factor": 3}}}, "selected_factors['12']: a reason is required"),
+    ({"tail": {"method": "constant", "factor": 1.1}}, "tail: a reason is required"),
+    ({"tail": {"method": "weibull"}}, "tail.method must be one of constant, exponential"),
+    ({"tail_factor": 0.9}, "tail_factor must be a number of at least 1"),
+    (
+        {"method": "bornhuetter_ferguson", "apriori_loss_ratio": 0.7},
+        "exposure_artefact is required",
+    ),
+    (
+        {"method": "cape_cod", "exposure_artefact": "premium", "decay": 2},
+        "decay must be a number above 0",
+    ),
+    ({"method": "bootstrap_odp"}, "random_seed is required for the bootstrap_odp method"),
+    (
+        {"method": "bootstrap_odp", "random_seed": 1, "n_sims": 10**6},
+        "n_sims must be a whole number from 1 to 50000",
+    ),
+    ({"n_sims": 100}, "n_sims applies to the bootstrap_odp method(s) only"),
+    ({"prior_run": "not-a-uuid"}, "prior_run must be the id (a UUID) of a completed reserving run"),
+]
+
+
+@pytest.mark.parametrize(("extra", "message"), BAD, ids=[m.split()[0] for _, m in BAD])
+def test_bad_params_are_a_400_naming_the_parameter(
+    engagement, lead_client, raa_id, premium, extra, message
+):
+    if extra.get("exposure_artefact") == "premium":
+        extra = {**extra, "exposure_artefact": premium}
+    before = database_state()
+    response = create(lead_client, engagement, {"triangle_artefact": raa_id, **TRIANGLE, **extra})
+    body = assert_error(response, 400, "invalid", match=message)
+    assert body["detail"].startswith("Invalid input_params (reserve_calculation): ")
+    assert database_state() == before
+
+
+def test_exposure_origins_that_do_not_match_are_named(engagement, lead_client, raa_id, premium):
+    params = {
+        "triangle_artefact": raa_id,
+        **TRIANGLE,
+        "method": "bornhuetter_ferguson",
+        "exposure_artefact": premium,
+        "apriori_loss_ratio": 0.7,
+    }
+    body = assert_error(create(lead_client, engagement, params), 400, "invalid")
+    assert (
+        "exposure_artefact: “premium.csv v1” (premium.csv) cannot be used: the exposure has "
+        in body["detail"]
+    )
+    assert (
+        "origin(s) 1998, 1999, 2000, 2001, 2002, 2003, 2004, 2005, 2006, 2007 that are not "
+        "in the triangle" in body["detail"]
+    )
+
+
+def test_an_exposure_of_another_engagement_is_not_found(engagement, lead_client, raa_id, lead):
+    other = EngagementFactory(lead_actuary=lead)
+    EngagementMemberFactory(engagement=other, user=lead, role="lead")
+    elsewhere = upload(lead_client, other, premium_csv(), "premium.csv")
+    params = {
+        "triangle_artefact": raa_id,
+        **TRIANGLE,
+        "method": "cape_cod",
+        "exposure_artefact": elsewhere,
+    }
+    body = assert_error(create(lead_client, engagement, params), 400, "invalid")
+    assert (
+        f"exposure_artefact: engagement “{engagement}” has no artefact {elsewhere}"
+        in body["detail"]
+    )
+
+
+# --- actual vs expected ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def prior_run(engagement, lead_client, reviewer_client, django_capture_on_commit_callbacks):
+    """A completed chain ladder run on the auto triangle one valuation earlier."""
+    earlier = upload(
+        lead_client,
+        engagement,
+        csv_of("friedland_us_industry_auto", "Paid Claims", drop_last_diagonal=True),
+        "auto_2006.csv",
+    )
+    response = create(
+        lead_client, engagement, {"triangle_artefact": earlier, **TRIANGLE}, name="2006"
+    )
+    assert response.status_code == 201, response.content
+    run(lead_client, django_capture_on_commit_callbacks, response.json()["id"])
+    approve(reviewer_client, response.json()["id"])
+    return WorkflowRun.objects.get(pk=response.json()["id"])
+
+
+def test_actual_vs_expected_against_a_prior_run(
+    engagement, lead_client, auto, prior_run, django_capture_on_commit_callbacks
+):
+    assert prior_run.status == "completed"
+    params = {"triangle_artefact": auto, **TRIANGLE, "prior_run": str(prior_run.pk)}
+    response = create(lead_client, engagement, params)
+    assert response.status_code == 201, response.content
+    summary = run(lead_client, django_capture_on_commit_callbacks, response.json()["id"])[
+        "output_summary"
+    ]
+    comparison = summary["actual_vs_expected"]
+    assert comparison["prior"]["run_id"] == str(prior_run.pk)
+    assert summary["prior_run"]["name"] == "2006"
+    rows = {row["origin"]: row for row in comparison["origins"]}
+    assert rows["2007"]["note"] == "new since the prior valuation"
+    prior = prior_run.output_summary
+    factors = {f["from_age"]: f["ldf"] for f in prior["development_factors"]}
+    before = {o["origin"]: o for o in prior["origins"]}["2005"]
+    assert rows["2005"]["expected"] == pytest.approx(before["latest"] * (factors[24] - 1))
+    assert rows["2005"]["actual"] == pytest.approx(
+        rows["2005"]["current_latest"] - before["latest"]
+    )
+    assert comparison["totals"]["actual_to_expected"] == pytest.approx(
+        comparison["totals"]["actual"] / comparison["totals"]["expected"]
+    )
+    workbook = Artefact.objects.get(
+        workflow_run_id=response.json()["id"], file_name="chain_ladder_reserves.xlsx"
+    )
     from openpyxl import load_workbook
 
-    workbook = load_workbook(io.BytesIO(reserve_result_xlsx(raa_result)))
-    assert workbook.sheetnames == ["Reserves", "Development factors", "Options"]
-    rows = list(workbook["Reserves"].iter_rows(values_only=True))
-    assert rows[0][:3] == ("Origin", "Development age", "Latest")
-    assert len(rows) == 12
-    assert rows[-1][0] == "Total"
-    assert rows[-1][5] == pytest.approx(52_135.23, abs=0.01)
-    assert rows[-1][6] == pytest.approx(26_909.01, abs=0.01)
-    assert workbook["Reserves"].cell(row=12, column=1).font.bold
-    factors = list(workbook["Development factors"].iter_rows(values_only=True))
-    assert factors[-1][:3] == ("120-Ult", 120, "Ult")
-    options = dict(workbook["Options"].iter_rows(min_row=2, values_only=True))
-    assert options["average"] == "volume"
-    assert options["tail_factor"] == "none"
+    with workbook.file.open("rb") as handle:
+        assert "Actual vs expected" in load_workbook(handle).sheetnames
 
 
-def _png_size(data: bytes) -> tuple[int, int]:
-    assert data[:8] == PNG_SIGNATURE
-    assert data[12:16] == b"IHDR"
-    return struct.unpack(">II", data[16:24])
+def test_a_prior_run_must_be_completed_and_of_the_same_client(
+    engagement, lead_client, auto, raa_id, lead, django_capture_on_commit_callbacks
+):
+    response = create(lead_client, engagement, {"triangle_artefact": raa_id, **TRIANGLE})
+    waiting = run(lead_client, django_capture_on_commit_callbacks, response.json()["id"])
+    params = {"triangle_artefact": auto, **TRIANGLE, "prior_run": waiting["id"]}
+    body = assert_error(create(lead_client, engagement, params), 400, "invalid")
+    assert "prior_run: run “Reserves” is waiting_approval; only a completed" in body["detail"]
 
-
-def test_reserve_chart_is_a_png(raa_result):
-    width, height = _png_size(render_reserve_chart_png(raa_result))
-    assert width >= 600
-    assert height >= 400
-
-
-def test_heatmap_is_a_png(raa):
-    width, height = _png_size(render_heatmap_png(triangle_analysis(raa)))
-    assert width >= 600
-    assert height >= 400
-
-
-# --- determinism and import time --------------------------------------------------------
-
-
-def test_csv_output_is_byte_identical_for_the_same_input(raa):
-    first = reserve_result_csv(chain_ladder_mack(raa, tail_factor=1.02))
-    second = reserve_result_csv(chain_ladder_mack(raa, tail_factor=1.02))
-    assert first == second
-
-
-def test_xlsx_and_png_are_byte_identical_within_a_process(raa, raa_result):
-    assert reserve_result_xlsx(raa_result) == reserve_result_xlsx(raa_result)
-    assert render_reserve_chart_png(raa_result) == render_reserve_chart_png(raa_result)
-    analysis = triangle_analysis(raa)
-    assert render_heatmap_png(analysis) == render_heatmap_png(analysis)
-
-
-_HASH_SCRIPT = """
-import hashlib, workflows.reserving as r
-t = r.read_triangle(r.sample_triangle_csv("raa"), "raa.csv", cumulative=True,
-                    measure="incurred", allow_negative_development=True)
-res = r.chain_ladder_mack(t)
-for data in (r.reserve_result_csv(res), r.reserve_result_xlsx(res),
-             r.render_reserve_chart_png(res), r.render_heatmap_png(r.triangle_analysis(t))):
-    print(hashlib.sha256(data).hexdigest())
-"""
-
-
-def _clean_environment() -> dict:
-    environment = dict(os.environ)
-    environment.pop("DJANGO_SETTINGS_MODULE", None)
-    return environment
-
-
-def test_outputs_are_byte_identical_across_processes(raa, raa_result):
-    completed = subprocess.run(
-        [sys.executable, "-c", _HASH_SCRIPT],
-        cwd=REPO_ROOT,
-        env=_clean_environment(),
-        capture_output=True,
-        text=True,
-        check=True,
+    other_client = EngagementFactory(lead_actuary=lead, client_code="OTHER")
+    EngagementMemberFactory(engagement=other_client, user=lead, role="lead")
+    theirs = WorkflowRun.objects.create(
+        engagement=other_client,
+        workflow_type="reserve_calculation",
+        name="Theirs",
+        status="completed",
     )
-    expected = [
-        hashlib.sha256(data).hexdigest()
-        for data in (
-            reserve_result_csv(raa_result),
-            reserve_result_xlsx(raa_result),
-            render_reserve_chart_png(raa_result),
-            render_heatmap_png(triangle_analysis(raa)),
+    params["prior_run"] = str(theirs.pk)
+    body = assert_error(create(lead_client, engagement, params), 400, "invalid")
+    assert (
+        f"prior_run: client {engagement.client_code} has no reserving run {theirs.pk}"
+        in body["detail"]
+    )
+
+
+# --- reproducibility ------------------------------------------------------------------------
+
+
+def test_a_bootstrap_replays_exactly_from_its_seed(
+    engagement, lead_client, raa_id, django_capture_on_commit_callbacks
+):
+    params = {"triangle_artefact": raa_id, **TRIANGLE, "method": "bootstrap_odp", "random_seed": 7}
+    first = create(lead_client, engagement, params).json()["id"]
+    second = create(lead_client, engagement, params, name="Again").json()["id"]
+    one = run(lead_client, django_capture_on_commit_callbacks, first)
+    two = run(lead_client, django_capture_on_commit_callbacks, second)
+    assert one["output_summary"]["totals"] == two["output_summary"]["totals"]
+    assert one["input_params"]["n_sims"] == 1000
+    hashes = {
+        run_id: sorted(
+            Artefact.objects.filter(workflow_run_id=run_id).values_list("content_hash", flat=True)
         )
-    ]
-    assert completed.stdout.split() == expected
+        for run_id in (first, second)
+    }
+    assert hashes[first] == hashes[second]
+
+    response = lead_client.post(f"{RUNS}{first}/replay/")
+    assert response.status_code == 200, response.content
+    replay = response.json()
+    assert replay["matched"] is True
+    assert {o["file_name"] for o in replay["outputs"]} == {
+        "bootstrap_odp_reserves.csv",
+        "bootstrap_odp_reserves.xlsx",
+        "bootstrap_odp_chart.png",
+        "bootstrap_odp_histogram.png",
+    }
 
 
-def test_importing_the_module_loads_no_heavy_library():
-    heavy = ("pandas", "numpy", "chainladder", "matplotlib", "openpyxl", "sklearn")
-    script = (
-        "import sys, workflows.reserving; "
-        f"loaded = [m for m in {heavy!r} if m in sys.modules]; "
-        "assert not loaded, loaded"
-    )
-    subprocess.run(
-        [sys.executable, "-c", script], cwd=REPO_ROOT, env=_clean_environment(), check=True
-    )
+# --- the examples of docs/actuaries/reserving-methods.md run as written --------------------------------
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "actuaries" / "reserving-methods.md"
+EXAMPLE = re.compile(r"<!-- example: reserve-run -->\n```json\n(.*?)\n```", re.DOTALL)
+
+
+def doc_examples() -> list[str]:
+    return EXAMPLE.findall(DOCS.read_text())
+
+
+def test_the_docs_show_every_parameter_in_an_example():
+    examples = doc_examples()
+    assert len(examples) >= 15
+    shown = set()
+    for example in examples:
+        shown |= set(json.loads(example)["input_params"])
+    assert shown >= {*reserving.RESERVING_PARAMS, *TRIANGLE_PARAMS}
+
+
+@pytest.mark.parametrize("index", range(len(doc_examples())))
+def test_each_api_example_in_the_docs_runs_as_written(
+    index,
+    engagement,
+    lead_client,
+    reviewer_client,
+    auto,
+    premium,
+    request,
+    django_capture_on_commit_callbacks,
+):
+    example = doc_examples()[index]
+    substitutions = {"{engagement}": str(engagement.pk), "{triangle}": auto, "{exposure}": premium}
+    if "{prior_run}" in example:
+        substitutions["{prior_run}"] = str(request.getfixturevalue("prior_run").pk)
+    for placeholder, value in substitutions.items():
+        example = example.replace(placeholder, value)
+    body = json.loads(example)
+    response = lead_client.post(RUNS, body, format="json")
+    assert response.status_code == 201, response.content
+    run_id = response.json()["id"]
+    run(lead_client, django_capture_on_commit_callbacks, run_id)
+    approve(reviewer_client, run_id)
+    done = lead_client.get(f"{RUNS}{run_id}/").json()
+    assert done["status"] == "completed"
+    assert done["output_summary"]["totals"]["ibnr"] > 0

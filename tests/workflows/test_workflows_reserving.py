@@ -21,6 +21,7 @@ from artefacts.choices import ArtefactType
 from artefacts.models import Artefact
 from engagements.services import engagement_activate
 from records.exceptions import InvalidInput, NotAllowed
+from tests.admin_fixtures import actuaries_group
 from tests.factories import EngagementFactory, EngagementMemberFactory
 from tests.factories.states import NO_CONFLICT, database_state
 from tests.workflows.conftest import reserving_params, sample_csv, upload_triangle
@@ -29,6 +30,8 @@ from workflows.models import WorkflowRun
 from workflows.reserving import chain_ladder_mack, read_triangle, triangle_analysis
 from workflows.runner import execute_run
 from workflows.services import workflow_run_create, workflow_run_queue
+
+__all__ = ("actuaries_group",)
 
 pytestmark = pytest.mark.django_db
 
@@ -74,15 +77,19 @@ def test_chain_ladder_on_raa_waits_for_approval_with_mack_totals(
     assert totals["ibnr"] == pytest.approx(52_135, abs=1)
     assert totals["mack_se"] == pytest.approx(26_909, abs=1)
     expected = core_result(sample_csv("raa"))
-    assert totals == pytest.approx(
-        {
-            "latest": expected.totals.latest,
-            "ultimate": expected.totals.ultimate,
-            "ibnr": expected.totals.ibnr,
-            "mack_se": expected.totals.mack_se,
-            "cv": expected.totals.cv,
-        }
+    assert totals == {**expected.totals.to_dict(), **totals}
+    assert {key: totals[key] for key in ("latest", "ultimate", "ibnr", "mack_se", "cv")} == (
+        pytest.approx(
+            {
+                "latest": expected.totals.latest,
+                "ultimate": expected.totals.ultimate,
+                "ibnr": expected.totals.ibnr,
+                "mack_se": expected.totals.mack_se,
+                "cv": expected.totals.cv,
+            }
+        )
     )
+    assert totals["method"] == "chain_ladder" and totals["percentiles"] is None
     ldfs = [factor["ldf"] for factor in summary["development_factors"]]
     assert ldfs == pytest.approx([factor.ldf for factor in expected.development_factors])
     assert ldfs[0] == pytest.approx(2.999359, abs=1e-6)
@@ -124,7 +131,7 @@ def test_average_and_tail_options_reach_the_core(create_run, queue_and_run, geni
     assert summary["options"]["tail_factor"] == 1.05
     assert summary["totals"]["ibnr"] == pytest.approx(expected.totals.ibnr)
     assert summary["development_factors"][-1]["ldf"] == pytest.approx(1.05)
-    assert run.input_params == {**params, "allow_negative_development": False}
+    assert run.input_params == {**params, "allow_negative_development": True}
 
 
 def test_approving_the_workflow_approval_completes_the_run(
@@ -302,12 +309,12 @@ BAD_PARAMS = [
     ),
     (
         "unknown param",
-        lambda a: reserving_params(a, tail=1.05),
-        "unknown parameter\\(s\\) tail \\(accepted: ",
+        lambda a: reserving_params(a, tial_factor=1.05),
+        "unknown parameter\\(s\\) tial_factor \\(accepted: ",
     ),
     (
-        "negative development",
-        lambda a: reserving_params(a),
+        "negative development refused when asked",
+        lambda a: reserving_params(a, allow_negative_development=False),
         "Triangle artefact “RAA v1” \\(raa.csv\\) is not a usable triangle: row \\d+, column C "
         "\\('value'\\): negative development for origin 1982",
     ),
@@ -473,3 +480,35 @@ def test_benchmark_reserving_runs_per_minute(engagement, actuary, raa, genins):
     )
     assert WorkflowRun.objects.filter(status="waiting_approval").count() == runs + 1
     assert math.isfinite(per_minute)
+
+
+# --- the admin's reserving fields keep the choices they have no field for ---------------------
+
+
+def test_editing_the_admin_fields_keeps_the_other_reserving_choices(
+    client, actuaries_group, actuary, create_run, genins
+):
+    from django.urls import reverse
+
+    from tests.admin_fixtures import in_group
+    from tests.factories.states import admin_form_data
+
+    client.force_login(in_group(actuary, actuaries_group))
+    params = reserving_params(
+        genins,
+        method="bootstrap_odp",
+        random_seed=11,
+        exclude=[["2001", 12]],
+        tail={"method": "constant", "factor": 1.01, "reason": "benchmark"},
+    )
+    run = create_run(WorkflowType.RESERVE_CALCULATION, params)
+    url = reverse("admin:workflows_workflowrun_change", args=(run.pk,))
+    page = client.get(url)
+    response = client.post(url, admin_form_data(page) | {"average": "simple"})
+    assert response.status_code == 302
+    run.refresh_from_db()
+    assert run.input_params["average"] == "simple"
+    assert run.input_params["method"] == "bootstrap_odp"
+    assert run.input_params["random_seed"] == 11
+    assert run.input_params["exclude"] == [["2001", 12]]
+    assert run.input_params["tail"]["reason"] == "benchmark"

@@ -168,7 +168,10 @@ class WorkflowRunForm(forms.ModelForm):
     def _reserving_params(self, data, accepted) -> dict[str, Any]:
         """Return input_params made of the reserving fields the workflow type accepts."""
         cumulative = {"true": True, "false": False}.get(data.get("cumulative") or "")
+        # Keep the choices the form has no field for (a method, exclusions, a tail, …).
+        kept = {} if self.instance._state.adding else dict(self.instance.input_params or {})
         params = {
+            **kept,
             "triangle_artefact": str(data["triangle_artefact"].pk),
             "cumulative": cumulative,
             "measure": data.get("measure") or None,

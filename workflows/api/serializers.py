@@ -23,7 +23,15 @@ class WorkflowRunSerializer(RecordSerializer):
         engagement_path="",
         help_text="Id of the engagement (one you are on). Set on creation only.",
     )
-    input_params = JSONObjectField(required=False, help_text="Inputs of the run (a JSON object).")
+    input_params = JSONObjectField(
+        required=False,
+        help_text="Inputs of the run (a JSON object). Reserve calculation and IBNR estimation: "
+        'the triangle ({"triangle_artefact": id, "cumulative": true, "measure": "paid"}) and '
+        "the reserving choices (method, average, averages, n_periods, drop_high, drop_low, "
+        "exclude, selected_factors, tail, exposure_artefact, apriori_loss_ratio, n_iterations, "
+        "trend, decay, n_sims, random_seed, percentiles, prior_run), each with an example in "
+        "docs/reserving-methods.md; a bad one is a 400 naming it.",
+    )
     progress_percent = serializers.IntegerField(read_only=True, help_text="0–100.")
     duration_seconds = serializers.FloatField(
         read_only=True, allow_null=True, help_text="Run time; null until it started and ended."

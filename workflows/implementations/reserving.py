@@ -1,178 +1,47 @@
-"""Reserving workflows: triangle validation, age-to-age analysis, chain ladder with Mack.
+"""Reserving workflows: triangle validation, age-to-age analysis, reserves by five methods.
 
 Each reads a triangle artefact of the run's engagement (CSV or Excel, long or wide,
 cumulative or incremental) and writes its results as artefacts linked to the run. The
-numbers come from `workflows.reserving`, whose heavy libraries (chainladder, pandas,
-matplotlib, openpyxl) load only when a step calls it.
+numbers come from `workflows.reserving`, whose heavy libraries (numpy, matplotlib,
+openpyxl) load only when a step calls it; `reserving_inputs` checks the input_params
+and looks up what they name (the triangle, the exposure, the prior run).
 
 input_params (all workflows): ``triangle_artefact`` (artefact id, required),
 ``cumulative`` (bool, required), ``measure`` (paid or incurred, required), ``layout``
-(long, wide or auto; default auto), ``allow_negative_development`` (bool, default
-false). Reserve calculation and IBNR estimation also take ``average`` (volume, simple
-or regression; default volume) and ``tail_factor`` (a number ≥ 1, default none).
+(long, wide or auto; default auto), ``allow_negative_development`` (bool; default true
+for the reserving computations, which then warn naming the cell; false for data
+validation, which reports it as a failed check). Reserve calculation and IBNR
+estimation also take the reserving choices of `workflows.reserving.RESERVING_PARAMS`
+(method, averages, exclusions, selected factors, tail, exposure, a-priori loss ratio,
+bootstrap settings, prior run): see docs/reserving-methods.md.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from artefacts.choices import ArtefactType
-from artefacts.files import ArtefactFileUnavailable, open_verified
-from artefacts.models import Artefact
-from artefacts.services import artefact_open_for_download
 from records.exceptions import InvalidInput
-from workflows.reserving import (
-    AVERAGES,
-    LAYOUTS,
-    MEASURES,
-    TriangleError,
-    read_triangle,
-    validate_triangle,
-)
+from workflows.reserving import ReservingInputError, check_against_triangle, validate_triangle
 
-from .base import (
-    PARAM_REQUIRED,
-    Step,
-    WorkflowImplementation,
-    boolean_param,
-    choice_param,
-    number_param,
-    refuse_unknown,
-    require_object,
+from .base import Step, WorkflowImplementation
+from .reserving_inputs import (
+    RESERVE_PARAMS,
+    TRIANGLE_PARAMS,
+    artefact_bytes,
+    exposure_of,
+    named,
+    parse_triangle,
+    prior_run_of,
+    prior_run_summary,
+    reserving_options,
+    source_summary,
+    triangle_artefact,
+    triangle_options,
 )
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractUser
-
     from engagements.models import Engagement
-    from workflows.reserving import TriangleData
-
-TRIANGLE_PARAMS = (
-    "triangle_artefact",
-    "layout",
-    "cumulative",
-    "measure",
-    "allow_negative_development",
-)
-RESERVE_PARAMS = (*TRIANGLE_PARAMS, "average", "tail_factor")
-# Far above any real triangle (200 × 200 periods in the long layout is about 1.5 MB),
-# low enough that checking one inside a web request stays quick.
-MAX_TRIANGLE_FILE_SIZE = 20 * 1024 * 1024
-# How a run's read of its triangle is named in the artefact_access audit event.
-ACCESS_WORKFLOW_INPUT = "workflow input"
-FACTOR_DECIMALS = 6
-
-TRIANGLE_ARTEFACT_HELP = "the id of the triangle artefact (CSV or Excel) of this engagement"
-CUMULATIVE_HELP = "true if the triangle's values are cumulative, false if incremental"
-TRIANGLE_ID_INVALID = (
-    "triangle_artefact must be the id (a UUID) of a triangle artefact, not {value!r}."
-)
-TRIANGLE_NOT_FOUND = (
-    "triangle_artefact: engagement “{engagement}” has no artefact {value} "
-    "(it does not exist, was deleted, or belongs to another engagement)."
-)
-TRIANGLE_TOO_LARGE = (
-    "Triangle artefact “{artefact}” is {size:,} bytes, more than the {limit:,} bytes a "
-    "triangle file may have."
-)
-TRIANGLE_UNREADABLE = "Triangle artefact “{artefact}” cannot be read: {problem}"
-TRIANGLE_INVALID = (
-    "Triangle artefact “{artefact}” ({file_name}) is not a usable triangle: {problem}"
-)
-
-
-# --- the triangle input, shared by every reserving workflow ------------------------------
-
-
-def triangle_options(
-    input_params: Any, *, accepted: tuple[str, ...] = TRIANGLE_PARAMS
-) -> dict[str, Any]:
-    """Return the triangle parameters checked, with defaults; the artefact is not looked up."""
-    input_params = require_object(input_params)
-    refuse_unknown(input_params, accepted)
-    if input_params.get("triangle_artefact") in (None, ""):
-        raise InvalidInput(
-            PARAM_REQUIRED.format(name="triangle_artefact", help=TRIANGLE_ARTEFACT_HELP)
-        )
-    return {
-        "triangle_artefact": input_params["triangle_artefact"],
-        "layout": choice_param(input_params, "layout", LAYOUTS, default="auto"),
-        "cumulative": boolean_param(input_params, "cumulative", default=None, help=CUMULATIVE_HELP),
-        "measure": choice_param(input_params, "measure", MEASURES, default=None),
-        "allow_negative_development": boolean_param(
-            input_params, "allow_negative_development", default=False
-        ),
-    }
-
-
-def triangle_artefact(value: Any, engagement: Engagement) -> Artefact:
-    """Return the engagement's (not deleted) artefact whose id is `value`."""
-    try:
-        artefact_id = uuid.UUID(str(value))
-    except ValueError:
-        raise InvalidInput(TRIANGLE_ID_INVALID.format(value=value)) from None
-    artefact = Artefact.objects.filter(pk=artefact_id, engagement=engagement).first()
-    if artefact is None:
-        raise InvalidInput(TRIANGLE_NOT_FOUND.format(engagement=engagement, value=artefact_id))
-    return artefact
-
-
-def triangle_bytes(artefact: Artefact, *, actor: AbstractUser | None = None) -> bytes:
-    """Return the artefact's bytes once they match its stored SHA-256.
-
-    With an `actor` (a run reading its input) the read is recorded as an
-    artefact_access event; the check at run creation (no actor) only reads.
-    """
-    if artefact.file_size > MAX_TRIANGLE_FILE_SIZE:
-        raise InvalidInput(
-            TRIANGLE_TOO_LARGE.format(
-                artefact=artefact, size=artefact.file_size, limit=MAX_TRIANGLE_FILE_SIZE
-            )
-        )
-    try:
-        if actor is None:
-            handle = open_verified(artefact)
-        else:
-            handle = artefact_open_for_download(
-                artefact=artefact, actor=actor, purpose=ACCESS_WORKFLOW_INPUT
-            )
-    except ArtefactFileUnavailable as refusal:
-        raise InvalidInput(
-            TRIANGLE_UNREADABLE.format(artefact=artefact, problem=refusal.message)
-        ) from None
-    with handle:
-        return handle.read()
-
-
-def parse_triangle(data: bytes, artefact: Artefact, params: dict[str, Any]) -> TriangleData:
-    """Return the triangle in `data`, or raise InvalidInput naming the row and column at fault."""
-    try:
-        return read_triangle(
-            data,
-            artefact.file_name,
-            layout=params["layout"],
-            cumulative=params["cumulative"],
-            measure=params["measure"],
-            allow_negative_development=params["allow_negative_development"],
-        )
-    except TriangleError as error:
-        raise InvalidInput(
-            TRIANGLE_INVALID.format(artefact=artefact, file_name=artefact.file_name, problem=error)
-        ) from None
-
-
-def source_summary(artefact: Artefact) -> dict[str, Any]:
-    """Return which artefact (and exact bytes) a run read, for its output summary."""
-    return {
-        "artefact_id": str(artefact.pk),
-        "name": artefact.name,
-        "version": artefact.version,
-        "file_name": artefact.file_name,
-        "content_hash": artefact.content_hash,
-    }
 
 
 class TriangleWorkflow(WorkflowImplementation):
@@ -183,11 +52,17 @@ class TriangleWorkflow(WorkflowImplementation):
     # Whether creating a run already requires a valid triangle (data validation reports
     # on invalid ones, so it only needs a readable file).
     requires_valid_triangle = True
+    # Negative development: accepted with a warning naming the cell, unless refused.
+    allow_negative_default = True
 
     @classmethod
     def options(cls, input_params: Any) -> dict[str, Any]:
         """Return the checked parameters (without looking up the artefact)."""
-        return triangle_options(input_params, accepted=cls.accepted_params)
+        return triangle_options(
+            input_params,
+            accepted=cls.accepted_params,
+            allow_negative_default=cls.allow_negative_default,
+        )
 
     @classmethod
     def validate_params(cls, input_params: Any, engagement: Engagement) -> dict[str, Any]:
@@ -195,7 +70,7 @@ class TriangleWorkflow(WorkflowImplementation):
         params = cls.options(input_params)
         artefact = triangle_artefact(params["triangle_artefact"], engagement)
         params["triangle_artefact"] = str(artefact.pk)
-        data = triangle_bytes(artefact)
+        data = artefact_bytes(artefact)
         if cls.requires_valid_triangle:
             parse_triangle(data, artefact, params)
         return params
@@ -203,7 +78,7 @@ class TriangleWorkflow(WorkflowImplementation):
     def load_triangle(self) -> None:
         """Read the triangle artefact (hash-checked) and parse it."""
         self.source = triangle_artefact(self.params["triangle_artefact"], self.run.engagement)
-        self.data = triangle_bytes(self.source, actor=self.actor)
+        self.data = artefact_bytes(self.source, actor=self.actor)
         self.triangle = parse_triangle(self.data, self.source, self.params)
 
     def triangle_summary(self) -> dict[str, Any]:
@@ -215,6 +90,7 @@ class TriangleWorkflow(WorkflowImplementation):
             "input": "cumulative" if triangle.input_cumulative else "incremental",
             "origin_count": triangle.origin_count,
             "development_ages": list(triangle.development_ages),
+            "grain": triangle.grain(),
             "warnings": list(triangle.warnings),
         }
 
@@ -231,10 +107,12 @@ class DataValidation(TriangleWorkflow):
 
     Completes whether or not the triangle is valid: the report is the result, and
     output_summary.valid says which. No sign-off: a check is not a result for a client.
+    Negative development fails its check unless allowed: finding it is the point.
     """
 
     label = "data validation"
     requires_valid_triangle = False
+    allow_negative_default = False
     steps = (
         Step("load_file", "Read the triangle file"),
         Step("check_triangle", "Check the triangle"),
@@ -244,7 +122,7 @@ class DataValidation(TriangleWorkflow):
     def load_file(self) -> None:
         """Read the triangle artefact's bytes (hash-checked)."""
         self.source = triangle_artefact(self.params["triangle_artefact"], self.run.engagement)
-        self.data = triangle_bytes(self.source, actor=self.actor)
+        self.data = artefact_bytes(self.source, actor=self.actor)
 
     def check_triangle(self) -> None:
         """Run every triangle check and keep the report."""
@@ -259,8 +137,12 @@ class DataValidation(TriangleWorkflow):
 
     def write_report(self) -> None:
         """Store the report as a Markdown artefact."""
+        from workflows.reserving import validation_report_markdown
+
         self.store_artefact(
-            validation_report_markdown(self.report, source=self.source).encode("utf-8"),
+            validation_report_markdown(self.report, source=source_summary(self.source)).encode(
+                "utf-8"
+            ),
             file_name="triangle_validation_report.md",
             artefact_type=ArtefactType.REPORT,
             name=self.artefact_name("triangle validation report"),
@@ -276,54 +158,6 @@ class DataValidation(TriangleWorkflow):
             "report": self.report,
             "artefacts": list(self.artefacts),
         }
-
-
-def validation_report_markdown(report: dict[str, Any], *, source: Artefact) -> str:
-    """Return a triangle validation report as Markdown: verdict, checks, problems, shape."""
-    lines = [
-        "# Triangle validation report",
-        "",
-        f"- Artefact: {source.name} (version {source.version}, file `{source.file_name}`)",
-        f"- SHA-256: `{source.content_hash}`",
-        f"- Layout: {report['layout'] or 'not determined'}; input: {report['input']}; "
-        f"measure: {report['measure']}",
-        f"- Negative development allowed: {_yes_no(report['allow_negative_development'])}",
-        "",
-        f"**Result: {'valid' if report['valid'] else 'not valid'}.**",
-        "",
-        "## Checks",
-        "",
-        "| Check | Status | Description |",
-        "|---|---|---|",
-    ]
-    lines += [
-        f"| {check['name']} | {check['status']} | {check['description']} |"
-        for check in report["checks"]
-    ]
-    if report["errors"]:
-        lines += ["", "## Problems", ""] + [f"- {error}" for error in report["errors"]]
-    if report["warnings"]:
-        lines += ["", "## Warnings", ""] + [f"- {warning}" for warning in report["warnings"]]
-    if report["valid"]:
-        ages = ", ".join(str(age) for age in report["development_ages"])
-        lines += [
-            "",
-            "## Triangle",
-            "",
-            f"- Origins: {report['origin_count']} ({report['origins'][0]} to "
-            f"{report['origins'][-1]})",
-            f"- Development ages: {report['development_age_count']} ({ages})",
-            f"- Cells: {report['cell_count']}",
-            f"- Latest diagonal total: {report['latest_total']:,.2f}",
-            "",
-            "| Origin | Development age | Latest value |",
-            "|---|---|---|",
-        ]
-        lines += [
-            f"| {item['origin']} | {item['development_age']} | {item['value']:,.2f} |"
-            for item in report["latest_diagonal"]
-        ]
-    return "\n".join(lines) + "\n"
 
 
 # --- triangle analysis -------------------------------------------------------------------
@@ -352,6 +186,8 @@ class TriangleAnalysis(TriangleWorkflow):
 
     def write_factors(self) -> None:
         """Store the factors and averages as a CSV artefact."""
+        from workflows.reserving import age_to_age_csv
+
         self.store_artefact(
             age_to_age_csv(self.analysis),
             file_name="age_to_age_factors.csv",
@@ -391,48 +227,38 @@ class TriangleAnalysis(TriangleWorkflow):
         }
 
 
-def age_to_age_csv(analysis: dict[str, Any]) -> bytes:
-    """Return the factors per origin, then the averages, counts and cumulative factors, as CSV.
-
-    Fixed decimals, so the same triangle always gives the same bytes.
-    """
-    periods = analysis["periods"]
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["origin", *(period["label"] for period in periods)])
-    for row in analysis["age_to_age"]:
-        writer.writerow([row["origin"], *(_fixed(factor) for factor in row["factors"])])
-    writer.writerow(["Simple average", *map(_fixed, analysis["averages"]["simple"])])
-    writer.writerow(["Volume-weighted average", *map(_fixed, analysis["averages"]["volume"])])
-    writer.writerow(["Factors averaged", *analysis["factor_counts"]])
-    cumulative = analysis["cumulative_factors"]
-    # One cumulative factor per starting age; the last age's (1.0) has no period column.
-    writer.writerow(["CDF (simple)", *map(_fixed, cumulative["simple"][: len(periods)])])
-    writer.writerow(["CDF (volume-weighted)", *map(_fixed, cumulative["volume"][: len(periods)])])
-    return buffer.getvalue().encode("utf-8")
-
-
-def _yes_no(value: bool) -> str:
-    return "yes" if value else "no"
-
-
-def _fixed(value: float | None) -> str:
-    return "" if value is None else f"{round(value, FACTOR_DECIMALS) + 0.0:.{FACTOR_DECIMALS}f}"
-
-
 # --- reserve calculation and IBNR estimation ---------------------------------------------
+
+METHOD_NAMES = {
+    "chain_ladder": "Chain ladder (Mack)",
+    "bornhuetter_ferguson": "Bornhuetter-Ferguson",
+    "benktander": "Benktander",
+    "cape_cod": "Cape Cod",
+    "bootstrap_odp": "ODP bootstrap",
+}
+# How the result artefacts of each method are named ("<run>: chain ladder reserves (CSV)").
+ARTEFACT_NAMES = {
+    "chain_ladder": "chain ladder",
+    "bornhuetter_ferguson": "Bornhuetter-Ferguson",
+    "benktander": "Benktander",
+    "cape_cod": "Cape Cod",
+    "bootstrap_odp": "ODP bootstrap",
+}
 
 
 class ReserveCalculation(TriangleWorkflow):
-    """Chain ladder with Mack's standard errors: CSV, Excel and chart artefacts; then sign-off.
+    """Reserves by the chosen method with its spread: CSV, Excel and charts; then sign-off.
 
-    The run waits for a workflow approval: reserves are a result someone independent
-    must review before they are used.
+    Chain ladder with Mack's standard errors (default), Bornhuetter-Ferguson,
+    Benktander, Cape Cod, or the ODP bootstrap, on factors the actuary selects. The run
+    waits for a workflow approval: reserves are a result someone independent must review
+    before they are used.
     """
 
     label = "reserve calculation"
     needs_approval = True
     accepted_params = RESERVE_PARAMS
+    artefact_params = ("triangle_artefact", "exposure_artefact")
     steps = (
         Step("load_triangle", "Read and check the triangle"),
         Step("fit_chain_ladder", "Fit chain ladder with Mack standard errors"),
@@ -442,80 +268,205 @@ class ReserveCalculation(TriangleWorkflow):
 
     @classmethod
     def options(cls, input_params: Any) -> dict[str, Any]:
-        """Return the triangle parameters plus the averaging method and tail factor."""
+        """Return the triangle parameters and the reserving choices, canonical."""
         params = super().options(input_params)
-        params["average"] = choice_param(input_params, "average", AVERAGES, default="volume")
-        params["tail_factor"] = number_param(
-            input_params, "tail_factor", minimum=1.0, rule="of at least 1 (or null for no tail)"
-        )
+        params.update(reserving_options(input_params).to_params())
         return params
 
-    def fit_chain_ladder(self) -> None:
-        """Fit chain ladder and Mack's model with the chosen average and tail."""
-        from workflows.reserving import chain_ladder_mack
+    @classmethod
+    def validate_params(cls, input_params: Any, engagement: Engagement) -> dict[str, Any]:
+        """Check every parameter and what it names: triangle, exposure, prior run.
 
-        self.result = chain_ladder_mack(
-            self.triangle, average=self.params["average"], tail_factor=self.params["tail_factor"]
-        )
+        The development and the tail are fitted once on the triangle, so that choices
+        that cannot work on it are refused now, naming the parameter.
+        """
+        params = cls.options(input_params)
+        artefact = triangle_artefact(params["triangle_artefact"], engagement)
+        params["triangle_artefact"] = str(artefact.pk)
+        triangle = parse_triangle(artefact_bytes(artefact), artefact, params)
+        options = reserving_options(params)
+        try:
+            check_against_triangle(options, triangle)
+        except ReservingInputError as error:
+            raise InvalidInput(named(error)) from None
+        if options.exposure_artefact is not None:
+            exposure, _values, _column = exposure_of(options, triangle, engagement)
+            params["exposure_artefact"] = str(exposure.pk)
+        if options.prior_run is not None:
+            params["prior_run"] = str(prior_run_of(options, engagement, triangle.measure).pk)
+        return params
+
+    def load_triangle(self) -> None:
+        """Read the triangle (hash-checked), and the exposure and prior run if named."""
+        super().load_triangle()
+        self.choices = reserving_options(self.params)
+        self.exposure_source = None
+        self.exposure: dict[str, float] | None = None
+        if self.choices.exposure_artefact is not None:
+            self.exposure_source, self.exposure, self.exposure_column = exposure_of(
+                self.choices, self.triangle, self.run.engagement, actor=self.actor
+            )
+        self.prior = None
+        if self.choices.prior_run is not None:
+            self.prior = prior_run_of(self.choices, self.run.engagement, self.triangle.measure)
+
+    def fit_chain_ladder(self) -> None:
+        """Select the factors and the tail, and estimate the reserves by the chosen method.
+
+        Every method starts from the chain ladder's selected development; the chain
+        ladder adds Mack's standard errors, the bootstrap its simulated distribution.
+        """
+        from dataclasses import replace
+
+        from workflows import reserving
+
+        choices, triangle = self.choices, self.triangle
+        common = {"selection": choices.selection, "tail": choices.tail}
+        if choices.method == "chain_ladder":
+            result = reserving.chain_ladder_mack(triangle, **common)
+        elif choices.method == "bornhuetter_ferguson":
+            result = reserving.bornhuetter_ferguson(
+                triangle,
+                exposure=self.exposure,
+                apriori_loss_ratio=choices.apriori_loss_ratio,
+                **common,
+            )
+        elif choices.method == "benktander":
+            result = reserving.benktander(
+                triangle,
+                exposure=self.exposure,
+                apriori_loss_ratio=choices.apriori_loss_ratio,
+                n_iterations=choices.n_iterations,
+                **common,
+            )
+        elif choices.method == "cape_cod":
+            result = reserving.cape_cod(
+                triangle, exposure=self.exposure, trend=choices.trend, decay=choices.decay, **common
+            )
+        else:
+            result = reserving.bootstrap_odp(
+                triangle,
+                random_seed=choices.random_seed,
+                n_sims=choices.n_sims,
+                percentiles=choices.percentiles,
+                **common,
+            )
+        if self.prior is not None:
+            comparison = reserving.actual_vs_expected(
+                result.to_dict(),
+                self.prior.output_summary,
+                prior_info=prior_run_summary(self.prior),
+                triangle=triangle,
+            )
+            result = replace(result, actual_vs_expected=comparison)
+        self.result = result
+
+    @property
+    def file_stem(self) -> str:
+        return self.result.method
 
     def write_tables(self) -> None:
         """Store the per-origin results as a CSV and an Excel workbook."""
         from workflows.reserving import reserve_result_csv, reserve_result_xlsx
 
-        metadata = {"source_artefact": str(self.source.pk)}
+        name = ARTEFACT_NAMES[self.result.method]
         self.store_artefact(
             reserve_result_csv(self.result),
-            file_name="chain_ladder_reserves.csv",
+            file_name=f"{self.file_stem}_reserves.csv",
             artefact_type=ArtefactType.CSV,
-            name=self.artefact_name("chain ladder reserves (CSV)"),
-            description="Latest, CDF, ultimate, IBNR, Mack S.E. and CV by origin, with totals.",
-            metadata=metadata,
+            name=self.artefact_name(f"{name} reserves (CSV)"),
+            description="Latest, CDF, ultimate and IBNR by origin, with the method's spread "
+            "and totals.",
+            metadata=self.input_metadata(),
         )
         self.store_artefact(
             reserve_result_xlsx(self.result),
-            file_name="chain_ladder_reserves.xlsx",
+            file_name=f"{self.file_stem}_reserves.xlsx",
             artefact_type=ArtefactType.EXCEL,
-            name=self.artefact_name("chain ladder reserves (Excel)"),
-            description="Reserves by origin, development factors and the options used.",
-            metadata=metadata,
+            name=self.artefact_name(f"{name} reserves (Excel)"),
+            description="Reserves by origin, development factors and their sources, the "
+            "options used, and (when used) excluded points, actual vs expected, simulation.",
+            metadata=self.input_metadata(),
         )
 
     def draw_chart(self) -> None:
-        """Store the latest-vs-ultimate chart (ultimate with ±1 Mack S.E.) as a PNG."""
-        from workflows.reserving import render_reserve_chart_png
+        """Store the latest-vs-ultimate chart, and for the bootstrap the IBNR histogram."""
+        from workflows.reserving import render_histogram_png, render_reserve_chart_png
 
         self.store_artefact(
             render_reserve_chart_png(
-                self.result, title=f"Chain ladder: {self.source.name} ({self.result.measure})"
+                self.result,
+                title=f"{METHOD_NAMES[self.result.method]}: {self.source.name} "
+                f"({self.result.measure})",
             ),
-            file_name="chain_ladder_chart.png",
+            file_name=f"{self.file_stem}_chart.png",
             artefact_type=ArtefactType.CHART,
             name=self.artefact_name("latest and ultimate by origin"),
-            description="Latest and ultimate by origin; error bars are ±1 Mack standard error.",
-            metadata={"source_artefact": str(self.source.pk)},
+            description="Latest and ultimate by origin; error bars are ±1 Mack standard error "
+            "(chain ladder) or ±1 standard deviation of the simulated IBNR (bootstrap).",
+            metadata=self.input_metadata(),
         )
+        if self.result.bootstrap is not None:
+            self.store_artefact(
+                render_histogram_png(self.result),
+                file_name=f"{self.file_stem}_histogram.png",
+                artefact_type=ArtefactType.CHART,
+                name=self.artefact_name("simulated total IBNR (histogram)"),
+                description="The bootstrap's simulated total IBNR, with its percentiles.",
+                metadata=self.input_metadata(),
+            )
+
+    def input_metadata(self) -> dict[str, Any]:
+        metadata = {"source_artefact": str(self.source.pk)}
+        if self.exposure_source is not None:
+            metadata["exposure_artefact"] = str(self.exposure_source.pk)
+        return metadata
 
     def output_summary(self) -> dict[str, Any]:
-        """Return the totals, LDFs and options of the result, its source and its artefacts."""
+        """Return the whole result (docs/reserving-methods.md), its inputs and its artefacts."""
+        exposure = None
+        if self.exposure_source is not None:
+            exposure = {**source_summary(self.exposure_source), "column": self.exposure_column}
         return {
             **self.result.output_summary(),
             "triangle": self.triangle_summary(),
+            "exposure": exposure,
+            "prior_run": prior_run_summary(self.prior) if self.prior is not None else None,
             "artefacts": list(self.artefacts),
         }
 
     def approval_notes(self) -> str:
         """Say what the reviewer is asked to sign off."""
-        totals = self.result.totals
-        standard_error = "n/a" if totals.mack_se is None else f"{totals.mack_se:,.0f}"
+        result, totals = self.result, self.result.totals
+        if totals.mack_se is not None:
+            spread = f", Mack S.E. {totals.mack_se:,.0f}"
+        elif totals.ibnr_std is not None:
+            spread = (
+                f", simulated mean {totals.ibnr_mean:,.0f} and std. dev. {totals.ibnr_std:,.0f} "
+                f"({result.bootstrap.n_sims:,} simulations, seed {result.bootstrap.random_seed})"
+            )
+        elif result.method == "chain_ladder":
+            spread = ", Mack S.E. n/a"
+        else:
+            spread = ""
+        overrides = sum(1 for f in result.development_factors if f.source == "override")
+        judgments = []
+        if overrides:
+            judgments.append(f"{overrides} selected factor(s)")
+        if result.excluded_points:
+            judgments.append(f"{len(result.excluded_points)} excluded link ratio(s)")
+        if result.tail is not None:
+            judgments.append(f"a {result.tail.method} tail of {result.tail.factor:.4f}")
+        judged = f" Judgments: {', '.join(judgments)}." if judgments else ""
         return (
-            f"Chain ladder ({self.result.options['average']} average) on triangle "
+            f"{METHOD_NAMES[result.method]} ({result.options['average']} average) on triangle "
             f"“{self.source.name}”: total IBNR {totals.ibnr:,.0f}, ultimate "
-            f"{totals.ultimate:,.0f}, Mack S.E. {standard_error}. "
+            f"{totals.ultimate:,.0f}{spread}.{judged} "
             f"Review the {len(self.artefacts)} result artefacts of the run."
         )
 
 
 class IBNREstimation(ReserveCalculation):
-    """IBNR by chain ladder with Mack's standard errors (the reserve calculation's method)."""
+    """IBNR by the reserve calculation's methods (chain ladder with Mack by default)."""
 
     label = "IBNR estimation"

@@ -8,20 +8,16 @@ from __future__ import annotations
 
 import math
 
+from workflows.reserving.development import period_label
 from workflows.reserving.triangles import TriangleData
-
-
-def period_label(from_age: int | float, to_age: int | float | None) -> str:
-    """Return the label of a development period, e.g. '12-24' or '120-Ult'."""
-    return f"{_age_text(from_age)}-{_age_text(to_age) if to_age is not None else 'Ult'}"
 
 
 def triangle_analysis(triangle: TriangleData) -> dict:
     """Return the age-to-age factors per origin and their averages per development period.
 
     A factor from a zero value is undefined, and chainladder reads zeros as missing, so
-    factors from or to a zero are reported as None and left out of both averages; the
-    volume average then equals chainladder's LDF.
+    factors from or to a zero (or from an age an origin did not record) are reported as
+    None and left out of both averages; the volume average then equals chainladder's LDF.
     ``cumulative_factors`` are the products of the averages from each age to the last
     observed age, without a tail.
     """
@@ -34,7 +30,7 @@ def triangle_analysis(triangle: TriangleData) -> dict:
     for origin, row in zip(triangle.origins, triangle.values, strict=True):
         factors: list[float | None] = []
         for j in range(len(periods)):
-            if j + 1 < len(row) and row[j] != 0 and row[j + 1] != 0:
+            if _defined(row, j):
                 factors.append(row[j + 1] / row[j])
             else:
                 factors.append(None)
@@ -44,11 +40,7 @@ def triangle_analysis(triangle: TriangleData) -> dict:
     volume: list[float | None] = []
     counts: list[int] = []
     for j in range(len(periods)):
-        pairs = [
-            (row[j], row[j + 1])
-            for row in triangle.values
-            if j + 1 < len(row) and row[j] != 0 and row[j + 1] != 0
-        ]
+        pairs = [(row[j], row[j + 1]) for row in triangle.values if _defined(row, j)]
         counts.append(len(pairs))
         if not pairs:
             simple.append(None)
@@ -82,7 +74,6 @@ def _cumulative(factors: list[float | None]) -> list[float | None]:
     return list(reversed(result))
 
 
-def _age_text(age: int | float) -> str:
-    if isinstance(age, float) and age.is_integer():
-        return str(int(age))
-    return str(age)
+def _defined(row: tuple[float | None, ...], j: int) -> bool:
+    """Return whether the factor of a row from age index j to j + 1 is defined."""
+    return j + 1 < len(row) and row[j] not in (None, 0) and row[j + 1] not in (None, 0)

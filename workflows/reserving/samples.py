@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
-import warnings
 
-# Single-triangle samples of chainladder 0.10 with annual origins and 12-month ages.
+from workflows.reserving.library import load_sample
+
+# Single-triangle samples of chainladder 0.10 with annual origins and 12-month ages: the
+# ones the demo and the docs use. Every other sample is reachable by name too.
 SAMPLE_TRIANGLES = {
     "raa": "RAA: general liability, Historical Loss Development Study 1991; "
     "Mack (1994). Has one negative development (1982, 72 to 84 months).",
@@ -17,32 +19,33 @@ SAMPLE_TRIANGLES = {
     "ukmotor": "UKMotor: UK motor claims, Christofides (1990).",
 }
 
-MSG_UNKNOWN_SAMPLE = "unknown sample triangle {name!r}; choose one of {names}"
 MSG_BAD_SAMPLE_LAYOUT = "layout must be 'long' or 'wide', not {layout!r}"
 
 
-def sample_triangle_rows(name: str) -> tuple[list[str], list[int], list[list[float | None]]]:
-    """Return the origins, development ages (months) and cumulative values of a sample."""
-    if name not in SAMPLE_TRIANGLES:
-        raise ValueError(MSG_UNKNOWN_SAMPLE.format(name=name, names=", ".join(SAMPLE_TRIANGLES)))
-    import chainladder as cl
-    import numpy as np
+def sample_triangle_rows(
+    name: str, column: str | None = None, index: str | None = None
+) -> tuple[list[str], list[int], list[list[float | None]]]:
+    """Return the origins, development ages (months) and cumulative values of a sample.
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        triangle = cl.load_sample(name)
-        matrix = triangle.values[0, 0]
-        origins = [str(origin.year) for origin in triangle.origin]
-        ages = [int(age) for age in triangle.development]
-    values = [[None if np.isnan(x) else float(x) for x in row] for row in matrix]
-    return origins, ages, values
+    A value is None beyond the latest diagonal (and before an origin's first recorded
+    age, in the few samples whose older origins start late).
+    """
+    sample = load_sample(name, column, index)
+    return sample.origins, sample.ages, sample.values
 
 
-def sample_triangle_csv(name: str, *, layout: str = "long", cumulative: bool = True) -> bytes:
+def sample_triangle_csv(
+    name: str,
+    *,
+    layout: str = "long",
+    cumulative: bool = True,
+    column: str | None = None,
+    index: str | None = None,
+) -> bytes:
     """Return a chainladder sample triangle as CSV bytes, long or wide, cumulative or not."""
     if layout not in ("long", "wide"):
         raise ValueError(MSG_BAD_SAMPLE_LAYOUT.format(layout=layout))
-    origins, ages, values = sample_triangle_rows(name)
+    origins, ages, values = sample_triangle_rows(name, column, index)
     if not cumulative:
         values = [_incremental(row) for row in values]
     buffer = io.StringIO()
