@@ -123,8 +123,15 @@ class Announcement:
 
 
 def is_announced(event: AuditLog) -> bool:
-    """Return whether an audit event may warrant announcements (cheap: no query)."""
-    return event.action in ACTION_HANDLERS or event.severity == Severity.CRITICAL
+    """Return whether an audit event may warrant announcements (cheap: no query).
+
+    Of the run edits (workflow_update), only the move to waiting for approval is news.
+    """
+    if event.severity == Severity.CRITICAL:
+        return True
+    if event.action == AuditAction.WORKFLOW_UPDATE:
+        return (event.metadata or {}).get("move") == "await_approval"
+    return event.action in ACTION_HANDLERS
 
 
 def announcements_for_audit_event(event: AuditLog) -> list[Announcement]:

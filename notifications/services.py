@@ -13,6 +13,7 @@ import datetime
 import logging
 import secrets
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
@@ -138,7 +139,10 @@ def announce(announcement: Announcement) -> AnnounceResult:
             record.payload = webhook_payload(announcement, delivery_id=record.pk)
             if _save_once(record) is not None:
                 webhook_ids.append(record.pk)
-        transaction.on_commit(lambda: delivery.enqueue_sends(email_ids, webhook_ids), robust=True)
+        if email_ids or webhook_ids:
+            transaction.on_commit(
+                partial(delivery.enqueue_sends, email_ids, webhook_ids), robust=True
+            )
     return AnnounceResult(notifications, emails, len(webhook_ids))
 
 
@@ -384,7 +388,7 @@ def _resend(model, record, *, what: str, actor: AbstractUser):
         record.reopen(attempts=delivery.max_attempts())
         save_with_history(record, actor=actor, reason=f"Resend requested by {actor}")
         emails, webhooks = ([record.pk], []) if model is EmailDelivery else ([], [record.pk])
-        transaction.on_commit(lambda: delivery.enqueue_sends(emails, webhooks), robust=True)
+        transaction.on_commit(partial(delivery.enqueue_sends, emails, webhooks), robust=True)
     return record
 
 
@@ -447,9 +451,7 @@ def digests_send(*, day: datetime.date, dry_run: bool = False) -> DigestResult:
                 queued -= 1
                 continue
             Notification.objects.filter(pk__in=[n.pk for n in notes]).update(digest=digest)
-            transaction.on_commit(
-                lambda pk=digest.pk: delivery.enqueue_sends([pk], []), robust=True
-            )
+            transaction.on_commit(partial(delivery.enqueue_sends, [digest.pk], []), robust=True)
     return DigestResult(queued=queued, already_sent=already, notifications=count)
 
 
