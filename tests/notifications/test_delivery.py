@@ -1,4 +1,4 @@
-"""Emails go out in the background, once, retried with backoff; a failure changes no business data."""
+"""Emails go out in the background, once, retried with backoff; a failure leaves business data."""
 
 from __future__ import annotations
 
