@@ -229,6 +229,7 @@ SPECTACULAR_SETTINGS = {
         # Two fields are called "role": a team member's and a chat message's.
         "TeamRoleEnum": "engagements.choices.TeamRole",
         "MessageRoleEnum": "conversations.choices.MessageRole",
+        "NotificationEventEnum": "notifications.choices.NotificationEvent",
     },
 }
 

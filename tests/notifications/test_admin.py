@@ -258,6 +258,9 @@ def test_a_refused_endpoint_is_shown_as_an_error_not_a_crash(client, team):
         },
     )
     assert response.status_code == 200
+    assert "The URL must start with http:// or https://, not “ftp://example.com/x”." in (
+        response.content.decode()
+    )
     assert not WebhookEndpoint.objects.exists()
 
 
