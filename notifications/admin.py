@@ -85,7 +85,7 @@ class ReadFilter(admin.SimpleListFilter):
 class NotificationAdmin(admin.ModelAdmin):
     """Each person's own notifications, newest first; read ones in plain type."""
 
-    list_display = ("headline", "event", "engagement_label", "actor", "created_at", "read_at")
+    list_display = ("headline", "event", "engagement", "actor", "created_at", "read_at")
     list_filter = (ReadFilter, "event")
     search_fields = ("subject", "message", "engagement_label")
     list_select_related = ("actor",)
@@ -125,6 +125,11 @@ class NotificationAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(recipient=request.user)
+
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(
+            request, {"title": "My notifications", **(extra_context or {})}
+        )
 
     def get_urls(self):
         info = self.opts.app_label, self.opts.model_name
@@ -180,6 +185,10 @@ class NotificationAdmin(admin.ModelAdmin):
         if obj.read_at is None:
             return format_html('<a href="{}"><strong>{}</strong></a>', url, obj.subject)
         return format_html('<a href="{}">{}</a>', url, obj.subject)
+
+    @admin.display(description="engagement", ordering="engagement_label")
+    def engagement(self, obj):
+        return obj.engagement_label or "—"
 
     @admin.display(description="about")
     def target(self, obj):
@@ -244,6 +253,7 @@ class NotificationPreferenceAdmin(ServiceAdminMixin, admin.ModelAdmin):
     """Each person's own preferences (superusers: everyone's)."""
 
     form = PreferenceForm
+    view_on_site = False
     list_display = ("user", "email_enabled", "email_mode", "muted_count", "updated_at")
     list_select_related = ("user",)
     search_fields = ("user__username", "user__first_name", "user__last_name")
@@ -297,6 +307,12 @@ class NotificationPreferenceAdmin(ServiceAdminMixin, admin.ModelAdmin):
         return HttpResponseRedirect(
             reverse("admin:notifications_notificationpreference_change", args=(preference.pk,))
         )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, unquote(object_id))
+        if obj is not None and obj.user_id == request.user.pk:
+            extra_context = {"title": "My notification preferences", **(extra_context or {})}
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def save_model(self, request, obj, form, change):
         saved = notification_preference_update(
@@ -374,6 +390,7 @@ class WebhookEndpointAdmin(SuperuserOnlyMixin, ServiceAdminMixin, admin.ModelAdm
     """Endpoints of other systems (superusers); never deleted: deactivate one instead."""
 
     form = WebhookEndpointForm
+    view_on_site = False
     list_display = ("name", "url", "owner", "is_active", "event_list", "updated_at")
     list_filter = ("is_active",)
     list_select_related = ("owner",)

@@ -17,6 +17,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from audit.choices import AuditAction
@@ -26,6 +27,7 @@ from config.services import apply_changes, changes, save_with_history, snapshot,
 
 from . import delivery
 from .choices import (
+    ATTEMPTABLE_STATUSES,
     RESENDABLE_STATUSES,
     DeliveryStatus,
     EmailMode,
@@ -33,6 +35,7 @@ from .choices import (
     NotificationEvent,
 )
 from .models import (
+    CLAIM_TIMEOUT,
     EmailDelivery,
     Notification,
     NotificationPreference,
@@ -484,10 +487,17 @@ def deliveries_due(*, now: datetime.datetime | None = None) -> tuple[list, list]
     without deferred tasks left behind.
     """
     now = now or timezone.now()
-    due = []
-    for model in (EmailDelivery, WebhookDelivery):
-        candidates = model.objects.filter(
-            status__in=(DeliveryStatus.PENDING, DeliveryStatus.RETRYING, DeliveryStatus.SENDING)
-        ).order_by("created_at")
-        due.append([record.pk for record in candidates if record.is_claimable(now)])
-    return due[0], due[1]
+    owed = Q(status__in=ATTEMPTABLE_STATUSES) & (
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    )
+    abandoned = Q(status=DeliveryStatus.SENDING) & (
+        Q(claimed_at__isnull=True) | Q(claimed_at__lte=now - CLAIM_TIMEOUT)
+    )
+    return tuple(
+        list(
+            model.objects.filter(owed | abandoned)
+            .order_by("created_at")
+            .values_list("pk", flat=True)
+        )
+        for model in (EmailDelivery, WebhookDelivery)
+    )
