@@ -54,6 +54,12 @@ def quoted(text: str, limit: int = 500) -> str:
     return f"“{text}”"
 
 
+def quoted_end(text: str, limit: int = 500) -> str:
+    """Return `text` in quotes ending a sentence: a full stop after it unless it has one."""
+    said = quoted(text, limit)
+    return said if said[-2:-1] in {".", "!", "?", "…"} else said + "."
+
+
 def approval_subject(approval) -> str:
     """Return what an approval is about, in words: "the artefact review of “Paid triangle” …"."""
     kind = approval.get_approval_type_display().lower()
@@ -91,7 +97,7 @@ def approval_requested(*, approval, engagement, requester, designated: bool) -> 
             "reviewers who may decide it."
         )
     notes = (
-        f"Notes with the request: {quoted(approval.request_notes)}."
+        f"Notes with the request: {quoted_end(approval.request_notes)}"
         if approval.request_notes
         else ""
     )
@@ -113,8 +119,8 @@ def approval_decided(
     what = approval_subject(approval)
     verb = "approved" if approved else "rejected"
     said = f"{name(approver)} {verb} {what}{_in(engagement)}."
-    why = f"Reason: {quoted(reason)}." if reason else ""
-    remarks = f"Notes: {quoted(notes)}." if notes else ""
+    why = f"Reason: {quoted_end(reason)}" if reason else ""
+    remarks = f"Notes: {quoted_end(notes)}" if notes else ""
     run = ""
     if approval.approval_type == ApprovalType.WORKFLOW_APPROVAL and approval.workflow_run_id:
         outcome = "is now completed" if approved else "has failed with this reason"
@@ -133,7 +139,7 @@ def approval_revoked(*, approval, engagement, revoker, reason: str) -> Text:
         message=_paragraphs(
             f"{name(revoker)} revoked the approval of {what}{_in(engagement)}, which "
             f"{name(approval.approver)} had granted.",
-            f"Reason: {quoted(reason)}." if reason else "",
+            f"Reason: {quoted_end(reason)}" if reason else "",
             "What it covered needs a new approval before it can be relied on.",
         ),
     )
@@ -185,8 +191,8 @@ def review_point_raised(
         subject=f"Review point {verb}: {_capital(what)}",
         message=_paragraphs(
             f"{name(raiser)} {verb} a {severity} review point on {what}{_in(engagement)}: "
-            f"{quoted(point.text)}.",
-            f"Reason for reopening: {quoted(reason)}." if reopened and reason else "",
+            f"{quoted_end(point.text)}",
+            f"Reason for reopening: {quoted_end(reason)}" if reopened and reason else "",
             "The approval cannot be granted until the point is answered and resolved.",
         ),
     )
@@ -200,8 +206,8 @@ def review_point_answered(*, point, approval, engagement, responder) -> Text:
         subject=f"Review point answered: {_capital(what)}",
         message=_paragraphs(
             f"{name(responder)} answered your {severity} review point on {what}"
-            f"{_in(engagement)}: {quoted(point.response)}.",
-            f"Your point was: {quoted(point.text)}.",
+            f"{_in(engagement)}: {quoted_end(point.response)}",
+            f"Your point was: {quoted_end(point.text)}",
             "Resolve it if the answer satisfies you, or reopen it with a reason.",
         ),
     )
@@ -215,8 +221,8 @@ def review_point_resolved(*, point, approval, engagement, resolver, notes: str) 
         subject=f"Review point resolved: {_capital(what)}",
         message=_paragraphs(
             f"{name(resolver)} resolved the {severity} review point on {what}{_in(engagement)}: "
-            f"{quoted(point.text)}.",
-            f"Notes: {quoted(notes)}." if notes else "",
+            f"{quoted_end(point.text)}",
+            f"Notes: {quoted_end(notes)}" if notes else "",
         ),
     )
 
@@ -244,7 +250,7 @@ def run_failed(*, run, engagement, error: str) -> Text:
         message=_paragraphs(
             f"Your workflow run “{run.name}” ({run.get_workflow_type_display().lower()})"
             f"{_in(engagement)} failed.",
-            f"What went wrong: {quoted(error)}." if error else "",
+            f"What went wrong: {quoted_end(error)}" if error else "",
             "The run's page shows the step that failed and its details.",
         ),
     )
@@ -285,7 +291,7 @@ def critical_event(*, event, actor, engagement) -> Text:
         subject=f"Critical audit event: {event.get_action_display()}",
         message=_paragraphs(
             f"A critical audit event was recorded{by}{_in(engagement)} on "
-            f"{when(event.created_at)}: {quoted(event.description)}.",
+            f"{when(event.created_at)}: {quoted_end(event.description)}",
             f"Action {event.get_action_display().lower()}, audit log entry {event.sequence}.",
         ),
     )

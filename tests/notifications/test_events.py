@@ -95,7 +95,7 @@ def test_a_designated_approver_is_asked_by_name_and_nobody_else_is_told(team, tr
         "Alice Fairweather asked you to decide the artefact review of “Paid claims triangle” "
         "(version 1) in engagement ACME · FY2025 reserve review." in email.body
     )
-    assert "Notes with the request: “Please check the 2019 row.”." in email.body
+    assert "Notes with the request: “Please check the 2019 row.”" in email.body
     assert f"Open it in the back office: {admin_url(approval)}" in email.body
     html = html_of(email)
     assert "<p>Alice Fairweather asked you to decide the artefact review of" in html
@@ -166,7 +166,7 @@ def test_an_approval_tells_the_requester_and_the_lead_not_the_approver(team, tri
     assert note.message == (
         "Bob Castellano approved the artefact review of “Paid claims triangle” (version 1) in "
         "engagement ACME · FY2025 reserve review.\n\n"
-        "Notes: “Diagonal reconciles to the ledger.”."
+        "Notes: “Diagonal reconciles to the ledger.”"
     )
     assert {m.to[0] for m in mail.outbox} == {"carol@firm.example", "alice@firm.example"}
 
@@ -189,8 +189,8 @@ def test_a_rejection_says_why(team, triangle, committed):
         == "[AI Actuary] Rejected: The artefact review of “Paid claims triangle” (version 1)"
     )
     assert "Bob Castellano rejected the artefact review of “Paid claims triangle”" in email.body
-    assert "Reason: “The 2019 diagonal does not reconcile.”." in email.body
-    assert "Reason: “The 2019 diagonal does not reconcile.”." in html_of(email)
+    assert "Reason: “The 2019 diagonal does not reconcile.”" in email.body
+    assert "Reason: “The 2019 diagonal does not reconcile.”" in html_of(email)
 
 
 def test_a_revocation_tells_requester_lead_and_approver(team, triangle, committed):
@@ -208,7 +208,7 @@ def test_a_revocation_tells_requester_lead_and_approver(team, triangle, committe
         "Alice Fairweather revoked the approval of the artefact review of “Paid claims triangle” "
         "(version 1) in engagement ACME · FY2025 reserve review, which Bob Castellano had granted."
     )
-    assert "Reason: “Wrong data cut-off.”." in notified["bob"].message
+    assert "Reason: “Wrong data cut-off.”" in notified["bob"].message
 
 
 def test_an_expiry_tells_the_requester_and_the_lead(team, triangle, committed, monkeypatch):
@@ -252,7 +252,7 @@ def test_a_raised_point_tells_the_requester_and_the_lead(team, pending, committe
     assert notified["carol"].message.startswith(
         "Bob Castellano raised a major review point on the artefact review of “Paid claims "
         "triangle” (version 1) in engagement ACME · FY2025 reserve review: “The tail factor is "
-        "not supported beyond 108 months.”."
+        "not supported beyond 108 months.”"
     )
     assert notified["carol"].link.startswith("/admin/approvals/reviewpoint/")
     assert len(emails_to(team.carol)) == 1 and emails_to(team.bob) == []
@@ -265,7 +265,7 @@ def test_an_answer_tells_whoever_raised_the_point(team, pending, committed):
     assert set(notified) == {"bob"}
     assert notified["bob"].message.startswith(
         "Carol Okafor answered your minor review point on the artefact review of “Paid claims "
-        "triangle” (version 1) in engagement ACME · FY2025 reserve review: “Benchmarked: 1.02.”."
+        "triangle” (version 1) in engagement ACME · FY2025 reserve review: “Benchmarked: 1.02.”"
     )
 
 
@@ -276,7 +276,7 @@ def test_a_resolution_tells_who_answered_and_the_requester(team, pending, commit
     notified = told(E.REVIEW_POINT_RESOLVED)
     assert set(notified) == {"alice", "carol"}  # Alice answered, Carol requested
     assert "Bob Castellano resolved the minor review point" in notified["alice"].message
-    assert "Notes: “Accepted.”." in notified["alice"].message
+    assert "Notes: “Accepted.”" in notified["alice"].message
 
 
 def test_a_reopened_point_is_raised_again_with_its_reason(team, pending, committed):
@@ -287,7 +287,7 @@ def test_a_reopened_point_is_raised_again_with_its_reason(team, pending, committ
     notified = told(E.REVIEW_POINT_RAISED)
     assert set(notified) == {"carol", "alice"}
     assert notified["carol"].subject.startswith("Review point reopened:")
-    assert "Reason for reopening: “No benchmark source.”." in notified["carol"].message
+    assert "Reason for reopening: “No benchmark source.”" in notified["carol"].message
 
 
 # --- workflow runs -----------------------------------------------------------------------
