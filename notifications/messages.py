@@ -86,15 +86,23 @@ def _capital(text: str) -> str:
 # --- approvals ---------------------------------------------------------------------------
 
 
-def approval_requested(*, approval, engagement, requester, designated: bool) -> Text:
-    """Someone asks the recipient (designated, or one of the eligible reviewers) to decide."""
+def approval_requested(*, approval, engagement, requester, personal: bool = True) -> Text:
+    """Someone asks for a decision: of the recipient (designated, or one of the eligible
+    reviewers) when `personal`, else in the third person (webhooks)."""
     what = approval_subject(approval)
-    if designated:
-        ask = f"{name(requester)} asked you to decide {what}{_in(engagement)}."
-    else:
+    designated = approval.designated_approver if approval.designated_approver_id else None
+    if designated is not None:
+        whom = "you" if personal else name(designated)
+        ask = f"{name(requester)} asked {whom} to decide {what}{_in(engagement)}."
+    elif personal:
         ask = (
             f"{name(requester)} asked for {what}{_in(engagement)}. You are one of the "
             "reviewers who may decide it."
+        )
+    else:
+        ask = (
+            f"{name(requester)} asked for {what}{_in(engagement)}, to be decided by a "
+            "reviewer of the team."
         )
     notes = (
         f"Notes with the request: {quoted_end(approval.request_notes)}"
@@ -108,7 +116,9 @@ def approval_requested(*, approval, engagement, requester, designated: bool) -> 
     )
     return Text(
         subject=f"Approval requested: {_capital(what)}",
-        message=_paragraphs(ask, notes, expiry, "Open it to approve or reject it."),
+        message=_paragraphs(
+            ask, notes, expiry, "Open it to approve or reject it." if personal else ""
+        ),
     )
 
 
@@ -198,17 +208,20 @@ def review_point_raised(
     )
 
 
-def review_point_answered(*, point, approval, engagement, responder) -> Text:
-    """The preparer answered the recipient's point."""
+def review_point_answered(*, point, approval, engagement, responder, personal: bool = True) -> Text:
+    """The preparer answered a point (the recipient's, when `personal`)."""
     severity = point.get_severity_display().lower()
     what = approval_subject(approval)
+    whose = "your" if personal else f"{name(point.raised_by)}'s"
     return Text(
         subject=f"Review point answered: {_capital(what)}",
         message=_paragraphs(
-            f"{name(responder)} answered your {severity} review point on {what}"
+            f"{name(responder)} answered {whose} {severity} review point on {what}"
             f"{_in(engagement)}: {quoted_end(point.response)}",
-            f"Your point was: {quoted_end(point.text)}",
-            "Resolve it if the answer satisfies you, or reopen it with a reason.",
+            f"{'Your' if personal else 'The'} point was: {quoted_end(point.text)}",
+            "Resolve it if the answer satisfies you, or reopen it with a reason."
+            if personal
+            else "",
         ),
     )
 
@@ -230,40 +243,49 @@ def review_point_resolved(*, point, approval, engagement, resolver, notes: str) 
 # --- workflow runs -----------------------------------------------------------------------
 
 
-def run_completed(*, run, engagement, approver=None) -> Text:
-    """The recipient's run completed (by itself, or once its approval was granted)."""
+def _run_named(run, owner, personal: bool) -> str:
+    kind = run.get_workflow_type_display().lower()
+    if personal:
+        return f"Your workflow run “{run.name}” ({kind})"
+    of = f" of {name(owner)}" if owner is not None else ""
+    return f"The workflow run “{run.name}” ({kind}){of}"
+
+
+def run_completed(*, run, engagement, owner=None, approver=None, personal: bool = True) -> Text:
+    """A run completed (by itself, or once its approval was granted); the recipient's, when
+    `personal`."""
     how = f" after {name(approver)} approved its results" if approver is not None else ""
     return Text(
         subject=f"Workflow run completed: {run.name}",
         message=_paragraphs(
-            f"Your workflow run “{run.name}” ({run.get_workflow_type_display().lower()})"
-            f"{_in(engagement)} completed{how}.",
+            f"{_run_named(run, owner, personal)}{_in(engagement)} completed{how}.",
             "Its results are on the run's page.",
         ),
     )
 
 
-def run_failed(*, run, engagement, error: str) -> Text:
-    """The recipient's run failed."""
+def run_failed(*, run, engagement, error: str, owner=None, personal: bool = True) -> Text:
+    """A run failed (the recipient's, when `personal`)."""
     return Text(
         subject=f"Workflow run failed: {run.name}",
         message=_paragraphs(
-            f"Your workflow run “{run.name}” ({run.get_workflow_type_display().lower()})"
-            f"{_in(engagement)} failed.",
+            f"{_run_named(run, owner, personal)}{_in(engagement)} failed.",
             f"What went wrong: {quoted_end(error)}" if error else "",
             "The run's page shows the step that failed and its details.",
         ),
     )
 
 
-def run_waiting_approval(*, run, engagement, by_runner: bool) -> Text:
-    """The recipient's run waits for its workflow approval."""
+def run_waiting_approval(
+    *, run, engagement, by_runner: bool, owner=None, personal: bool = True
+) -> Text:
+    """A run waits for its workflow approval (the recipient's, when `personal`)."""
     done = " finished its steps and" if by_runner else ""
     return Text(
         subject=f"Workflow run waiting for approval: {run.name}",
         message=_paragraphs(
-            f"Your workflow run “{run.name}” ({run.get_workflow_type_display().lower()})"
-            f"{_in(engagement)}{done} waits for its workflow approval.",
+            f"{_run_named(run, owner, personal)}{_in(engagement)}{done} waits for its "
+            "workflow approval.",
             "An independent reviewer on the team must approve its results before it completes.",
         ),
     )
@@ -272,13 +294,19 @@ def run_waiting_approval(*, run, engagement, by_runner: bool) -> Text:
 # --- engagements and the audit trail -----------------------------------------------------
 
 
-def engagement_due(*, engagement, days: int) -> Text:
-    """An engagement the recipient leads falls due soon."""
+def engagement_due(*, engagement, days: int, personal: bool = True) -> Text:
+    """An engagement falls due soon (one the recipient leads, when `personal`)."""
+    lead = engagement.lead_actuary
+    led = ""
+    if personal:
+        led = ", which you lead,"
+    elif lead is not None:
+        led = f", led by {name(lead)},"
     return Text(
         subject=f"Engagement due {in_days(days)}: {engagement_label(engagement)}",
         message=_paragraphs(
-            f"Engagement {engagement_label(engagement)} for {engagement.client_name}, which "
-            f"you lead, is due on {when(engagement.due_date)} ({in_days(days)}).",
+            f"Engagement {engagement_label(engagement)} for {engagement.client_name}{led} "
+            f"is due on {when(engagement.due_date)} ({in_days(days)}).",
             f"It is {engagement.get_status_display().lower()}.",
         ),
     )

@@ -155,19 +155,16 @@ def _approval_requested(event: AuditLog) -> list[Announcement]:
     if approval is None:
         return []
     engagement = approval.engagement
-    requester = approval.requested_by
-    designated = approval.designated_approver_id is not None
+    words = {"approval": approval, "engagement": engagement, "requester": approval.requested_by}
     announcement = _announce(
         event,
         NotificationEvent.APPROVAL_REQUESTED,
-        messages.approval_requested(
-            approval=approval, engagement=engagement, requester=requester, designated=designated
-        ),
+        messages.approval_requested(**words, personal=False),
         resource=approval,
         engagement=engagement,
         actor=event.user,
     )
-    announcement.tell(deciders_of(approval))
+    announcement.tell(deciders_of(approval), messages.approval_requested(**words))
     announcements = [announcement]
     run = approval.workflow_run
     if approval.approval_type == ApprovalType.WORKFLOW_APPROVAL and run is not None:
@@ -295,17 +292,18 @@ def _review_point_answered(event: AuditLog) -> list[Announcement]:
     if point is None:
         return []
     approval, engagement = point.approval, point.approval.engagement
+    words = {"point": point, "approval": approval, "engagement": engagement}
     announcement = _announce(
         event,
         NotificationEvent.REVIEW_POINT_ANSWERED,
-        messages.review_point_answered(
-            point=point, approval=approval, engagement=engagement, responder=event.user
-        ),
+        messages.review_point_answered(**words, responder=event.user, personal=False),
         resource=point,
         engagement=engagement,
         actor=event.user,
     )
-    announcement.tell((point.raised_by,))
+    announcement.tell(
+        (point.raised_by,), messages.review_point_answered(**words, responder=event.user)
+    )
     return [announcement]
 
 
@@ -345,23 +343,22 @@ def _run_ended(event: AuditLog) -> list[Announcement]:
     # of the person who queued the run: for them it is news. A decision on the run's
     # approval (approval_id) is the approver's act.
     by_runner = approval_id is None and _runner_runs(run)
+    owner = run_owner(run)
+    words = {"run": run, "engagement": engagement, "owner": owner}
     if event.action == AuditAction.WORKFLOW_COMPLETE:
-        kind = NotificationEvent.RUN_COMPLETED
-        text = messages.run_completed(
-            run=run, engagement=engagement, approver=event.user if approval_id else None
-        )
+        kind, say = NotificationEvent.RUN_COMPLETED, messages.run_completed
+        words["approver"] = event.user if approval_id else None
     else:
-        kind = NotificationEvent.RUN_FAILED
-        text = messages.run_failed(run=run, engagement=engagement, error=run.error_message)
+        kind, say = NotificationEvent.RUN_FAILED, messages.run_failed
+        words["error"] = run.error_message
     announcement = _announce(
         event,
         kind,
-        text,
+        say(**words, personal=False),
         resource=run,
         engagement=engagement,
         actor=None if by_runner else event.user,
     )
-    owner = run_owner(run)
     if approval_id is not None:
         # The requester and the lead were told of the decision, which says what became
         # of the run: not again.
@@ -369,7 +366,7 @@ def _run_ended(event: AuditLog) -> list[Announcement]:
         told = {approval.requested_by_id, engagement.lead_actuary_id} if approval else set()
         if owner is not None and owner.pk in told:
             owner = None
-    announcement.tell((owner,))
+    announcement.tell((owner,), say(**words))
     return [announcement]
 
 
@@ -383,15 +380,17 @@ def _run_moved(event: AuditLog) -> list[Announcement]:
 
 
 def _run_waiting(event: AuditLog, run: WorkflowRun, *, by_runner: bool) -> Announcement:
+    owner = run_owner(run)
+    words = {"run": run, "engagement": run.engagement, "by_runner": by_runner, "owner": owner}
     announcement = _announce(
         event,
         NotificationEvent.RUN_WAITING_APPROVAL,
-        messages.run_waiting_approval(run=run, engagement=run.engagement, by_runner=by_runner),
+        messages.run_waiting_approval(**words, personal=False),
         resource=run,
         engagement=run.engagement,
         actor=None if by_runner else event.user,
     )
-    announcement.tell((run_owner(run),))
+    announcement.tell((owner,), messages.run_waiting_approval(**words))
     return announcement
 
 
@@ -503,18 +502,20 @@ def engagement_due_announcements(*, today: datetime.date, days: int) -> Iterator
         .order_by("due_date", "pk")
     )
     for engagement in engagements:
+        days_left = (engagement.due_date - today).days
         announcement = Announcement(
             event=NotificationEvent.ENGAGEMENT_DUE,
             key=f"engagement:{engagement.pk}:due:{engagement.due_date.isoformat()}",
-            text=messages.engagement_due(
-                engagement=engagement, days=(engagement.due_date - today).days
-            ),
+            text=messages.engagement_due(engagement=engagement, days=days_left, personal=False),
             link=reverse("admin:engagements_engagement_change", args=(engagement.pk,)),
             engagement=engagement,
             actor=None,
             resource=engagement,
         )
-        announcement.tell((engagement.lead_actuary,))
+        announcement.tell(
+            (engagement.lead_actuary,),
+            messages.engagement_due(engagement=engagement, days=days_left),
+        )
         yield announcement
 
 

@@ -17,6 +17,7 @@ from django.core import mail
 from django.utils import timezone
 
 from engagements.services import engagement_activate
+from workflows.implementations.base import Step, WorkflowImplementation
 from notifications.models import Notification
 from tests.factories import (
     EngagementFactory,
@@ -109,3 +110,26 @@ def html_of(message) -> str:
     [(content, mimetype)] = message.alternatives
     assert mimetype == "text/html"
     return content
+
+
+class Quick(WorkflowImplementation):
+    """One step that does nothing; `needs_approval` and `fails` vary per test."""
+
+    label = "quick test workflow"
+    steps = (Step("work", "Do the work"),)
+    needs_approval = False
+    fails = False
+
+    def work(self):
+        if type(self).fails:
+            raise ValueError("the triangle has no 2019 diagonal")
+
+
+@pytest.fixture
+def quick(monkeypatch):
+    from workflows import registry
+    from workflows.choices import WorkflowType
+
+    Quick.needs_approval = Quick.fails = False
+    monkeypatch.setitem(registry.IMPLEMENTATIONS, WorkflowType.COHORT_GROUPING, Quick)
+    return Quick

@@ -35,7 +35,6 @@ from notifications.models import EmailDelivery, Notification
 from notifications.services import notification_preference_update
 from tests.factories import EngagementMemberFactory, SuperUserFactory
 from tests.factories.states import NO_CONFLICT, artefact_in, run_in
-from workflows.implementations.base import Step, WorkflowImplementation
 from workflows.services import workflow_run_complete, workflow_run_queue
 
 from .conftest import BASE_URL, emails_to, html_of, told
@@ -291,29 +290,6 @@ def test_a_reopened_point_is_raised_again_with_its_reason(team, pending, committ
 
 
 # --- workflow runs -----------------------------------------------------------------------
-
-
-class Quick(WorkflowImplementation):
-    """One step that does nothing; `needs_approval` and `fails` vary per test."""
-
-    label = "quick test workflow"
-    steps = (Step("work", "Do the work"),)
-    needs_approval = False
-    fails = False
-
-    def work(self):
-        if type(self).fails:
-            raise ValueError("the triangle has no 2019 diagonal")
-
-
-@pytest.fixture
-def quick(monkeypatch):
-    from workflows import registry
-    from workflows.choices import WorkflowType
-
-    Quick.needs_approval = Quick.fails = False
-    monkeypatch.setitem(registry.IMPLEMENTATIONS, WorkflowType.COHORT_GROUPING, Quick)
-    return Quick
 
 
 def queued_run(team, committed):

@@ -167,8 +167,10 @@ def test_a_delivery_is_signed_json_the_receiver_can_verify(team, receiver, ask_b
     assert payload["subject"] == (
         "Approval requested: The artefact review of “Paid claims triangle” (version 1)"
     )
-    assert payload["message"].startswith(
-        "Alice Fairweather asked you to decide the artefact review"
+    # Webhooks get the third person: "you" means nobody to a chat channel.
+    assert payload["message"] == (
+        "Alice Fairweather asked Bob Castellano to decide the artefact review of “Paid claims "
+        "triangle” (version 1) in engagement ACME · FY2025 reserve review."
     )
     assert payload["link"] == f"{BASE_URL}/admin/approvals/approval/{approval.pk}/change/"
     assert payload["object"] == {
@@ -360,6 +362,10 @@ def test_reminders_reach_subscribed_endpoints_once(team, receiver, committed):
     payload = json.loads(request["body"])
     assert payload["event"] == "engagement_due" and payload["actor"] is None
     assert payload["subject"] == "Engagement due in 2 days: ACME · FY2025 reserve review"
+    assert payload["message"].startswith(
+        "Engagement ACME · FY2025 reserve review for Acme General Insurance plc, led by Alice "
+        "Fairweather, is due on "
+    )
 
 
 # --- registering endpoints -----------------------------------------------------------------
@@ -398,3 +404,21 @@ def test_bad_endpoint_changes_are_refused_and_change_nothing(
     assert refused.value.field == field
     endpoint.refresh_from_db()
     assert endpoint.events == ["approval_requested"] and endpoint.url == receiver.url
+
+
+def test_a_run_the_runner_completed_is_told_in_the_third_person(team, receiver, committed, quick):
+    from workflows.services import workflow_run_queue
+
+    from tests.factories.states import run_in
+
+    endpoint_for(team, receiver, events=[E.RUN_COMPLETED])
+    run = run_in(team.engagement, actor=team.carol, workflow_type="cohort_grouping", name="Cohorts")
+    committed(workflow_run_queue, run=run, actor=team.carol)
+    [request] = receiver.requests
+    payload = json.loads(request["body"])
+    assert payload["message"] == (
+        "The workflow run “Cohorts” (cohort grouping) of Carol Okafor in engagement ACME · "
+        "FY2025 reserve review completed.\n\nIts results are on the run's page."
+    )
+    assert payload["actor"] is None  # the runner did it
+    assert payload["object"]["type"] == "workflowrun" and payload["object"]["status"] == "completed"
