@@ -16,7 +16,8 @@ come from the `send_due_reminders` command. The rules, everywhere:
 Who is told of what:
 
 - approval requested (approval_request): the designated approver, else the team's
-  reviewers whom the approval services would let decide it;
+  reviewers whom the approval services would let decide it; a new designated approver
+  (approval_update) is asked too;
 - run waiting for approval (approval_request of a workflow approval, or the move
   "await_approval"): whoever queued the run;
 - approval approved or rejected: its requester and the lead actuary;
@@ -131,6 +132,8 @@ def is_announced(event: AuditLog) -> bool:
         return True
     if event.action == AuditAction.WORKFLOW_UPDATE:
         return (event.metadata or {}).get("move") == "await_approval"
+    if event.action == AuditAction.APPROVAL_UPDATE:
+        return "designated_approver" in (event.new_value or {})
     return event.action in ACTION_HANDLERS
 
 
@@ -170,6 +173,27 @@ def _approval_requested(event: AuditLog) -> list[Announcement]:
     if approval.approval_type == ApprovalType.WORKFLOW_APPROVAL and run is not None:
         announcements.append(_run_waiting(event, run, by_runner=_runner_runs(run)))
     return announcements
+
+
+def _approval_redesignated(event: AuditLog) -> list[Announcement]:
+    """A pending approval's designated approver changed: ask the new one."""
+    if not (event.new_value or {}).get("designated_approver"):
+        return []
+    approval = _approval(event)
+    if approval is None or not approval.is_pending or approval.designated_approver_id is None:
+        return []
+    engagement = approval.engagement
+    words = {"approval": approval, "engagement": engagement, "requester": approval.requested_by}
+    announcement = _announce(
+        event,
+        NotificationEvent.APPROVAL_REQUESTED,
+        messages.approval_requested(**words, personal=False),
+        resource=approval,
+        engagement=engagement,
+        actor=event.user,
+    )
+    announcement.tell((approval.designated_approver,), messages.approval_requested(**words))
+    return [announcement]
 
 
 def _approval_decided(event: AuditLog) -> list[Announcement]:
@@ -426,6 +450,7 @@ def _critical_event(event: AuditLog) -> Announcement:
 
 ACTION_HANDLERS: dict[str, Callable[[AuditLog], list[Announcement]]] = {
     AuditAction.APPROVAL_REQUEST: _approval_requested,
+    AuditAction.APPROVAL_UPDATE: _approval_redesignated,
     AuditAction.APPROVAL_APPROVE: _approval_decided,
     AuditAction.APPROVAL_REJECT: _approval_decided,
     AuditAction.APPROVAL_REVOKE: _approval_revoked,

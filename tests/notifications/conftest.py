@@ -17,7 +17,6 @@ from django.core import mail
 from django.utils import timezone
 
 from engagements.services import engagement_activate
-from workflows.implementations.base import Step, WorkflowImplementation
 from notifications.models import Notification
 from tests.factories import (
     EngagementFactory,
@@ -26,6 +25,7 @@ from tests.factories import (
     SuperUserFactory,
     UserFactory,
 )
+from workflows.implementations.base import Step, WorkflowImplementation
 
 BASE_URL = "https://backoffice.example.com"
 

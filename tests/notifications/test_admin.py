@@ -304,3 +304,31 @@ def test_delivery_lists_cost_the_same_with_few_or_many_and_resend_works(
     assert page.status_code == 200 and "&quot;event&quot;: &quot;approval_requested&quot;" in (
         page.content.decode()
     )
+
+
+def test_superuser_lists_of_preferences_and_endpoints_cost_the_same_with_more_rows(client, team):
+    from notifications.services import notification_preference_update
+
+    signed_in(client, team.root)
+    urls = [
+        reverse("admin:notifications_notificationpreference_changelist"),
+        reverse("admin:notifications_webhookendpoint_changelist"),
+    ]
+
+    def add_rows(start, count):
+        for index in range(start, start + count):
+            user = EngagementMemberFactory(engagement=team.engagement).user
+            notification_preference_update(user=user, actor=user, data={"email_enabled": False})
+            webhook_endpoint_create(
+                actor=team.root,
+                name=f"Endpoint {index}",
+                url=f"https://hooks.example.com/{index}",
+                events=["run_failed"],
+                owner=user,
+            )
+
+    add_rows(0, 2)
+    few = [count_queries(client, url)[0] for url in urls]
+    add_rows(2, 20)
+    many = [count_queries(client, url)[0] for url in urls]
+    assert few == many and max(many) <= 10

@@ -21,6 +21,7 @@ from approvals.services import (
     approval_reject,
     approval_request,
     approval_revoke,
+    approval_update,
     review_point_raise,
     review_point_reopen,
     review_point_resolve,
@@ -467,3 +468,25 @@ def test_nothing_is_announced_before_the_commit(team, triangle, django_capture_o
         )
     assert len(callbacks) == 1  # the announcement, waiting for the commit
     assert not Notification.objects.exists() and mail.outbox == []
+
+
+def test_a_newly_designated_approver_is_asked(team, triangle, committed):
+    reviewer2 = EngagementMemberFactory(
+        engagement=team.engagement,
+        user__username="rita",
+        user__first_name="Rita",
+        user__last_name="Second",
+        role="reviewer",
+    ).user
+    approval = request_review(team, triangle, committed, designated=team.bob)
+    committed(approval_update, approval=approval, actor=team.alice, data={"request_notes": "More"})
+    assert set(told(E.APPROVAL_REQUESTED)) == {"bob"}  # nothing new for a note
+    committed(
+        approval_update,
+        approval=approval,
+        actor=team.alice,
+        data={"designated_approver": reviewer2},
+    )
+    notes = Notification.objects.filter(event=E.APPROVAL_REQUESTED).order_by("created_at")
+    assert [n.recipient.username for n in notes] == ["bob", "rita"]
+    assert notes[1].message.startswith("Alice Fairweather asked you to decide the artefact review")

@@ -27,6 +27,7 @@ from audit.choices import AuditAction, Severity
 from audit.models import AuditLog
 from audit.services import audit_record
 from config.exceptions import InvalidInput, NotAllowed
+from engagements.services import engagement_update
 from notifications.choices import DeliveryStatus, NotificationEvent
 from notifications.models import WebhookDelivery, WebhookEndpoint
 from notifications.services import (
@@ -34,7 +35,8 @@ from notifications.services import (
     webhook_endpoint_create,
     webhook_endpoint_update,
 )
-from tests.factories.states import artefact_in, grant
+from tests.factories.states import artefact_in, grant, run_in
+from workflows.services import workflow_run_queue
 
 from .conftest import BASE_URL
 
@@ -347,8 +349,6 @@ def test_unsubscribed_and_inactive_endpoints_receive_nothing(team, receiver, ask
 
 
 def test_reminders_reach_subscribed_endpoints_once(team, receiver, committed):
-    from engagements.services import engagement_update
-
     endpoint_for(team, receiver, events=[E.ENGAGEMENT_DUE])
     committed(
         engagement_update,
@@ -407,10 +407,6 @@ def test_bad_endpoint_changes_are_refused_and_change_nothing(
 
 
 def test_a_run_the_runner_completed_is_told_in_the_third_person(team, receiver, committed, quick):
-    from workflows.services import workflow_run_queue
-
-    from tests.factories.states import run_in
-
     endpoint_for(team, receiver, events=[E.RUN_COMPLETED])
     run = run_in(team.engagement, actor=team.carol, workflow_type="cohort_grouping", name="Cohorts")
     committed(workflow_run_queue, run=run, actor=team.carol)
