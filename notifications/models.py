@@ -107,9 +107,12 @@ class Notification(UUIDModel):
         related_name="+",
         help_text="Who did it; empty for the system.",
     )
+    # No database constraint: nothing may stand in the way of the audit log's own
+    # protections (its triggers refuse TRUNCATE and DELETE; rows are never removed).
     audit_event = models.ForeignKey(
         "audit.AuditLog",
-        on_delete=models.PROTECT,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
         null=True,
         blank=True,
         related_name="+",
@@ -339,7 +342,12 @@ class WebhookDelivery(Delivery, UUIDModel):
     event = models.CharField(max_length=40, choices=NotificationEvent.choices, db_index=True)
     key = models.CharField(max_length=200, help_text="What it is about, for uniqueness.")
     audit_event = models.ForeignKey(
-        "audit.AuditLog", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "audit.AuditLog",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
     )
     payload = models.JSONField(default=empty_dict)
     last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime
 import io
+import os
 
 import pytest
 from django.core import mail
 from django.core.management import call_command
 from django.utils import timezone
+from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 
 from approvals.choices import ApprovalStatus, ApprovalType
@@ -243,3 +245,59 @@ def test_no_email_is_made_for_someone_without_an_address(team, request_for_bob):
     request_for_bob()
     assert Notification.objects.filter(recipient=team.bob).count() == 1
     assert not EmailDelivery.objects.exists() and mail.outbox == []
+
+
+def run_database_worker():
+    """Run django-tasks-db's worker (the loop of `db_worker --batch`) in this process."""
+    Worker(
+        queue_names=["default"],
+        interval=0,
+        batch=True,
+        backend_name="default",
+        startup_delay=False,
+        max_tasks=None,
+        worker_id=f"test-{os.getpid()}",
+        excluded_queue_names=[],
+    ).run()
+
+
+@pytest.mark.slow
+def test_with_the_database_queue_a_task_delivered_twice_sends_once(
+    transactional_db, settings, team
+):
+    settings.TASKS = DATABASE_TASKS
+    triangle = artefact_in(team.engagement, actor=team.carol, name="Paid claims triangle")
+    # Autocommit: the request commits, its on-commit hook writes the announce task row.
+    approval_request(
+        approval_type=ApprovalType.ARTEFACT_REVIEW,
+        artefact=triangle,
+        actor=team.alice,
+        designated_approver=team.bob,
+    )
+    assert list(DBTaskResult.objects.values_list("task_path", flat=True)) == [
+        "notifications.tasks.announce"
+    ]
+    assert mail.outbox == []  # nothing is sent by the request itself
+
+    run_database_worker()  # announces, then sends the email it queued
+
+    [record] = EmailDelivery.objects.all()
+    assert record.status == DeliveryStatus.SENT and [m.to for m in mail.outbox] == [
+        [team.bob.email]
+    ]
+    tasks.send_email.enqueue(str(record.pk))  # the same task, delivered again
+    tasks.announce.enqueue(str(record.notification.audit_event_id))
+    run_database_worker()
+
+    outcomes = [
+        (row.task_path.rsplit(".", 1)[1], row.status, row.return_value)
+        for row in DBTaskResult.objects.order_by("enqueued_at")
+    ]
+    assert [(name, status) for name, status, _value in outcomes] == [
+        ("announce", "SUCCESSFUL"),
+        ("send_email", "SUCCESSFUL"),
+        ("send_email", "SUCCESSFUL"),
+        ("announce", "SUCCESSFUL"),
+    ]
+    assert outcomes[2][2]["outcome"] == "skipped" and outcomes[3][2]["notifications"] == 0
+    assert len(mail.outbox) == 1 and Notification.objects.count() == 1
