@@ -452,13 +452,25 @@ class DeliveryAdmin(SuperuserOnlyMixin, ServiceAdminMixin, admin.ModelAdmin):
     list_filter = ("status",)
     ordering = ("-created_at",)
     list_per_page = 50
+    extra_readonly: tuple[str, ...] = ()
 
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in self.model._meta.concrete_fields] + list(
             self.extra_readonly
         )
 
-    extra_readonly: tuple[str, ...] = ()
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # A record to read (and resend), never to edit: no Save buttons.
+        extra_context = {
+            "show_save": False,
+            "show_save_and_continue": False,
+            "show_save_and_add_another": False,
+            **(extra_context or {}),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def save_model(self, request, obj, form, change):
+        """Never save a delivery from its page: its fields are the sending's record."""
 
     @admin.display(description="last error")
     def short_error(self, obj):
