@@ -12,6 +12,7 @@ from artefacts.api.urls import routes as artefact_routes
 from audit.api.urls import routes as audit_routes
 from conversations.api.urls import routes as conversation_routes
 from engagements.api.urls import routes as engagement_routes
+from notifications.api.urls import routes as notification_routes
 from workflows.api.urls import routes as workflow_routes
 
 app_name = "api"
@@ -24,6 +25,7 @@ for prefix, viewset, basename in (
     *approval_routes,
     *audit_routes,
     *conversation_routes,
+    *notification_routes,
 ):
     router.register(prefix, viewset, basename=basename)
 

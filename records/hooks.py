@@ -1,6 +1,6 @@
 """Hooks: how a lower layer lets a higher app act without importing it.
 
-Apps depend on each other one way only (see docs/architecture.md): a lower app never
+Apps depend on each other one way only (see docs/developers/architecture.md): a lower app never
 imports a higher one. When a lower app needs something only a higher one knows (who
 may see an engagement, who asks for a sign-off, which rows of an engagement an app
 holds), it declares a hook here and calls it; the higher app registers its function

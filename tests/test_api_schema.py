@@ -130,7 +130,8 @@ def test_anonymous_requests_are_401_everywhere(api_client, url, viewset):
     assert_error(api_client.get(detail), 401, "not_authenticated")
     for extra in viewset.get_extra_actions():
         method = next(iter(extra.mapping))
-        response = getattr(api_client, method)(f"{detail}{extra.url_path}/")
+        base = detail if extra.detail else url
+        response = getattr(api_client, method)(f"{base}{extra.url_path}/")
         assert_error(response, 401, "not_authenticated")
 
 

@@ -1,6 +1,6 @@
 """The structure holds: one-way layers, every app placed, every hook provided, short modules.
 
-See docs/architecture.md. CI's lint stage runs `lint-imports` too; these tests make
+See docs/developers/architecture.md. CI's lint stage runs `lint-imports` too; these tests make
 a broken contract, an app left out of the layers or a hook nobody provides fail the
 suite as well, with a message that says what to do.
 """

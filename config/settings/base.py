@@ -47,7 +47,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
-    # The project's apps, lowest layer first (docs/architecture.md): each registers its
+    # The project's apps, lowest layer first (docs/developers/architecture.md): each registers its
     # hooks in AppConfig.ready(), in this order.
     "records",
     "audit",
@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "artefacts",
     "approvals",
     "conversations",
+    "notifications",
     # On top, beside config: the demo data drives every app (make run loads it).
     "demo",
 ]
@@ -268,6 +269,7 @@ SPECTACULAR_SETTINGS = {
         # Two fields are called "role": a team member's and a chat message's.
         "TeamRoleEnum": "engagements.choices.TeamRole",
         "MessageRoleEnum": "conversations.choices.MessageRole",
+        "NotificationEventEnum": "notifications.choices.NotificationEvent",
     },
 }
 
@@ -283,3 +285,32 @@ LOGGING = {
 
 # Where the `backup` command writes its archives (and `restore` its pre-recovery snapshots).
 BACKUP_ROOT = env.path("BACKUP_ROOT", default=BASE_DIR / "backups")
+
+# Email (notifications), through Django's mailers: the console backend (emails printed by
+# the process that sends them) unless EMAIL_BACKEND names another; production settings
+# default to SMTP configured from the environment (config/settings/production.py).
+MAILERS = {
+    "default": {
+        "BACKEND": env.str(
+            "EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
+        ),
+    }
+}
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="AI Actuary <noreply@localhost>")
+SERVER_EMAIL = env.str("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
+
+# Notifications (docs/notifications.md). Links in emails and webhook payloads start with
+# NOTIFICATIONS_BASE_URL, the address people open the back office at.
+NOTIFICATIONS_BASE_URL = env.str("NOTIFICATIONS_BASE_URL", default="http://127.0.0.1:8000")
+NOTIFICATIONS_EMAIL_SUBJECT_PREFIX = env.str(
+    "NOTIFICATIONS_EMAIL_SUBJECT_PREFIX", default="[AI Actuary]"
+)
+# Reminders (send_due_reminders): approvals expiring, and engagements due, within N days.
+NOTIFICATIONS_APPROVAL_EXPIRY_DAYS = env.int("NOTIFICATIONS_APPROVAL_EXPIRY_DAYS", default=3)
+NOTIFICATIONS_ENGAGEMENT_DUE_DAYS = env.int("NOTIFICATIONS_ENGAGEMENT_DUE_DAYS", default=7)
+# Email and webhook deliveries: attempts in all, and the first retry delay in seconds
+# (doubled after each failed attempt: 60, 120, 240, 480 s by default).
+NOTIFICATIONS_MAX_ATTEMPTS = env.int("NOTIFICATIONS_MAX_ATTEMPTS", default=5)
+NOTIFICATIONS_RETRY_DELAY = env.int("NOTIFICATIONS_RETRY_DELAY", default=60)
+# Seconds a webhook receiver has to answer one delivery.
+NOTIFICATIONS_WEBHOOK_TIMEOUT = env.int("NOTIFICATIONS_WEBHOOK_TIMEOUT", default=10)

@@ -85,9 +85,13 @@ def queue_and_run(django_capture_on_commit_callbacks, actuary):
     """
 
     def queue_and_run(run, *, actor=actuary):
-        with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        with django_capture_on_commit_callbacks() as callbacks:
             workflow_run_queue(run=run, actor=actor)
         assert len(callbacks) == 1
+        # Run the enqueue as the commit would, and what the run's own commits register
+        # (the notifications of its events) after it.
+        with django_capture_on_commit_callbacks(execute=True):
+            callbacks[0]()
         run.refresh_from_db()
         return run
 

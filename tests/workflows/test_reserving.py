@@ -428,7 +428,7 @@ def test_a_bootstrap_replays_exactly_from_its_seed(
     }
 
 
-# --- the examples of docs/actuaries/reserving-methods.md run as written --------------------------------
+# --- the examples of docs/actuaries/reserving-methods.md run as written ---------------------
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "actuaries" / "reserving-methods.md"
 EXAMPLE = re.compile(r"<!-- example: reserve-run -->\n```json\n(.*?)\n```", re.DOTALL)
