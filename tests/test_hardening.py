@@ -1,9 +1,9 @@
 """Regression tests of the outside test's findings (issue 15), one section per finding.
 
-Finding 1 (who may certify) is in tests/approvals/test_certification.py; finding 2
-(resource limits of uploads) in tests/artefacts; finding 7 (deploy-safe defaults) in
-tests/test_settings.py. The property-based run over the whole API is
-tests/test_api_fuzz.py.
+Finding 1 (who may certify) is in tests/approvals/test_certification.py; finding 2's
+reading limits in tests/reserving/test_read_limits.py (its API case here); finding 7
+(deploy-safe defaults) in tests/test_settings.py. The property-based run over the
+whole API (schemathesis) is tests/test_api_fuzz.py.
 """
 
 import datetime
@@ -11,6 +11,7 @@ import json
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
@@ -42,6 +43,49 @@ __all__ = ("lead", "lead_client", "outsider", "outsider_client", "teammate", "te
 pytestmark = pytest.mark.django_db
 
 CLIENT = {"REMOTE_ADDR": "198.51.100.9", "HTTP_USER_AGENT": "fuzzer/1.0"}
+
+
+# --- Finding 2: one upload cannot exhaust a worker ----------------------------------------
+
+
+def test_a_huge_triangle_file_used_as_a_run_input_is_refused_at_the_read_limit(
+    lead_client, engagement
+):
+    """Reading stops at 50,000 rows (tests/reserving/test_read_limits.py for the rest)."""
+    lines = ["origin,development,value"] + [
+        f"{2000 + n % 20},{12 * (n % 20 + 1)},{n}" for n in range(50_010)
+    ]
+    upload = SimpleUploadedFile("huge.csv", "\n".join(lines).encode(), content_type="text/csv")
+    created = lead_client.post(
+        f"{API}/artefacts/",
+        {
+            "engagement": str(engagement.pk),
+            "name": "Huge",
+            "artefact_type": "triangle",
+            "file": upload,
+        },
+        format="multipart",
+    )
+    assert created.status_code == 201, created.content
+
+    response = lead_client.post(
+        f"{API}/workflow-runs/",
+        {
+            "engagement": str(engagement.pk),
+            "workflow_type": "reserve_calculation",
+            "name": "Chain ladder on a huge file",
+            "input_params": {
+                "triangle_artefact": created.json()["id"],
+                "cumulative": True,
+                "measure": "paid",
+            },
+        },
+    )
+
+    body = assert_error(response, 400, "invalid")
+    assert set(body["errors"]) == {"input_params"}
+    assert "row 50001: 'huge.csv' has more than 50,000 rows" in body["detail"]
+    assert not WorkflowRun.objects.exists()
 
 
 # --- Finding 3: login throttling ----------------------------------------------------------

@@ -10,7 +10,23 @@ MSG_BAD_OPTION = "{name} must be one of {allowed}, not {value!r}"
 MSG_EMPTY_FILE = "row 1, column A: the file {file!r} is empty"
 MSG_NOT_TEXT = "{file!r} is neither a CSV text file nor an Excel (.xlsx) workbook"
 MSG_UNREADABLE_EXCEL = "{file!r} is not a readable Excel (.xlsx) workbook: {error}"
+MSG_UNREADABLE_CSV = "{file!r} is not a readable CSV file: {error}"
 MSG_OLD_EXCEL = "{file!r} is an old Excel (.xls) file; save it as .xlsx or CSV"
+MSG_TOO_MANY_ROWS = (
+    "row {row}: {file!r} has more than {limit:,} rows, far more than a triangle or an "
+    "exposure needs; keep only the data in the first sheet"
+)
+MSG_TOO_MANY_SCANNED_ROWS = (
+    "row {row}: {file!r} runs past row {limit:,}, mostly empty; delete the empty rows "
+    "below the data"
+)
+MSG_TOO_MANY_COLUMNS = (
+    "row {row}: {file!r} has more than {limit} columns, more than a triangle can have"
+)
+MSG_UNPACKS_TOO_LARGE = (
+    "{file!r} unpacks to {size:,} bytes, more than the {limit:,} a triangle or exposure "
+    "workbook may hold; save only the data, or as CSV"
+)
 MSG_NO_DATA_ROWS = "row {row}, column A: the file {file!r} has a header row but no data rows"
 MSG_LONG_COLUMNS_MISSING = (
     "row {row}: the long layout needs origin, development and value columns; "

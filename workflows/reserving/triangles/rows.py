@@ -11,12 +11,24 @@ import datetime as dt
 import io
 import math
 import re
-from collections.abc import Callable
+import zipfile
+from collections.abc import Callable, Iterator
 
+from workflows.reserving.triangles.limits import (
+    MAX_FILE_COLUMNS,
+    MAX_FILE_ROWS,
+    MAX_SCANNED_ROWS,
+    MAX_UNPACKED_BYTES,
+)
 from workflows.reserving.triangles.messages import (
     MSG_EMPTY_FILE,
     MSG_NOT_TEXT,
     MSG_OLD_EXCEL,
+    MSG_TOO_MANY_COLUMNS,
+    MSG_TOO_MANY_ROWS,
+    MSG_TOO_MANY_SCANNED_ROWS,
+    MSG_UNPACKS_TOO_LARGE,
+    MSG_UNREADABLE_CSV,
     MSG_UNREADABLE_EXCEL,
 )
 
@@ -29,7 +41,12 @@ Reporter = Callable[[list[str]], None]
 
 
 def read_rows(data: bytes, file_name: str, report: Reporter) -> list[Row]:
-    """Return the non-empty rows as (row number, cells), trailing empty cells dropped."""
+    """Return the non-empty rows as (row number, cells), trailing empty cells dropped.
+
+    Reading is bounded whatever the file holds: at most MAX_FILE_ROWS non-empty rows
+    of MAX_FILE_COLUMNS columns, MAX_SCANNED_ROWS rows in all, and a workbook that
+    unpacks to no more than MAX_UNPACKED_BYTES; past a limit the file is refused.
+    """
     if not data or not data.strip():
         report([MSG_EMPTY_FILE.format(file=file_name)])
     suffix = file_name.lower().rsplit(".", 1)[-1] if "." in file_name else ""
@@ -42,33 +59,67 @@ def read_rows(data: bytes, file_name: str, report: Reporter) -> list[Row]:
         raw_rows = _csv_rows(data, file_name, report)
     rows = []
     for number, cells in enumerate(raw_rows, start=1):
+        if number > MAX_SCANNED_ROWS:
+            report(
+                [
+                    MSG_TOO_MANY_SCANNED_ROWS.format(
+                        row=number, file=file_name, limit=MAX_SCANNED_ROWS
+                    )
+                ]
+            )
         cells = [clean(cell) for cell in cells]
         while cells and cells[-1] is None:
             cells.pop()
-        if cells:
-            rows.append((number, cells))
+        if not cells:
+            continue
+        if len(cells) > MAX_FILE_COLUMNS:
+            report(
+                [MSG_TOO_MANY_COLUMNS.format(row=number, file=file_name, limit=MAX_FILE_COLUMNS)]
+            )
+        if len(rows) == MAX_FILE_ROWS:
+            report([MSG_TOO_MANY_ROWS.format(row=number, file=file_name, limit=MAX_FILE_ROWS)])
+        rows.append((number, cells))
     if not rows:
         report([MSG_EMPTY_FILE.format(file=file_name)])
     return rows
 
 
-def _excel_rows(data: bytes, file_name: str, report: Reporter) -> list[tuple]:
+def _excel_rows(data: bytes, file_name: str, report: Reporter) -> Iterator[tuple]:
+    """Yield the first sheet's rows one at a time (read-only: nothing else is loaded)."""
     import openpyxl  # Imported here: the web app never needs it at start-up.
 
+    _check_unpacked_size(data, file_name, report)
     try:
         workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-        try:
-            return [tuple(row) for row in workbook.worksheets[0].iter_rows(values_only=True)]
-        finally:
-            workbook.close()
     except Exception as error:  # openpyxl raises many types for a damaged workbook
         report(
             [MSG_UNREADABLE_EXCEL.format(file=file_name, error=str(error) or type(error).__name__)]
         )
-    return []
+        return
+    try:
+        sheet = workbook.worksheets[0]
+        yield from sheet.iter_rows(values_only=True, max_col=MAX_FILE_COLUMNS + 1)
+    except Exception as error:  # a damaged sheet shows only while its rows are read
+        report(
+            [MSG_UNREADABLE_EXCEL.format(file=file_name, error=str(error) or type(error).__name__)]
+        )
+    finally:
+        workbook.close()
 
 
-def _csv_rows(data: bytes, file_name: str, report: Reporter) -> list[list[str]]:
+def _check_unpacked_size(data: bytes, file_name: str, report: Reporter) -> None:
+    """Refuse a workbook that would unpack to more than MAX_UNPACKED_BYTES (a ZIP bomb)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            size = sum(entry.file_size for entry in archive.infolist())
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError) as error:
+        report([MSG_UNREADABLE_EXCEL.format(file=file_name, error=str(error))])
+        return
+    if size > MAX_UNPACKED_BYTES:
+        report([MSG_UNPACKS_TOO_LARGE.format(file=file_name, size=size, limit=MAX_UNPACKED_BYTES)])
+
+
+def _csv_rows(data: bytes, file_name: str, report: Reporter) -> Iterator[list[str]]:
     if b"\x00" in data:
         report([MSG_NOT_TEXT.format(file=file_name)])
     try:
@@ -80,7 +131,10 @@ def _csv_rows(data: bytes, file_name: str, report: Reporter) -> list[list[str]]:
         delimiter = dialect.delimiter
     except csv.Error:
         delimiter = ","
-    return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    try:
+        yield from csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    except csv.Error as error:  # e.g. a field longer than the csv module's limit
+        report([MSG_UNREADABLE_CSV.format(file=file_name, error=error)])
 
 
 def clean(cell: object) -> object:
