@@ -23,3 +23,9 @@ urlpatterns = [
 
 # MEDIA_ROOT is deliberately never served as static files, not even with DEBUG on:
 # artefact bytes leave only through the verified, scoped and audited download views.
+
+# Under /api/ even Django's own errors answer in the API's JSON body (config/errors.py).
+handler400 = "config.errors.bad_request"
+handler403 = "config.errors.permission_denied"
+handler404 = "config.errors.page_not_found"
+handler500 = "config.errors.server_error"

@@ -2,6 +2,8 @@
 
 import django_filters
 
+from records.api.filters import DateTimeFilter
+
 from .choices import NotificationEvent
 from .models import Notification
 
@@ -19,10 +21,10 @@ class NotificationFilterSet(django_filters.FilterSet):
         choices=NotificationEvent.choices, help_text="One or more events (repeat the parameter)."
     )
     engagement_id = django_filters.UUIDFilter(help_text="Id of the engagement it is about.")
-    created_after = django_filters.IsoDateTimeFilter(
+    created_after = DateTimeFilter(
         field_name="created_at", lookup_expr="gte", help_text="Created at or after (ISO 8601)."
     )
-    created_before = django_filters.IsoDateTimeFilter(
+    created_before = DateTimeFilter(
         field_name="created_at", lookup_expr="lte", help_text="Created at or before (ISO 8601)."
     )
 

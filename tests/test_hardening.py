@@ -217,6 +217,25 @@ class TestNoServerErrors:
         response = lead_client.get(f"{API}{path}", {"created_after": "2026-01-01T00:00:00+16:00"})
         assert response.status_code == 200, response.content
 
+    def test_every_list_filter_uses_the_safe_date_time_and_integer_fields(self):
+        """No FilterSet of the API slips back to a filter that can reach a database error."""
+        from django_filters import IsoDateTimeFilter, NumberFilter
+
+        from config.api_router import router
+        from records.api.filters import IntegerFilter, UTCDateTimeField
+
+        unsafe = []
+        for prefix, viewset, _basename in router.registry:
+            filterset = getattr(viewset, "filterset_class", None)
+            for name, filter_ in getattr(filterset, "base_filters", {}).items():
+                if isinstance(filter_, IsoDateTimeFilter) and not issubclass(
+                    filter_.field_class, UTCDateTimeField
+                ):
+                    unsafe.append(f"{prefix}: {name}")
+                if isinstance(filter_, NumberFilter) and not isinstance(filter_, IntegerFilter):
+                    unsafe.append(f"{prefix}: {name}")
+        assert unsafe == []
+
     def test_the_offset_is_applied_not_dropped(self, lead_client, engagement):
         engagement.created_at = datetime.datetime(2026, 1, 1, 12, tzinfo=datetime.UTC)
         Engagement.objects.filter(pk=engagement.pk).update(created_at=engagement.created_at)
@@ -291,6 +310,13 @@ class TestNoServerErrors:
         )
         body = assert_error(response, 413, "request_too_large")
         assert body["max_size"] == 1000
+
+    def test_an_address_no_route_matches_answers_the_apis_json_404(self, lead_client, client):
+        """Found by the API fuzz run: an id that is not a UUID matched no route (HTML 404)."""
+        response = lead_client.post(f"{API}/approvals/0.5/approve/", {})
+        assert_error(response, 404, "not_found", match="no API endpoint or object")
+        assert response["Content-Type"] == "application/json"
+        assert "html" in client.get("/no-such-page/")["Content-Type"]
 
     def test_an_unexpected_error_answers_json_500(self, lead_client, monkeypatch):
         from engagements.api import views

@@ -64,6 +64,9 @@ class NotificationPreferenceSerializer(RecordSerializer):
         required=False,
         help_text="The events you do not want to hear about.",
     )
+    updated_at = serializers.DateTimeField(
+        read_only=True, allow_null=True, help_text="Null until you first change them."
+    )
 
     class Meta:
         model = NotificationPreference

@@ -70,17 +70,19 @@ class NotificationPreferenceViewSet(ServiceViewSetMixin, viewsets.GenericViewSet
     engagement_path = None
     pagination_class = None
 
+    def get_object(self):
+        """Return the actor's preferences (the defaults until they change them)."""
+        return services.preferences_for([self.actor])[self.actor.pk]
+
     @extend_schema(summary="List your notification preferences: one row, yours")
     def list(self, request):
-        preference = services.preferences_for([self.actor])[self.actor.pk]
-        return Response([self.get_serializer(preference).data])
+        return Response([self.get_serializer(self.get_object()).data])
 
     @extend_schema(summary="Your notification preferences (GET), or change them (PUT, PATCH)")
     @action(detail=False, methods=["get", "put", "patch"])
     def mine(self, request):
         if request.method == "GET":
-            preference = services.preferences_for([self.actor])[self.actor.pk]
-            return Response(self.get_serializer(preference).data)
+            return Response(self.get_serializer(self.get_object()).data)
         serializer = self.get_serializer(data=request.data, partial=request.method == "PATCH")
         serializer.is_valid(raise_exception=True)
         preference = services.notification_preference_update(

@@ -124,3 +124,14 @@ def test_bad_preferences_are_refused_and_change_nothing(team, body, field):
     assert_error(response, 400, "invalid")
     assert field in response.json()["errors"]
     assert not NotificationPreference.objects.exists()
+
+
+def test_the_preferences_answer_options_and_a_null_change_time_before_any_change(db):
+    """Found by the API fuzz run (tests/test_api_fuzz.py): OPTIONS was a 500."""
+    from tests.api_fixtures import client_for
+    from tests.factories import UserFactory
+
+    client = client_for(UserFactory())
+    assert client.options("/api/v1/notification-preferences/mine/").status_code == 200
+    body = client.get("/api/v1/notification-preferences/").json()
+    assert body[0]["updated_at"] is None
