@@ -255,6 +255,9 @@ def test_mixed_audited_writes_on_shared_engagements_never_deadlock(transactional
     assert "appended while checking" not in reports[-1]
 
 
+OTHER = {"forward": "backward", "backward": "forward"}
+
+
 def test_two_transactions_that_deadlock_are_retried_once_with_the_same_result(
     transactional_db, caplog
 ):
@@ -262,10 +265,15 @@ def test_two_transactions_that_deadlock_are_retried_once_with_the_same_result(
     first, second = EngagementFactory(), EngagementFactory()
     both_locked_one = threading.Barrier(2)
     attempts = Counter()
+    finished = {"forward": threading.Event(), "backward": threading.Event()}
 
     @audited_transaction
     def lock_both(name, one, other):
         attempts[name] += 1
+        if attempts[name] > 1:
+            # The retry starts once the other has committed, as it would at any pace: a
+            # retry racing the survivor for the same rows could deadlock it again.
+            finished[OTHER[name]].wait(timeout=10)
         lock(one)
         audit_record(action=AuditAction.ENGAGEMENT_UPDATE, resource=one, description=name)
         if attempts[name] == 1:
@@ -278,6 +286,7 @@ def test_two_transactions_that_deadlock_are_retried_once_with_the_same_result(
     def run(name, one, other):
         try:
             lock_both(name, one, other)
+            finished[name].set()
         except Exception as error:
             errors.append(error)
         finally:
