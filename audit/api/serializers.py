@@ -2,11 +2,18 @@
 
 from rest_framework import serializers
 
+from records.api.shapes import ShapeField
+
 from ..models import AuditLog, Backup, Recovery
+from .shapes import AuditMetadataShape, AuditValuesShape
 
 
 class AuditLogSerializer(serializers.ModelSerializer):
     """One audit event with its place in the hash chain."""
+
+    old_value = ShapeField(AuditValuesShape, allow_null=True, help_text="Before the event.")
+    new_value = ShapeField(AuditValuesShape, allow_null=True, help_text="After the event.")
+    metadata = ShapeField(AuditMetadataShape)
 
     class Meta:
         model = AuditLog

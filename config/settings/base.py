@@ -269,6 +269,8 @@ SPECTACULAR_SETTINGS = {
         "TeamRoleEnum": "engagements.choices.TeamRole",
         "MessageRoleEnum": "conversations.choices.MessageRole",
         "NotificationEventEnum": "notifications.choices.NotificationEvent",
+        # The reserving methods, in a run's results and their options.
+        "ReservingMethodEnum": "workflows.reserving.options.METHODS",
     },
 }
 
