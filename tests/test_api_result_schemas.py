@@ -11,9 +11,11 @@ reserving result's shapes are derived from the engine's dataclasses
 import dataclasses
 import datetime
 import inspect
+import io
 
 import pytest
 from django.core.files.base import ContentFile
+from django.core.management import call_command
 
 from approvals.choices import ApprovalType
 from approvals.services import approval_approve, approval_reject
@@ -290,6 +292,13 @@ def test_a_reserving_run_with_exposure_and_prior_run_matches_its_schema(
         "exposure_artefact",
     ]
 
+    replay = lead_client.post(f"{RUNS}{run.pk}/replay/")
+    assert replay.status_code == 200, replay.content
+    record = replay.json()
+    assert_shape(record, "ReplayRecord")
+    assert record["matched"] is True and len(record["outputs"]) == len(summary["artefacts"])
+    assert_shape(record["environment"], "ReplayEnvironment", complete=True)
+
 
 @pytest.mark.django_db
 def test_triangle_analysis_and_data_validation_match_their_schemas(
@@ -420,6 +429,18 @@ def test_decisions_and_sign_offs_match_their_schemas(engagement, actuary, review
     assert entries
     for entry in entries:
         assert_shape(entry, "AuditLog")
+
+
+@pytest.mark.django_db
+def test_a_backup_record_matches_its_schema(engagement, lead_client, settings, tmp_path):
+    settings.BACKUP_ROOT = tmp_path / "backups"
+    call_command(
+        "backup", "--engagement", str(engagement.pk), "--no-progress", stdout=io.StringIO()
+    )
+    [backup] = results(lead_client.get(f"{API}/backups/"))
+    assert_shape(backup, "Backup")
+    assert backup["status"] == "completed" and "engagements.engagement" in backup["tables_included"]
+    assert backup["metadata"]["counts"]
 
 
 def test_the_output_summary_is_any_of_the_runner_results_then_what_was_reported():

@@ -5,7 +5,13 @@ from rest_framework import serializers
 from records.api.shapes import ShapeField
 
 from ..models import AuditLog, Backup, Recovery
-from .shapes import AuditMetadataShape, AuditValuesShape
+from .shapes import (
+    AuditMetadataShape,
+    AuditValuesShape,
+    BackupMetadataShape,
+    RecoveryMetadataShape,
+    RecoveryOptionsShape,
+)
 
 
 class AuditLogSerializer(serializers.ModelSerializer):
@@ -44,6 +50,11 @@ class AuditLogSerializer(serializers.ModelSerializer):
 class BackupSerializer(serializers.ModelSerializer):
     """What a backup command wrote."""
 
+    tables_included = serializers.ListField(
+        child=serializers.CharField(), read_only=True, help_text="The tables it holds."
+    )
+    metadata = ShapeField(BackupMetadataShape)
+
     class Meta:
         model = Backup
         fields = (
@@ -74,6 +85,12 @@ class BackupSerializer(serializers.ModelSerializer):
 
 class RecoverySerializer(serializers.ModelSerializer):
     """What a restore command did."""
+
+    tables_recovered = serializers.ListField(
+        child=serializers.CharField(), read_only=True, help_text="The tables it wrote to."
+    )
+    options = ShapeField(RecoveryOptionsShape)
+    metadata = ShapeField(RecoveryMetadataShape)
 
     class Meta:
         model = Recovery

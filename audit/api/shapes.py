@@ -28,3 +28,26 @@ class AuditMetadataShape(OpenShape):
     login; certification and holder on a qualification; scope and counts on a backup;
     outputs and environment_differences on a replay.
     """
+
+
+class BackupMetadataShape(OpenShape):
+    """What a backup holds, as the backup command recorded it.
+
+    scope (what was backed up: the engagement or everything), format_version,
+    app_version, counts (rows per table), files, file_bytes and problems (the files it
+    could not read); pre_recovery_snapshot and recovery_id on the snapshot a restore
+    takes first.
+    """
+
+
+class RecoveryOptionsShape(OpenShape):
+    """How the restore command was asked to restore: mode, overwrite, merge, source."""
+
+
+class RecoveryMetadataShape(OpenShape):
+    """What a restore read and did, as the restore command recorded it.
+
+    scope, archive, checksum_origin, manifest_created_at, manifest_backup_id,
+    app_version and format_version of the archive; once done, tables (rows written,
+    kept or replaced per table), files, warnings and snapshot_backup_id.
+    """

@@ -14,6 +14,7 @@ checks the results of every method, and of the other runner types, against them.
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from records.api.shapes import OpenShape, Shape, dataclass_shape
@@ -153,6 +154,30 @@ ActualVsExpectedShape = dataclass_shape(
 )
 
 
+NUMBER = {"type": "number", "format": "double"}
+
+
+@extend_schema_field({"anyOf": [NUMBER, {"type": "object", "additionalProperties": NUMBER}]})
+class LossRatioField(serializers.JSONField):
+    """An a-priori loss ratio: one number, or one per origin ({origin: ratio})."""
+
+
+@extend_schema_field({"anyOf": [{"type": "string"}, NUMBER]})
+class OriginOrAgeField(serializers.JSONField):
+    """An origin's label or a development age."""
+
+
+class TailChoiceShape(Shape):
+    """The tail chosen: constant (factor, reason), a curve fitted from an age, or Bondy."""
+
+    method = serializers.CharField(help_text="constant, exponential, inverse_power or bondy.")
+    factor = serializers.FloatField(required=False, help_text="constant only.")
+    reason = serializers.CharField(required=False, help_text="constant only.")
+    fit_from_age = serializers.FloatField(
+        required=False, help_text="The curves, when fitted from a given age."
+    )
+
+
 class SelectedFactorShape(Shape):
     """A development factor the actuary selected, with the reason."""
 
@@ -177,21 +202,17 @@ class ReservingOptionsShape(Shape):
     drop_high = serializers.IntegerField()
     drop_low = serializers.IntegerField()
     exclude = serializers.ListField(
-        child=serializers.ListField(child=serializers.JSONField()),
+        child=serializers.ListField(child=OriginOrAgeField(), min_length=2, max_length=2),
         help_text="The link ratios left out, as [origin, from age] pairs.",
     )
     selected_factors = serializers.DictField(
         child=SelectedFactorShape(), help_text="Selected factors by development age."
     )
-    tail = serializers.DictField(
-        allow_null=True,
-        help_text='The tail chosen ({"method": "constant", "factor": …, "reason": …}, '
-        '{"method": "exponential", "fit_from_age": …}, …); null without a tail.',
-    )
+    tail = TailChoiceShape(allow_null=True, help_text="The tail chosen; null without a tail.")
     tail_factor = serializers.FloatField(allow_null=True, help_text="The tail's factor.")
     sigma_interpolation = serializers.CharField()
     engine = serializers.CharField()
-    apriori_loss_ratio = serializers.JSONField(
+    apriori_loss_ratio = LossRatioField(
         required=False,
         help_text="bornhuetter_ferguson, benktander: a number, or one per origin.",
     )
@@ -475,3 +496,40 @@ class ReportedErrorDetailsShape(OpenShape):
 
 
 ERROR_DETAILS_SHAPES = (StepFailureShape, ApprovalRejectionShape, ReportedErrorDetailsShape)
+
+
+# --- replays ---------------------------------------------------------------------------------
+
+
+class ReplayInputShape(ProvenanceInputShape):
+    """An input of the run, checked before the replay: it exists with the recorded bytes."""
+
+    verified = serializers.BooleanField()
+
+
+class ReplayOutputShape(Shape):
+    """One output of the run and of its replay, paired by file name, and whether they match."""
+
+    artefact_id = serializers.UUIDField(allow_null=True, help_text="Null: the run never stored it.")
+    name = serializers.CharField()
+    file_name = serializers.CharField()
+    original_hash = serializers.CharField(allow_null=True)
+    replay_hash = serializers.CharField(allow_null=True, help_text="Null: the replay made none.")
+    match = serializers.BooleanField()
+
+
+class VersionChangeShape(Shape):
+    """A version that differs between the run and its replay."""
+
+    original = serializers.CharField(allow_null=True)
+    replay = serializers.CharField(allow_null=True)
+
+
+class ReplayEnvironmentShape(Shape):
+    """The code and library versions of the replay and of the run, and what differs."""
+
+    replay = RunEnvironmentShape()
+    original = RunEnvironmentShape()
+    differences = serializers.DictField(
+        child=VersionChangeShape(), help_text="By what differs (python, git_commit, numpy, …)."
+    )

@@ -15,6 +15,9 @@ from ..models import ReplayRecord, WorkflowRun
 from .results import (
     ERROR_DETAILS_SHAPES,
     OUTPUT_SUMMARY_SHAPES,
+    ReplayEnvironmentShape,
+    ReplayInputShape,
+    ReplayOutputShape,
     RunProvenanceShape,
     WorkflowRunMetricsShape,
 )
@@ -163,6 +166,17 @@ class WorkflowRunFailSerializer(InputSerializer):
 
 class ReplayRecordSerializer(RecordSerializer):
     """A replay of a run: whether every output matched, per artefact, and the environment."""
+
+    inputs = ShapeField(
+        ReplayInputShape, many=True, help_text="The inputs verified before replaying."
+    )
+    outputs = ShapeField(
+        ReplayOutputShape, many=True, help_text="Per output artefact: both SHA-256, and match."
+    )
+    environment = ShapeField(
+        ReplayEnvironmentShape,
+        help_text="The replay's code and library versions and how they differ from the run's.",
+    )
 
     class Meta:
         model = ReplayRecord
