@@ -13,9 +13,11 @@ differently are declared beside it. Where a function builds the dict, the shape 
 declared next to the function's app. Either way the tests check real values against
 the schema (tests/test_api_result_schemas.py), so neither can drift from the other.
 
-A shape is closed unless it says otherwise: `additional_properties` (a schema, `{}` for
-any value) declares that other keys may appear, e.g. a run's metrics, which merge what
-a client reports with what the runner measured.
+A shape lists every key the server writes, and the tests hold it to that (no other
+key may appear); `additional_properties` (a schema, `{}` for any value) declares that
+other keys may, e.g. in a run's metrics, which merge what a client reports with what
+the runner measured. The published schema leaves objects open, as OpenAPI does by
+default, so a key added later does not break a client generated earlier.
 """
 
 from __future__ import annotations
