@@ -194,7 +194,13 @@ def test_an_unsupported_media_type_is_415(lead_client):
     response = lead_client.post(
         f"{API}/engagements/", "<engagement/>", content_type="application/xml"
     )
-    assert_error(response, 415, "unsupported_media_type")
+    assert_error(
+        response,
+        415,
+        "unsupported_media_type",
+        match='Unsupported media type "application/xml" in request: this endpoint takes '
+        "application/json (send the header Content-Type: application/json).",
+    )
 
 
 @pytest.mark.parametrize("lookup", [str(uuid.uuid4()), "not-a-uuid", "1", "%20"])

@@ -3,6 +3,7 @@
 from django.utils import timezone
 from rest_framework import serializers
 
+from artefacts.api.shapes import RelianceSnapshotShape
 from artefacts.models import Artefact
 from engagements.models import Engagement
 from records.api.serializers import (
@@ -12,10 +13,12 @@ from records.api.serializers import (
     RecordSerializer,
     VisiblePrimaryKeyRelatedField,
 )
+from records.api.shapes import ShapeField
 from workflows.models import WorkflowRun
 
 from ..choices import MemoFormat
 from ..models import Approval, DisclosureChecklist, ProfessionalQualification, ReviewPoint
+from .shapes import ApproverQualificationsShape, DisclosuresShape, MaterialChangesComparisonShape
 
 AUDIT_FIELDS = ("created_at", "updated_at", "created_by", "updated_by")
 REASON_REQUIRED = "Say why: a reason is required."
@@ -52,7 +55,10 @@ class ApprovalSerializer(RecordSerializer):
         queryset=WorkflowRun.objects.all(),
         required=False,
         allow_null=True,
-        help_text="workflow_approval only: the run it releases (a running run waits for it).",
+        help_text="workflow_approval only: the run it releases (a running run waits for it). "
+        "The runner requests this approval itself when a reserve_calculation or "
+        "ibnr_estimation run finishes (the run then waits for it): requesting another answers "
+        "409; find it with GET /approvals/?workflow_run_id=….",
     )
     designated_approver = ActiveUserField(
         required=False,
@@ -60,10 +66,21 @@ class ApprovalSerializer(RecordSerializer):
         help_text="If set, only this user (on the team, independent of the work) may decide.",
     )
     metadata = JSONObjectField(required=False, help_text="Custom fields (a JSON object).")
+    approver_qualifications = ShapeField(
+        ApproverQualificationsShape,
+        help_text="The decider's qualifications that counted, recorded with the decision.",
+    )
+    disclosures = ShapeField(
+        DisclosuresShape,
+        help_text="final_sign_off only: the disclosure checklist, frozen when requested.",
+    )
     available_moves = serializers.ListField(
         child=serializers.CharField(),
         read_only=True,
-        help_text="The decisions allowed from the current status.",
+        help_text="The moves the approval's lifecycle allows from its current status, computed "
+        "by the server: approve and reject while pending, revoke once approved. Whether you "
+        "may make them is checked when you do (independence, qualification: 403). An "
+        "expire move is the server's own (the expire_approvals command, at expires_at).",
     )
 
     class Meta:
@@ -199,7 +216,9 @@ class ReviewPointSerializer(RecordSerializer):
     available_moves = serializers.ListField(
         child=serializers.CharField(),
         read_only=True,
-        help_text="The moves allowed from the current status.",
+        help_text="The moves the point's lifecycle allows from its status, computed by the "
+        "server (respond, resolve, reopen): each is an action; who may make it is checked "
+        "when you do (the preparer responds, the reviewer resolves or reopens: 403).",
     )
 
     class Meta:
@@ -272,8 +291,21 @@ class DisclosureChecklistSerializer(RecordSerializer):
     responsible_actuary = ActiveUserField(
         required=False, allow_null=True, help_text="Id of the responsible actuary (on the team)."
     )
+    reliances = ShapeField(
+        RelianceSnapshotShape,
+        many=True,
+        help_text="The data reliance register as the checklist holds it.",
+    )
+    comparison = ShapeField(
+        MaterialChangesComparisonShape,
+        help_text="The key results of the previous engagement and this one, as pre-filled.",
+    )
     available_moves = serializers.ListField(
-        child=serializers.CharField(), read_only=True, help_text="complete, while a draft."
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="The moves the checklist's lifecycle allows from its status, computed by "
+        "the server: complete while a draft; revise once completed, which is not an action "
+        "but what an edit does (it must be completed again). A final sign-off freezes it.",
     )
 
     class Meta:

@@ -50,7 +50,12 @@ POINT_REVIEWER = "Whoever may decide the approval (same independence rules) does
 @extend_schema_view(
     list=extend_schema(summary="List the approvals of your engagements"),
     create=extend_schema(
-        summary="Request a sign-off on an artefact, a workflow run or an engagement"
+        summary="Request a sign-off on an artefact, a workflow run or an engagement",
+        description="Any working member of the team requests; a draft artefact is submitted "
+        "for review. A reserve_calculation or ibnr_estimation run needs no request: when it "
+        "finishes, the runner requests its workflow_approval itself (the run waits for it), "
+        "so requesting one answers 409; find it with GET /approvals/?workflow_run_id=…. A "
+        "final_sign_off freezes the engagement's disclosure checklist into `disclosures`.",
     ),
     update=extend_schema(summary="Edit a pending approval (its requester only)"),
     partial_update=extend_schema(summary="Edit a pending approval (its requester only)"),

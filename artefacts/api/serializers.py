@@ -120,11 +120,11 @@ class ArtefactUploadSerializer(InputSerializer):
         max_length=255, required=False, help_text="Display name; defaults to the file name."
     )
     description = serializers.CharField(required=False, allow_blank=True)
+    # A form field cannot be null: leave it out for an artefact no run produced.
     workflow_run = VisiblePrimaryKeyRelatedField(
         queryset=WorkflowRun.objects.all(),
         required=False,
-        allow_null=True,
-        help_text="Id of the run that produced it (same engagement).",
+        help_text="Id of the run that produced it (same engagement); leave it out otherwise.",
     )
     metadata = JSONObjectField(required=False, help_text="Custom fields, as JSON text.")
 

@@ -17,8 +17,10 @@ from drf_spectacular.utils import (
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
+from records.api.parsers import JSONParser
 from records.api.schema import error_response
 from records.api.viewsets import KeptRecordViewSet, ServiceViewSetMixin
 
@@ -91,6 +93,17 @@ class ArtefactViewSet(ServiceViewSetMixin, viewsets.ModelViewSet):
     search_fields = ("name", "description", "file_name", "content_hash")
     ordering_fields = ("created_at", "updated_at", "name", "version", "file_size", "status")
     service_object_name = "artefact"
+    # Uploads are multipart forms; every other body (edits) is JSON (get_parsers).
+    parser_classes = (JSONParser, MultiPartParser)
+
+    def get_parsers(self):
+        """Return the multipart parser for an upload, the JSON parser for any other body."""
+        # The request and action_map are set on the view before DRF asks (ViewSetMixin).
+        request = getattr(self, "request", None)
+        method = request.method.lower() if request is not None else ""
+        action_name = getattr(self, "action", None) or getattr(self, "action_map", {}).get(method)
+        upload = action_name in UPLOAD_ACTIONS and method == "post"
+        return [MultiPartParser() if upload else JSONParser()]
 
     def initial(self, request, *args, **kwargs):
         """Cap the upload size before anything (CSRF check, parsers) reads the body."""

@@ -2,11 +2,24 @@
 
 from rest_framework import serializers
 
+from records.api.shapes import ShapeField
+
 from ..models import AuditLog, Backup, Recovery
+from .shapes import (
+    AuditMetadataShape,
+    AuditValuesShape,
+    BackupMetadataShape,
+    RecoveryMetadataShape,
+    RecoveryOptionsShape,
+)
 
 
 class AuditLogSerializer(serializers.ModelSerializer):
     """One audit event with its place in the hash chain."""
+
+    old_value = ShapeField(AuditValuesShape, allow_null=True, help_text="Before the event.")
+    new_value = ShapeField(AuditValuesShape, allow_null=True, help_text="After the event.")
+    metadata = ShapeField(AuditMetadataShape)
 
     class Meta:
         model = AuditLog
@@ -36,6 +49,11 @@ class AuditLogSerializer(serializers.ModelSerializer):
 
 class BackupSerializer(serializers.ModelSerializer):
     """What a backup command wrote."""
+
+    tables_included = serializers.ListField(
+        child=serializers.CharField(), read_only=True, help_text="The tables it holds."
+    )
+    metadata = ShapeField(BackupMetadataShape)
 
     class Meta:
         model = Backup
@@ -67,6 +85,12 @@ class BackupSerializer(serializers.ModelSerializer):
 
 class RecoverySerializer(serializers.ModelSerializer):
     """What a restore command did."""
+
+    tables_recovered = serializers.ListField(
+        child=serializers.CharField(), read_only=True, help_text="The tables it wrote to."
+    )
+    options = ShapeField(RecoveryOptionsShape)
+    metadata = ShapeField(RecoveryMetadataShape)
 
     class Meta:
         model = Recovery

@@ -222,11 +222,10 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ),
     "DEFAULT_PERMISSION_CLASSES": ("records.api.permissions.ModelPermissions",),
-    "DEFAULT_PARSER_CLASSES": (
-        "records.api.parsers.JSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ),
+    # Request bodies are JSON, and the schema says so: a generated client sends JSON, never
+    # a form that flattens objects and nulls. The two file uploads take multipart forms
+    # (artefacts.api.views). The browsable API posts its raw-data form as JSON.
+    "DEFAULT_PARSER_CLASSES": ("records.api.parsers.JSONParser",),
     "DEFAULT_FILTER_BACKENDS": (
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.SearchFilter",
@@ -270,6 +269,8 @@ SPECTACULAR_SETTINGS = {
         "TeamRoleEnum": "engagements.choices.TeamRole",
         "MessageRoleEnum": "conversations.choices.MessageRole",
         "NotificationEventEnum": "notifications.choices.NotificationEvent",
+        # The reserving methods, in a run's results and their options.
+        "ReservingMethodEnum": "workflows.reserving.options.METHODS",
     },
 }
 

@@ -46,7 +46,9 @@ class EngagementSerializer(RecordSerializer):
     available_moves = serializers.ListField(
         child=serializers.CharField(),
         read_only=True,
-        help_text="The transition actions allowed from the current status.",
+        help_text="The transition actions allowed from the current status, computed by the "
+        "server. complete is also checked against the engagement's work when you call it "
+        "(409 while a run is open or before the final sign-off is approved).",
     )
 
     class Meta:

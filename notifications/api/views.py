@@ -69,6 +69,8 @@ class NotificationPreferenceViewSet(ServiceViewSetMixin, viewsets.GenericViewSet
     permission_classes = (permissions.IsAuthenticated,)
     engagement_path = None
     pagination_class = None
+    # One row, yours: nothing to search or order (and the schema offers neither).
+    filter_backends = ()
 
     def get_object(self):
         """Return the actor's preferences (the defaults until they change them)."""

@@ -31,6 +31,10 @@ REQUEST_TOO_LARGE = (
     "The request body is larger than the server accepts ({limit} bytes for fields other "
     "than uploaded files)."
 )
+UNSUPPORTED_MEDIA_TYPE = (
+    'Unsupported media type "{media_type}" in request: this endpoint takes {accepted} '
+    "(send the header Content-Type: {first})."
+)
 SERVER_ERROR = (
     "The server failed to answer this request. The error is logged; if it persists, "
     "tell the administrator the time and the request."
@@ -64,6 +68,8 @@ def api_exception_handler(exc, context):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {NON_FIELD_ERRORS: exc.messages}
         )
+    if isinstance(exc, exceptions.UnsupportedMediaType):
+        exc = _unsupported_media_type(context.get("request"))
     response = exception_handler(exc, context)
     if response is None:
         return _server_error(exc, context)
@@ -93,6 +99,20 @@ def _server_error(exc, context):
     )
     response._has_been_logged = True
     return response
+
+
+def _unsupported_media_type(request) -> exceptions.UnsupportedMediaType:
+    """Return the 415 naming the body types this endpoint does take (JSON, or a multipart form)."""
+    media_type = (getattr(request, "content_type", "") or "").partition(";")[0].strip()
+    accepted = [parser.media_type for parser in getattr(request, "parsers", ())]
+    detail = (
+        UNSUPPORTED_MEDIA_TYPE.format(
+            media_type=media_type, accepted=" or ".join(accepted), first=accepted[0]
+        )
+        if accepted
+        else None
+    )
+    return exceptions.UnsupportedMediaType(media_type, detail=detail)
 
 
 def _domain_error_status(exc: DomainError) -> int:

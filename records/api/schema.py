@@ -5,8 +5,12 @@ AutoSchema imports DRF's views, which read the REST_FRAMEWORK settings naming th
 """
 
 from drf_spectacular import openapi
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+from drf_spectacular.plumbing import build_array_type
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
+
+from .shapes import Shape, ShapeField
 
 # --- Errors in the schema --------------------------------------------------------------------
 
@@ -65,8 +69,23 @@ class AutoSchema(openapi.AutoSchema):
 
     401, 403 and 404 everywhere; 400 for writes and filtered lists; 409 for writes
     and transitions. Responses an operation declares itself (e.g. 413 on uploads,
-    409 on download) are kept as declared.
+    409 on download) are kept as declared. The shapes of stored JSON
+    (`records.api.shapes`) are components named after what they describe.
     """
+
+    def get_serializer_name(self, serializer, direction):
+        """Name a shape's component after what it describes (ReserveTotalsShape: ReserveTotals)."""
+        if isinstance(serializer, Shape):
+            return type(serializer).__name__.removesuffix("Shape")
+        return super().get_serializer_name(serializer, direction)
+
+    def _map_basic_serializer(self, serializer, direction):
+        """Map a serializer; a shape with other keys says so (additionalProperties)."""
+        schema = super()._map_basic_serializer(serializer, direction)
+        extra = getattr(serializer, "additional_properties", None)
+        if isinstance(serializer, Shape) and extra is not None:
+            schema["additionalProperties"] = extra
+        return schema
 
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
@@ -81,3 +100,22 @@ class AutoSchema(openapi.AutoSchema):
                     error_response(code), code, direction=direction
                 )
         return dict(sorted(responses.items()))
+
+
+class ShapeFieldExtension(OpenApiSerializerFieldExtension):
+    """Type a stored JSON field by its shape's component, or anyOf its shapes' components.
+
+    Such a field is read-only: it has no place in a request, nor do its components.
+    """
+
+    target_class = ShapeField
+    match_subclasses = True
+
+    def map_serializer_field(self, auto_schema, direction):
+        if direction == "request":
+            return None
+        references = [
+            auto_schema.resolve_serializer(shape, direction).ref for shape in self.target.shapes
+        ]
+        schema = references[0] if len(references) == 1 else {"anyOf": references}
+        return build_array_type(schema) if self.target.many else schema

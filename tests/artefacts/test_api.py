@@ -154,7 +154,7 @@ def test_content_that_contradicts_its_name_is_refused(engagement, lead_client):
     assert set(body["errors"]) == {"file"}
 
 
-def test_missing_fields_and_json_uploads_are_400(engagement, lead_client):
+def test_missing_fields_are_400_and_json_uploads_415(engagement, lead_client, media_root):
     body = assert_error(
         lead_client.post(ARTEFACTS, {"engagement": str(engagement.pk)}, format="multipart"),
         400,
@@ -164,7 +164,13 @@ def test_missing_fields_and_json_uploads_are_400(engagement, lead_client):
     response = lead_client.post(
         ARTEFACTS, {"engagement": str(engagement.pk), "artefact_type": "csv", "file": "abc"}
     )
-    assert "file" in assert_error(response, 400, "invalid")["errors"]
+    assert_error(
+        response,
+        415,
+        "unsupported_media_type",
+        match='"application/json" in request: this endpoint takes multipart/form-data',
+    )
+    assert stored_files(media_root) == []
 
 
 def test_metadata_must_be_a_json_object(engagement, lead_client):
@@ -266,16 +272,24 @@ def test_edit_a_draft_and_record_it(engagement, lead, teammate, teammate_client)
 @pytest.mark.parametrize("method", ["patch", "put"])
 def test_the_file_is_never_replaced(engagement, lead, lead_client, method):
     artefact = artefact_in(engagement, actor=lead)
+    # Edits are JSON: a form carrying the bytes is not read at all.
     response = getattr(lead_client, method)(
         detail(artefact),
         {"file": csv_file(NEW_TRIANGLE), "name": "x"},
         format="multipart",
+    )
+    assert_error(
+        response, 415, "unsupported_media_type", match="this endpoint takes application/json"
+    )
+    response = getattr(lead_client, method)(
+        detail(artefact), {"file": "new.csv", "name": "x"}, format="json"
     )
     body = assert_error(response, 400, "invalid")
     assert body["errors"] == {"file": [FILE_NOT_REPLACEABLE]}
     assert "/versions/" in body["detail"]
     artefact.refresh_from_db()
     assert artefact.file.read() == TRIANGLE_CSV
+    assert artefact.name != "x"
 
 
 @pytest.mark.parametrize(

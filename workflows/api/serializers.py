@@ -9,8 +9,18 @@ from records.api.serializers import (
     RecordSerializer,
     VisiblePrimaryKeyRelatedField,
 )
+from records.api.shapes import ShapeField
 
 from ..models import ReplayRecord, WorkflowRun
+from .results import (
+    ERROR_DETAILS_SHAPES,
+    OUTPUT_SUMMARY_SHAPES,
+    ReplayEnvironmentShape,
+    ReplayInputShape,
+    ReplayOutputShape,
+    RunProvenanceShape,
+    WorkflowRunMetricsShape,
+)
 
 AUDIT_FIELDS = ("created_at", "updated_at", "created_by", "updated_by")
 
@@ -39,8 +49,33 @@ class WorkflowRunSerializer(RecordSerializer):
     available_moves = serializers.ListField(
         child=serializers.CharField(),
         read_only=True,
-        help_text="The lifecycle moves allowed from the current status (the API offers "
-        "queue, start, pause, resume and cancel).",
+        help_text="The moves the run's lifecycle allows from its current status, computed "
+        "by the server. Not each is yours to make: await_approval is the runner's (no "
+        "endpoint); a run of a type the runner executes (data_validation, "
+        "triangle_analysis, reserve_calculation, ibnr_estimation) is queued, and the runner "
+        "alone starts, completes or fails it (those actions answer 409); a run waiting for "
+        "approval is completed or failed by the decision on its workflow approval.",
+    )
+    output_summary = ShapeField(
+        OUTPUT_SUMMARY_SHAPES,
+        allow_null=True,
+        help_text="The results: for the runner's types, the result of the run's type "
+        "(ReservingRunSummary for reserve_calculation and ibnr_estimation, "
+        "TriangleAnalysisSummary, DataValidationSummary); for work done elsewhere, what was "
+        "reported. Null until there are results.",
+    )
+    error_details = ShapeField(
+        ERROR_DETAILS_SHAPES,
+        allow_null=True,
+        help_text="Why a failed run failed: the runner's step and exception "
+        "(StepFailure), the rejected workflow approval (ApprovalRejection), or what was "
+        "reported for work done elsewhere. Null unless the run failed.",
+    )
+    metrics = ShapeField(WorkflowRunMetricsShape, help_text="Step durations (the runner's).")
+    provenance = ShapeField(
+        RunProvenanceShape,
+        help_text="Inputs, parameters, code and library versions, recorded by the runner "
+        "when it starts the run.",
     )
 
     class Meta:
@@ -89,6 +124,16 @@ class WorkflowRunSerializer(RecordSerializer):
             *AUDIT_FIELDS,
         )
         create_only_fields = ("engagement",)
+        extra_kwargs = {
+            "status": {
+                "help_text": "Changes only through the actions. A run of a type the runner "
+                "executes goes queued → running → completed, or, for reserve_calculation "
+                "and ibnr_estimation (results that need sign-off), → waiting_approval: the "
+                "runner then has requested its workflow approval itself (GET "
+                "/approvals/?workflow_run_id=…; requesting another answers 409), whose "
+                "decision completes or fails the run."
+            }
+        }
 
 
 class WorkflowRunProgressSerializer(InputSerializer):
@@ -121,6 +166,17 @@ class WorkflowRunFailSerializer(InputSerializer):
 
 class ReplayRecordSerializer(RecordSerializer):
     """A replay of a run: whether every output matched, per artefact, and the environment."""
+
+    inputs = ShapeField(
+        ReplayInputShape, many=True, help_text="The inputs verified before replaying."
+    )
+    outputs = ShapeField(
+        ReplayOutputShape, many=True, help_text="Per output artefact: both SHA-256, and match."
+    )
+    environment = ShapeField(
+        ReplayEnvironmentShape,
+        help_text="The replay's code and library versions and how they differ from the run's.",
+    )
 
     class Meta:
         model = ReplayRecord

@@ -33,6 +33,15 @@ REPORTED_ELSEWHERE = (
     "For work done outside the back office (types the runner does not run); any working "
     "member of the engagement's team. Refused (409) for the types the runner executes."
 )
+QUEUE = (
+    "Only the types the runner executes can be queued (data_validation, triangle_analysis, "
+    "reserve_calculation, ibnr_estimation; 409 otherwise). A worker then runs the steps: "
+    "the run goes running → completed, recording output_summary, metrics and provenance; "
+    "or, for reserve_calculation and ibnr_estimation, → waiting_approval, with the "
+    "workflow approval requested by the runner itself in the name of whoever queued "
+    "(GET /approvals/?workflow_run_id=…): someone else decides it, which completes or "
+    "fails the run. A step that fails fails the run (error_details)."
+)
 REPLAY = (
     "Re-execute a completed (or waiting) run of a type the runner executes on its recorded "
     "inputs, storing nothing, and compare each output's SHA-256 with the artefact the run "
@@ -84,7 +93,7 @@ class WorkflowRunViewSet(ServiceViewSetMixin, viewsets.ModelViewSet):
     @extend_schema(
         request=None,
         summary="Queue for the background runner: pending → queued",
-        description=TRANSITION,
+        description=TRANSITION + " " + QUEUE,
     )
     @action(detail=True, methods=["post"])
     def queue(self, request, pk=None):
