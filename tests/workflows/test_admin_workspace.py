@@ -291,3 +291,35 @@ class TestReservingForm:
     def test_the_form_lists_the_parameters_each_type_takes(self, lead_client):
         html = lead_client.get(ADD).content.decode()
         assert "reserve_calculation: triangle_artefact, layout, cumulative" in html
+
+
+def test_the_run_list_shows_method_ultimate_and_ibnr(
+    lead_client, engagement, lead, django_assert_max_num_queries
+):
+    from tests.factories.states import run_in
+    from workflows.services import workflow_run_complete
+
+    def reported(number):
+        run = run_in(engagement, actor=lead, start=True, name=f"Reserves {number}")
+        summary = {
+            "method": "bornhuetter_ferguson",
+            "totals": {"latest": 1000.0, "ultimate": 1_234_567.4 + number, "ibnr": 98_765.0},
+        }
+        return workflow_run_complete(run=run, actor=lead, output_summary=summary)
+
+    url = reverse("admin:workflows_workflowrun_changelist")
+    reported(0)
+    lead_client.get(url)
+    with django_assert_max_num_queries(12) as few:
+        lead_client.get(url)
+    for number in range(1, 30):
+        reported(number)
+    run_in(engagement, actor=lead, name="Not run yet")
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        response = lead_client.get(url)
+    html = response.content.decode()
+    for heading in ("Method", "Ultimate", "IBNR"):
+        assert f">{heading}</a>" in html or f">{heading}</span>" in html
+    assert '<td class="field-result_method">Bornhuetter-Ferguson</td>' in html
+    assert "1,234,567" in html and "98,765" in html
+    assert html.count('<td class="field-result_ibnr">—</td>') == 1

@@ -119,6 +119,10 @@ def test_each_method_runs_through_the_api(
     summary = body["output_summary"]
     expected = direct(engine("friedland_us_industry_auto", "Paid Claims")).to_dict()
     assert summary["method"] == method == summary["totals"]["method"]
+    headline = body["result_headline"]
+    assert headline["method"] == method and headline["measure"] == "paid"
+    assert headline["ibnr"] == summary["totals"]["ibnr"]
+    assert headline["ultimate"] == summary["totals"]["ultimate"]
     for key in ("latest", "ultimate", "ibnr", "mack_se", "cv", "ibnr_mean", "percentiles"):
         assert summary["totals"][key] == pytest.approx(expected["totals"][key]), key
     assert [o["ibnr"] for o in summary["origins"]] == pytest.approx(

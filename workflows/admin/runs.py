@@ -81,6 +81,15 @@ NOT_A_TRIANGLE_WORKFLOW = (
     "its input parameters as JSON."
 )
 
+# How the run list names a reserving method.
+METHOD_LABELS = {
+    "chain_ladder": "Chain ladder",
+    "bornhuetter_ferguson": "Bornhuetter-Ferguson",
+    "benktander": "Benktander",
+    "cape_cod": "Cape Cod",
+    "bootstrap_odp": "ODP bootstrap",
+}
+
 # Runs the back office can re-execute: they produced their results and recorded provenance.
 REPLAYABLE_STATUSES = frozenset({WorkflowStatus.COMPLETED, WorkflowStatus.WAITING_APPROVAL})
 
@@ -236,7 +245,9 @@ class WorkflowRunAdmin(ServiceAdminMixin, RecordAdmin):
         "progress",
         "started_at",
         "completed_at",
-        "agent_name",
+        "result_method",
+        "result_ultimate",
+        "result_ibnr",
     )
     list_filter = ("status", "workflow_type", EngagementListFilter, "agent_name")
     search_fields = ("name", "description", "period", "engagement__name", "engagement__client_code")
@@ -277,6 +288,24 @@ class WorkflowRunAdmin(ServiceAdminMixin, RecordAdmin):
     @admin.display(description="progress")
     def progress(self, obj):
         return f"{obj.progress_percent}%"
+
+    # The reserving headline, read from the output summary each listed run already holds.
+    @admin.display(description="method")
+    def result_method(self, obj):
+        headline = obj.result_headline
+        if headline is None or not headline["method"]:
+            return "—"
+        return METHOD_LABELS.get(headline["method"], headline["method"])
+
+    @admin.display(description="ultimate")
+    def result_ultimate(self, obj):
+        headline = obj.result_headline
+        return "—" if headline is None else f"{headline['ultimate']:,.0f}"
+
+    @admin.display(description="IBNR")
+    def result_ibnr(self, obj):
+        headline = obj.result_headline
+        return "—" if headline is None else f"{headline['ibnr']:,.0f}"
 
     def get_queryset(self, request):
         return scope_to_user(super().get_queryset(request), request.user)
