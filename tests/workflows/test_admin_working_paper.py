@@ -14,14 +14,20 @@ from django.urls import reverse
 
 from approvals.models import Approval
 from approvals.services import approval_approve
-from tests.admin_fixtures import actuaries_group, lead, lead_client, qualified_reviewer
+from tests.admin_fixtures import (
+    actuaries_group,
+    lead,
+    lead_client,
+    outsider,
+    qualified_reviewer,
+)
 from tests.factories.states import NO_CONFLICT
 from workflows.choices import WorkflowType
 from workflows.reserving.development import LEFT_OUT_EXCLUDED
 
 from .conftest import reserving_params, upload_triangle
 
-__all__ = ("actuaries_group", "lead", "lead_client", "qualified_reviewer")
+__all__ = ("actuaries_group", "lead", "lead_client", "outsider", "qualified_reviewer")
 
 pytestmark = pytest.mark.django_db
 
@@ -191,3 +197,83 @@ def test_the_page_costs_the_same_queries_at_10_and_100_origins(
 
 # The run page of a reserving run, whatever its size (pinned at 10 and 100 origins).
 PAGE_QUERIES = 32
+
+
+# --- the Excel working paper ---------------------------------------------------------------
+
+
+def working_paper_url(run):
+    return reverse("admin:workflows_workflowrun_working_paper", args=(run.pk,))
+
+
+def open_workbook(data: bytes):
+    import io
+
+    from openpyxl import load_workbook
+
+    return load_workbook(io.BytesIO(data))
+
+
+def header_facts(workbook) -> dict:
+    sheet = workbook["Reserves"]
+    return {sheet[f"A{row}"].value: sheet[f"B{row}"].value for row in range(3, 14)}
+
+
+def test_the_run_keeps_its_working_paper_as_a_draft(raa_run, lead):
+    from artefacts.models import Artefact
+    from artefacts.services import artefact_open_for_download
+
+    stored = Artefact.objects.get(workflow_run=raa_run, file_name="chain_ladder_reserves.xlsx")
+    with artefact_open_for_download(artefact=stored, actor=lead) as handle:
+        workbook = open_workbook(handle.read())
+    facts = header_facts(workbook)
+    assert facts["Status"] == "DRAFT" and facts["Run id"] == str(raa_run.pk)
+    assert facts["Client"] == f"{raa_run.engagement.client_name} ({raa_run.engagement.client_code})"
+    assert facts["Author"] == (lead.get_full_name() or lead.get_username())
+    assert {"Triangle", "Link ratios", "Averages and selections", "Provenance"} <= set(
+        workbook.sheetnames
+    )
+    provenance = dict(workbook["Provenance"].iter_rows(min_row=2, values_only=True))
+    triangle = raa_run.output_summary["triangle"]
+    assert provenance["triangle_artefact SHA-256"] == triangle["content_hash"]
+
+
+def test_the_download_is_approved_once_approved_and_recomputes(
+    lead_client, raa_run, qualified_reviewer
+):
+    from tests.reserving.formulas import FormulaEvaluator
+    from workflows.reserving.outputs.workbook import RESULTS_HEADER_ROW
+
+    response = lead_client.get(working_paper_url(raa_run))
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == (
+        'attachment; filename="working_paper_raa-with-judgment.xlsx"'
+    )
+    assert header_facts(open_workbook(response.content))["Status"] == "DRAFT"
+    approval_approve(
+        approval=Approval.objects.get(workflow_run=raa_run),
+        actor=qualified_reviewer,
+        notes="Fine",
+        conflict_of_interest_statement=NO_CONFLICT,
+    )
+    raa_run.refresh_from_db()
+    workbook = open_workbook(lead_client.get(working_paper_url(raa_run)).content)
+    facts = header_facts(workbook)
+    assert facts["Status"] == "APPROVED" and workbook["Reserves"]["C1"].value == "APPROVED"
+    assert facts["Approved by"] == (
+        qualified_reviewer.get_full_name() or qualified_reviewer.get_username()
+    )
+    assert (
+        facts["Approved on"]
+        == Approval.objects.get(workflow_run=raa_run).reviewed_at.date().isoformat()
+    )
+    evaluate = FormulaEvaluator(workbook)
+    totals = raa_run.output_summary["totals"]
+    total_row = RESULTS_HEADER_ROW + 1 + len(raa_run.output_summary["origins"])
+    assert evaluate.value("Reserves", f"E{total_row}") == pytest.approx(totals["ultimate"])
+    assert evaluate.value("Reserves", f"F{total_row}") == pytest.approx(totals["ibnr"])
+
+
+def test_no_working_paper_outside_your_engagements(raa_run, client, outsider):
+    client.force_login(outsider)
+    assert client.get(working_paper_url(raa_run)).status_code == 404

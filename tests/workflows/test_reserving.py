@@ -412,9 +412,13 @@ def test_a_bootstrap_replays_exactly_from_its_seed(
     two = run(lead_client, django_capture_on_commit_callbacks, second)
     assert one["output_summary"]["totals"] == two["output_summary"]["totals"]
     assert one["input_params"]["n_sims"] == 1000
+    # The working paper (xlsx) names its run in its header: the other outputs are the same
+    # bytes; the working paper's own repeatability is what the replay below shows.
     hashes = {
         run_id: sorted(
-            Artefact.objects.filter(workflow_run_id=run_id).values_list("content_hash", flat=True)
+            Artefact.objects.filter(workflow_run_id=run_id)
+            .exclude(file_name__endswith=".xlsx")
+            .values_list("content_hash", flat=True)
         )
         for run_id in (first, second)
     }

@@ -27,6 +27,7 @@ from records.exceptions import DomainError
 from ..choices import WorkflowStatus, WorkflowType
 from ..models import ReplayRecord, WorkflowRun
 from ..registry import implementation_for
+from ..working_papers import APPROVED, WORKFLOW_APPROVAL
 from .working_paper import WorkingPaperView, working_paper_for
 
 # The header of the reserving results CSV (workflows.reserving.outputs.RESERVE_COLUMNS).
@@ -95,9 +96,11 @@ class RunDetails:
     approval_wait: str = ""
 
     @property
-    def results_xlsx(self) -> Artefact | None:
-        """Return the run's Excel result (its working paper as the run wrote it), if any."""
-        return next((a for a in self.results if a.file_name.endswith(".xlsx")), None)
+    def run_approved(self) -> bool:
+        """Return whether the run's workflow approval was given (its working paper: APPROVED)."""
+        return any(
+            a.approval_type == WORKFLOW_APPROVAL and a.status == APPROVED for a in self.approvals
+        )
 
 
 @dataclass
@@ -191,7 +194,7 @@ def _compute_time(run: WorkflowRun) -> str:
 
 def _approval_wait(run: WorkflowRun, approvals: list[models.Model]) -> str:
     """Return how long the run waited (or has waited so far) for its workflow approval."""
-    waits = [a for a in approvals if a.approval_type == "workflow_approval"]
+    waits = [a for a in approvals if a.approval_type == WORKFLOW_APPROVAL]
     if not waits:
         return ""
     approval = waits[0]

@@ -13,6 +13,11 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect
+from django.urls import path, reverse
+from django.utils.text import slugify
 
 from artefacts.choices import ArtefactType
 from artefacts.models import Artefact
@@ -45,7 +50,9 @@ from ..services import (
     workflow_run_start,
     workflow_run_update,
 )
-from .run_page import run_details
+from ..working_papers import run_working_paper_xlsx
+from .run_page import RESERVING_TYPES, run_details
+from .working_paper import read_run_triangle
 
 # The reserving inputs offered as form fields, in the order the form shows them.
 RESERVING_FIELDS = (
@@ -80,6 +87,9 @@ NOT_A_TRIANGLE_WORKFLOW = (
     "A {workflow_type} run reads no triangle: leave the reserving fields empty and give "
     "its input parameters as JSON."
 )
+
+NO_WORKING_PAPER = "This run has no working paper (only reserving runs with results do)."
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 # How the run list names a reserving method.
 METHOD_LABELS = {
@@ -309,6 +319,34 @@ class WorkflowRunAdmin(ServiceAdminMixin, RecordAdmin):
 
     def get_queryset(self, request):
         return scope_to_user(super().get_queryset(request), request.user)
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "<path:object_id>/working-paper/",
+                self.admin_site.admin_view(self.working_paper_view),
+                name="{}_{}_working_paper".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    def working_paper_view(self, request, object_id):
+        """Download the run's Excel working paper, written now with the run's current status."""
+        run = self.get_object(request, unquote(object_id))
+        if run is None or not self.has_view_permission(request, run):
+            raise Http404(NO_WORKING_PAPER)
+        summary = run.output_summary if isinstance(run.output_summary, dict) else {}
+        if run.workflow_type not in RESERVING_TYPES or not summary.get("development_factors"):
+            raise Http404(NO_WORKING_PAPER)
+        triangle, problem = read_run_triangle(run, summary, request)
+        if triangle is None:
+            messages.error(request, problem)
+            return redirect(reverse("admin:workflows_workflowrun_change", args=(run.pk,)))
+        response = HttpResponse(run_working_paper_xlsx(run, triangle), content_type=XLSX_TYPE)
+        name = slugify(run.name)[:80] or "run"
+        response["Content-Disposition"] = f'attachment; filename="working_paper_{name}.xlsx"'
+        return response
 
     def get_fieldsets(self, request, obj=None):
         editable = obj is None or obj.status in EDITABLE_STATUSES

@@ -30,6 +30,7 @@ from workflows.reserving.development import (
     LEFT_OUT_OLDER,
 )
 from workflows.reserving.outputs.svg import development_pattern_svg, reserve_ranges_svg
+from workflows.reserving.triangles.data import TriangleData
 from workflows.reserving.working_paper import WorkingPaper, working_paper
 
 # Far above a 200 × 200 triangle in the long layout (about 1.5 MB): the page reads no more.
@@ -108,6 +109,14 @@ class WorkingPaperView:
 
 def working_paper_for(run, summary: dict[str, Any], request) -> tuple[WorkingPaperView | None, str]:
     """Return the run's working paper, or None and why it cannot be shown."""
+    triangle, problem = read_run_triangle(run, summary, request)
+    if triangle is None:
+        return None, problem
+    return format_working_paper(working_paper(triangle, summary)), ""
+
+
+def read_run_triangle(run, summary: dict[str, Any], request) -> tuple[TriangleData | None, str]:
+    """Return the triangle the run read (the same bytes, read by the user), or why not."""
     params = run.input_params if isinstance(run.input_params, dict) else {}
     try:
         artefact_id = uuid.UUID(str(params.get("triangle_artefact")))
@@ -129,10 +138,9 @@ def working_paper_for(run, summary: dict[str, Any], request) -> tuple[WorkingPap
         )
         with handle:
             data = handle.read(WORKING_PAPER_MAX_BYTES + 1)
-        triangle = parse_triangle(data, artefact, _triangle_params(params))
+        return parse_triangle(data, artefact, _triangle_params(params)), ""
     except (DomainError, InvalidInput) as error:
         return None, TRIANGLE_UNREADABLE.format(error=error.message)
-    return format_working_paper(working_paper(triangle, summary)), ""
 
 
 def _triangle_params(params: dict[str, Any]) -> dict[str, Any]:
