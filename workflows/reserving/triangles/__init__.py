@@ -15,7 +15,11 @@ from workflows.reserving.triangles.data import (
     TriangleError,
     TriangleIssue,
 )
-from workflows.reserving.triangles.messages import MSG_NEGATIVE_HINT, MSG_ZERO_VALUES
+from workflows.reserving.triangles.messages import (
+    MSG_NEGATIVE_HINT,
+    MSG_NEGATIVE_HINT_FORM,
+    MSG_ZERO_VALUES,
+)
 from workflows.reserving.triangles.read import read_triangle
 from workflows.reserving.triangles.validate import CHECK_DESCRIPTIONS, validate_triangle
 
@@ -26,6 +30,7 @@ __all__ = [
     "LAYOUTS",
     "MEASURES",
     "MSG_NEGATIVE_HINT",
+    "MSG_NEGATIVE_HINT_FORM",
     "MSG_ZERO_VALUES",
     "TriangleData",
     "TriangleError",

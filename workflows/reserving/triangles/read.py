@@ -53,11 +53,13 @@ def read_triangle(
     cumulative: bool,
     measure: str,
     allow_negative_development: bool = False,
+    columns: dict[str, str] | None = None,
 ) -> TriangleData:
     """Return the triangle in ``data`` (CSV or .xlsx), or raise TriangleError.
 
-    The error message is the first problem found, naming its row and column;
-    ``error.issues`` holds every problem of the failing check.
+    ``columns`` maps the long layout's roles (origin, development, value) to the
+    file's own headers. The error message is the first problem found, naming its row
+    and column; ``error.issues`` holds every problem of the failing check.
     """
     outcome = parse_triangle(
         data,
@@ -66,6 +68,7 @@ def read_triangle(
         cumulative=cumulative,
         measure=measure,
         allow_negative_development=allow_negative_development,
+        columns=columns,
     )
     if outcome.triangle is None:
         first, *rest = outcome.issues
@@ -94,6 +97,7 @@ def parse_triangle(
     cumulative: bool,
     measure: str,
     allow_negative_development: bool,
+    columns: dict[str, str] | None = None,
 ) -> Outcome:
     """Run the checks in order; return the triangle or the problems of the failing check."""
     _check_option("layout", layout, LAYOUTS)
@@ -108,8 +112,8 @@ def parse_triangle(
 
     try:
         rows = cells.read_rows(data, file_name, lambda issues: run(CHECK_FILE, issues))
-        outcome.layout, columns = choose_layout(rows, file_name, layout, measure, run)
-        grid = build_grid(rows, outcome.layout, columns, run)
+        outcome.layout, found = choose_layout(rows, file_name, layout, measure, run, columns)
+        grid = build_grid(rows, outcome.layout, found, run)
         run(CHECK_SIZE, size_problems(grid))
         firsts, counts, periods_per_origin = shape(grid, run, cumulative=cumulative)
         values, warnings = _accumulate(
