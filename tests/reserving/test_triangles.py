@@ -100,7 +100,7 @@ def test_a_bad_column_mapping_names_every_problem_and_the_headers_found():
 
 def test_a_column_mapping_is_for_the_long_layout():
     mapping = {"origin": "a", "development": "b", "value": "c"}
-    with pytest.raises(TriangleError, match="a column mapping .* is for the long layout"):
+    with pytest.raises(TriangleError, match=r"a column mapping .* is for the long layout"):
         _read(b"a,b,c\n" + CLIENT_ROWS, "client.csv", layout="wide", columns=mapping)
 
 

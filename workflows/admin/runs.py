@@ -19,7 +19,6 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 
-from artefacts.choices import RETIRED_STATUSES, ArtefactType
 from artefacts.models import Artefact
 from engagements.selectors import scope_to_user
 from records.admin import (
@@ -38,6 +37,7 @@ from ..models import ReplayRecord, WorkflowRun
 from ..registry import implementation_for, runnable_types
 from ..reserving import AVERAGES, LAYOUTS, MEASURES
 from ..reserving.triangles import MSG_NEGATIVE_HINT, MSG_NEGATIVE_HINT_FORM
+from ..selectors import triangle_inputs
 from ..services import (
     EDITABLE_FIELDS,
     EDITABLE_STATUSES,
@@ -50,6 +50,7 @@ from ..services import (
     workflow_run_resume,
     workflow_run_update,
 )
+from .new_analysis import AnalysisViews, rerun_url, run_status
 from .run_page import run_details
 
 # The reserving inputs offered as form fields, in the order the form shows them.
@@ -103,23 +104,6 @@ def is_runnable(run: WorkflowRun) -> bool:
 def can_queue(run: WorkflowRun) -> bool:
     """Return whether Queue is offered: a pending run of a type the runner executes."""
     return is_runnable(run) and "queue" in run.available_moves()
-
-
-def triangle_inputs(engagement_id: uuid.UUID | None, user) -> Any:
-    """Return the triangles a run may read: uploaded triangle input data the user may see.
-
-    Only artefacts of type Triangle that no run produced and that are still in use
-    (not superseded, archived or deleted), of the engagement when one is given.
-    """
-    choices = scope_to_user(
-        Artefact.objects.filter(
-            artefact_type=ArtefactType.TRIANGLE, workflow_run__isnull=True
-        ).exclude(status__in=RETIRED_STATUSES),
-        user,
-    ).select_related("engagement")
-    if engagement_id is not None:
-        choices = choices.filter(engagement_id=engagement_id)
-    return choices.order_by("engagement__client_code", "-created_at")
 
 
 class WorkflowRunForm(forms.ModelForm):
@@ -368,9 +352,15 @@ class WorkflowRunAdmin(ServiceAdminMixin, RecordAdmin):
         choices = triangle_inputs(engagement_id, request.user)
         return type(form.__name__, (form,), {"triangle_choices": choices})
 
+    def get_urls(self):
+        # The guided analysis, re-runs and the live status (`new_analysis`).
+        return [*AnalysisViews(self).urls(), *super().get_urls()]
+
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None and not add:
             context["run_details"] = run_details(obj, request)
+            context["run_status"] = run_status(obj)
+            context["rerun_url"] = rerun_url(obj, request.user)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def save_model(self, request, obj, form, change):
