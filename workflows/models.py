@@ -54,6 +54,16 @@ class WorkflowRun(LifecycleModel, SoftDeleteModel, TraceableModel, TrackedModel)
     # What the runner ran, recorded when it starts the run (ASOP 56): the inputs' ids,
     # versions and SHA-256, the parameters' hash, the code and library versions.
     provenance = models.JSONField(default=empty_dict, blank=True, editable=False)
+    # The run this one re-runs with changed choices (`workflow_run_rerun`): runs never
+    # change, so judgment applied to a result is a new run that says where it came from.
+    rerun_of = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="reruns",
+    )
 
     history = HistoricalRecords()
 

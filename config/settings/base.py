@@ -47,6 +47,9 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
+    # htmx for the admin pages that react without a reload (the guided reserving
+    # analysis); its script is served from django-htmx's own static files, never a CDN.
+    "django_htmx",
     # The project's apps, lowest layer first (docs/developers/architecture.md): each registers its
     # hooks in AppConfig.ready(), in this order.
     "records",
@@ -72,6 +75,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "records.middleware.RequestContextMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # request.htmx: whether a request came from htmx (a fragment, not a page).
+    "django_htmx.middleware.HtmxMiddleware",
     # Last: turns a login refused for too many failures into a 429 (config.security).
     "axes.middleware.AxesMiddleware",
 ]
