@@ -421,7 +421,6 @@ class WorkflowRunAdmin(ServiceAdminMixin, RecordAdmin):
         choices = triangle_inputs(engagement_id, request.user)
         return type(form.__name__, (form,), {"triangle_choices": choices})
 
-
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None and not add:
             context["run_details"] = run_details(obj, request)
