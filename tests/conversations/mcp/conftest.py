@@ -40,6 +40,11 @@ def raa_premium_csv() -> str:
     return "\n".join(lines) + "\n"
 
 
+def raa_upload(engagement) -> dict:
+    """Return the arguments of upload_triangle for RAA into `engagement`."""
+    return {"engagement_id": str(engagement.pk), "file_name": "raa.csv", "csv_text": raa_csv()}
+
+
 def token_of(user) -> str:
     return Token.objects.get_or_create(user=user)[0].key
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from django.urls import reverse
 
 from audit.models import AuditLog
 from conversations.services import session_create
 
-from .conftest import answer, failure, in_process, meta, raa_csv, run_async
+from .conftest import answer, failure, in_process, meta, raa_upload, run_async
 from .record import check_the_record
 from .scenario import Ids, reserving_path
 
@@ -41,11 +42,7 @@ def test_upload_then_list_engagements(team):
             listed = await client.call_tool("list_engagements", {})
             uploaded = await client.call_tool(
                 "upload_triangle",
-                {
-                    "engagement_id": str(engagement.pk),
-                    "file_name": "raa.csv",
-                    "csv_text": raa_csv(),
-                },
+                raa_upload(engagement),
                 meta=meta(trace_id="trace-upload"),
             )
             return listed, uploaded
@@ -88,3 +85,28 @@ def test_the_reserving_path_in_process(team, other_team):
 
     run_async(scenario)
     check_the_record(session)
+
+
+def test_the_admin_shows_a_sessions_tool_calls_with_links_to_what_they_touched(
+    team, client, superuser
+):
+    engagement, actuary, _reviewer = team
+    session = session_create(actor=actuary, engagement=engagement, title="Upload")
+    connection = in_process(actuary)
+
+    async def scenario():
+        async with connection as mcp:
+            return await mcp.call_tool(
+                "upload_triangle",
+                raa_upload(engagement),
+                meta=meta(chat_session=session),
+            )
+
+    artefact = answer(run_async(scenario))["artefact"]
+    client.force_login(superuser)
+    page = client.get(reverse("admin:conversations_session_change", args=(session.pk,)))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "<code>upload_triangle(" in html
+    assert reverse("admin:artefacts_artefact_change", args=(artefact["id"],)) in html
+    assert reverse("admin:engagements_engagement_change", args=(engagement.pk,)) in html
