@@ -322,3 +322,9 @@ NOTIFICATIONS_MAX_ATTEMPTS = env.int("NOTIFICATIONS_MAX_ATTEMPTS", default=5)
 NOTIFICATIONS_RETRY_DELAY = env.int("NOTIFICATIONS_RETRY_DELAY", default=60)
 # Seconds a webhook receiver has to answer one delivery.
 NOTIFICATIONS_WEBHOOK_TIMEOUT = env.int("NOTIFICATIONS_WEBHOOK_TIMEOUT", default=10)
+
+# The AI assistant's MCP tool server (docs/api/mcp.md): the largest triangle an agent may
+# upload inline, in bytes (never above ARTEFACT_MAX_UPLOAD_SIZE), and the longest a tool
+# waits for a run, in seconds. Its stdio command reads the token from AI_ACTUARY_TOKEN.
+MCP_MAX_UPLOAD_BYTES = env.int("MCP_MAX_UPLOAD_BYTES", default=1024 * 1024)
+MCP_MAX_WAIT_SECONDS = env.int("MCP_MAX_WAIT_SECONDS", default=120)
