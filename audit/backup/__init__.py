@@ -6,6 +6,8 @@ package; it is the service layer of the Backup and Recovery records. By concern:
 - `scope`: what a backup holds (everything or one engagement) and its tables;
 - `archive`: the archive format, serialization, hashing streams, progress bars;
 - `create`: writing an archive and its Backup row, and expiring it;
+- `changes`: what changed since a backup (incremental and differential archives);
+- `chain`: finding and checking the bases an archive builds on, merging a chain;
 - `manifest`: locating an archive and checking it before anything is written;
 - `walk`: planning a restore read-only, then writing it as planned;
 - `restore`: the restore service and its Recovery row;
@@ -38,6 +40,22 @@ from .archive import (
     safe_storage_name,
     terminal_progress,
 )
+from .chain import (
+    BASE_ALTERED,
+    BASE_MISSING,
+    CHAIN_TOO_LONG,
+    ChainLink,
+    merged_archive,
+    resolve_chain,
+)
+from .changes import (
+    CHAIN_TYPES,
+    CHANGE_MARGIN,
+    NO_BASE_BACKUP,
+    chain_base,
+    changed_tables,
+    current_watermark,
+)
 from .create import (
     ARCHIVE_WRITE_FAILED,
     BACKUP_NOT_DUE,
@@ -46,6 +64,7 @@ from .create import (
     archive_file_name,
     backup_create,
     backup_expire,
+    base_link,
     record_backup_event,
     write_archive,
 )
@@ -132,7 +151,12 @@ __all__ = [
     "BACKUP_ARCHIVE_MISSING",
     "BACKUP_NOT_DUE",
     "BACKUP_NOT_RESTORABLE",
+    "BASE_ALTERED",
+    "BASE_MISSING",
     "CATALOGUE_LABELS",
+    "CHAIN_TOO_LONG",
+    "CHAIN_TYPES",
+    "CHANGE_MARGIN",
     "CHECKSUM_MISMATCH",
     "CHECKSUM_SUFFIX",
     "COPY_CHUNK_SIZE",
@@ -158,6 +182,7 @@ __all__ = [
     "MEMBER_UNSAFE",
     "MORE_PROBLEMS",
     "NOT_ENGAGEMENT_SCOPED",
+    "NO_BASE_BACKUP",
     "NO_SUCH_ARCHIVE",
     "PART_SUFFIX",
     "RESTORE_BATCH_SIZE",
@@ -177,6 +202,7 @@ __all__ = [
     "BackupError",
     "BackupFailed",
     "BackupScope",
+    "ChainLink",
     "ExactJSONEncoder",
     "HashingReader",
     "Manifest",
@@ -196,11 +222,17 @@ __all__ = [
     "backup_create",
     "backup_expire",
     "backup_restore",
+    "base_link",
+    "chain_base",
+    "changed_tables",
     "checksum_path",
+    "current_watermark",
     "dump_rows",
     "file_sha256",
+    "merged_archive",
     "record_backup_event",
     "record_models",
+    "resolve_chain",
     "resolve_source",
     "rows_as_records",
     "safe_storage_name",
