@@ -7,6 +7,7 @@ package; it is the service layer of the Backup and Recovery records. By concern:
 - `archive`: the archive format, serialization, hashing streams, progress bars;
 - `create`: writing an archive and its Backup row, and expiring it;
 - `changes`: what changed since a backup (incremental and differential archives);
+- `audit_archive`: audit-log archives (a segment of the chain) and their verification;
 - `chain`: finding and checking the bases an archive builds on, merging a chain;
 - `manifest`: locating an archive and checking it before anything is written;
 - `walk`: planning a restore read-only, then writing it as planned;
@@ -39,6 +40,16 @@ from .archive import (
     rows_as_records,
     safe_storage_name,
     terminal_progress,
+)
+from .audit_archive import (
+    LIVE_MISMATCH,
+    NOT_AN_AUDIT_ARCHIVE,
+    PREVIOUS_MISMATCH,
+    SEGMENT_BROKEN,
+    SegmentCheck,
+    audit_segment,
+    default_since,
+    verify_audit_archive,
 )
 from .chain import (
     BASE_ALTERED,
@@ -170,6 +181,7 @@ __all__ = [
     "FORMAT_NAME",
     "FORMAT_UNSUPPORTED",
     "FORMAT_VERSION",
+    "LIVE_MISMATCH",
     "MANIFEST_INVALID",
     "MANIFEST_MEMBER",
     "MANIFEST_MISSING",
@@ -181,10 +193,12 @@ __all__ = [
     "MEMBER_UNLISTED",
     "MEMBER_UNSAFE",
     "MORE_PROBLEMS",
+    "NOT_AN_AUDIT_ARCHIVE",
     "NOT_ENGAGEMENT_SCOPED",
     "NO_BASE_BACKUP",
     "NO_SUCH_ARCHIVE",
     "PART_SUFFIX",
+    "PREVIOUS_MISMATCH",
     "RESTORE_BATCH_SIZE",
     "RESTORE_FAILED",
     "RESTORE_REFUSED",
@@ -192,6 +206,7 @@ __all__ = [
     "ROW_CONFLICT",
     "ROW_OUT_OF_PLACE",
     "ROW_UNREADABLE",
+    "SEGMENT_BROKEN",
     "SNAPSHOT_FAILED",
     "TABLE_NOT_RESTORABLE",
     "TABLE_UNKNOWN",
@@ -214,11 +229,13 @@ __all__ = [
     "RestorePlan",
     "RestoreRefused",
     "RestoreResult",
+    "SegmentCheck",
     "Table",
     "TableKind",
     "Tally",
     "app_version",
     "archive_file_name",
+    "audit_segment",
     "backup_create",
     "backup_expire",
     "backup_restore",
@@ -227,6 +244,7 @@ __all__ = [
     "changed_tables",
     "checksum_path",
     "current_watermark",
+    "default_since",
     "dump_rows",
     "file_sha256",
     "merged_archive",
@@ -240,5 +258,6 @@ __all__ = [
     "serializer_options",
     "terminal_progress",
     "verify_archive",
+    "verify_audit_archive",
     "write_archive",
 ]

@@ -48,6 +48,7 @@ from .archive import (
     file_sha256,
     safe_storage_name,
 )
+from .audit_archive import audit_segment, default_since
 from .changes import CHAIN_TYPES, chain_base, changed_tables, current_watermark
 from .errors import BackupFailed
 from .scope import BackupScope, Table, TableKind, _file_fields, scope_tables, serializer_options
@@ -108,6 +109,7 @@ def write_archive(
     using: str = DEFAULT_DB_ALIAS,
     backup_type: str | None = None,
     base: dict | None = None,
+    audit_since: int | None = None,
 ) -> ArchiveSummary:
     """Write the archive of `scope` to `path` (and its .sha256 file); return what it holds.
 
@@ -115,7 +117,9 @@ def write_archive(
     temporary file, then into the archive; files are streamed from storage in chunks.
     With a `base` (the link to the backup an incremental or differential builds on,
     with its watermark), only what changed after the base's watermark is archived.
-    Nothing is left at `path` if it fails.
+    An audit-logs archive holds the chain's entries after `audit_since` and the hashes
+    before and after them; an artefacts archive the files of the scope's artefacts and
+    no rows. Nothing is left at `path` if it fails.
     """
     backup_type = backup_type or scope.backup_type
     created_at = timezone.now()
@@ -129,14 +133,22 @@ def write_archive(
             tempfile.TemporaryDirectory(prefix="backup-") as staging,
             tarfile.open(part, "w:gz", format=tarfile.PAX_FORMAT, compresslevel=6) as tar,
         ):
-            watermark = None
-            if scope.engagement_id is None:
+            watermark = segment = None
+            if backup_type in CHAIN_TYPES:
                 watermark = current_watermark(using, created_at)
-            if base is None:
-                tables = scope_tables(scope, using)
+            if backup_type == BackupType.AUDIT_LOGS:
+                tables, segment = audit_segment(audit_since or 0, using)
+                file_names = []
+            elif backup_type == BackupType.ARTEFACTS:
+                # The files of every artefact version in scope, and no rows.
+                tables = []
+                file_names = _archived_file_names(scope_tables(scope, using))
             else:
-                tables = changed_tables(base["watermark"], using=using)
-            file_names = _archived_file_names(tables)
+                if base is None:
+                    tables = scope_tables(scope, using)
+                else:
+                    tables = changed_tables(base["watermark"], using=using)
+                file_names = _archived_file_names(tables)
             total = sum(table.queryset.count() for table in tables) + len(file_names)
             with progress("Backing up", total) as bar:
                 for table in tables:
@@ -160,11 +172,15 @@ def write_archive(
                             "deleted": list(table.deleted),
                         }
                     )
-                for name, (storage, expected_hash) in file_names:
+                for name, (storage, expected_hash, field_label) in file_names:
                     stored = _add_file(tar, storage, name, expected_hash, mtime, problems)
                     if stored is not None:
                         members[FILES_PREFIX + name] = stored
-                        files_json[name] = stored
+                        files_json[name] = {
+                            **stored,
+                            "field": field_label,
+                            "recorded_sha256": expected_hash,
+                        }
                         file_bytes += stored["size"]
                     bar.update(1)
             manifest = {
@@ -180,6 +196,7 @@ def write_archive(
                 "backup_type": str(backup_type),
                 "base": None if base is None else _link_fields(base),
                 "watermark": watermark,
+                "audit_segment": segment,
                 "tables": tables_json,
                 "counts": counts,
                 "files": files_json,
@@ -230,12 +247,13 @@ def base_link(base: Backup) -> dict:
     }
 
 
-def _archived_file_names(tables: list[Table]) -> list[tuple[str, tuple[Any, str]]]:
-    """Return (storage name, (storage, expected SHA-256)) of every file the rows reference.
+def _archived_file_names(tables: list[Table]) -> list[tuple[str, tuple[Any, str, str]]]:
+    """Return (storage name, (storage, expected SHA-256, field)) of every file rows reference.
 
-    Identical bytes shared by several artefacts are archived once.
+    Identical bytes shared by several artefacts are archived once; the field
+    ("app_label.model.field") tells a restore which storage the file goes to.
     """
-    files: dict[str, tuple[Any, str]] = {}
+    files: dict[str, tuple[Any, str, str]] = {}
     for table in tables:
         if table.kind != TableKind.RECORDS:
             continue
@@ -245,8 +263,11 @@ def _archived_file_names(tables: list[Table]) -> list[tuple[str, tuple[Any, str]
             rows = (
                 table.queryset.exclude(**{file_field.attname: ""}).order_by().values_list(*columns)
             )
+            field_label = f"{table.label}.{file_field.name}"
             for name, *expected in rows.distinct():
-                files.setdefault(name, (file_field.storage, expected[0] if expected else ""))
+                files.setdefault(
+                    name, (file_field.storage, expected[0] if expected else "", field_label)
+                )
     return sorted(files.items())
 
 
@@ -296,11 +317,14 @@ def backup_create(
     progress: ProgressFactory = NoProgress,
     using: str = DEFAULT_DB_ALIAS,
     backup_type: str | None = None,
+    audit_since: int | None = None,
 ) -> Backup:
     """Write a backup archive of `scope` and record it as a completed Backup row.
 
     `backup_type` incremental or differential writes what changed since the chain's
-    last backup or last full backup (BackupFailed, nothing written, without a full).
+    last backup or last full backup (BackupFailed, nothing written, without a full);
+    audit_logs the audit entries after `audit_since` (default: after the last audit-log
+    archive); artefacts the files of the scope's artefacts only.
 
     The row moves pending → in_progress → completed (or failed) through its lifecycle
     methods, with history; on completion it holds the size, record count, tables,
@@ -313,6 +337,8 @@ def backup_create(
     base = None
     if backup_type in CHAIN_TYPES and backup_type != BackupType.FULL:
         base = base_link(chain_base(backup_type, using=using))
+    if backup_type == BackupType.AUDIT_LOGS and audit_since is None:
+        audit_since = default_since(using)
     engagement = None
     if scope.engagement_id is not None:
         engagement = (
@@ -345,6 +371,7 @@ def backup_create(
             using=using,
             backup_type=backup_type,
             base=base,
+            audit_since=audit_since,
         )
     except BaseException as error:
         # Interrupted too (Ctrl-C): the row must not stay in progress for ever.
@@ -369,6 +396,7 @@ def backup_create(
         "problems": summary.problems,
         "manifest_sha256": summary.manifest_sha256,
         "watermark": summary.manifest["watermark"],
+        "audit_segment": summary.manifest["audit_segment"],
     }
     backup.complete()
     save_with_history(backup, actor=actor, reason="Completed")

@@ -18,7 +18,7 @@ from django.db import DEFAULT_DB_ALIAS, transaction
 from records.scoping import engagement_model
 from records.services import save_with_history
 
-from ..choices import AuditAction, Severity
+from ..choices import AuditAction, BackupType, Severity
 from ..models import Backup, Recovery
 from ..services import audit_record
 from .archive import NoProgress, ProgressFactory, file_sha256
@@ -159,6 +159,10 @@ def _restore_checked(
             description=f"Taken before {recovery.name}",
             metadata={"pre_recovery_snapshot": True, "recovery_id": str(recovery.pk)},
             record_event=False,
+            # An artefacts archive writes files only: its snapshot is of the files.
+            backup_type=(
+                BackupType.ARTEFACTS if manifest.backup_type == BackupType.ARTEFACTS else None
+            ),
             progress=progress,
             using=using,
         )
