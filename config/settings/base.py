@@ -194,6 +194,18 @@ TASKS = {
     }
 }
 
+# Workers (`manage.py run_workers`, docs/operators/workers.md): how often an idle worker
+# looks for a task, how many worker processes one command starts, how often each records
+# its heartbeat, after how long without one a worker counts as dead (its run is then
+# settled by the reaper), and how often live workers run the reaper.
+TASK_WORKERS = {
+    "POLL_INTERVAL": env.float("WORKER_POLL_INTERVAL", default=0.2),
+    "CONCURRENCY": env.int("WORKER_CONCURRENCY", default=1),
+    "HEARTBEAT_INTERVAL": env.float("WORKER_HEARTBEAT_INTERVAL", default=5.0),
+    "DEAD_AFTER": env.float("WORKER_DEAD_AFTER", default=30.0),
+    "REAP_INTERVAL": env.float("WORKER_REAP_INTERVAL", default=30.0),
+}
+
 LOGIN_URL = "admin:login"
 
 # Login throttling (django-axes): after LOGIN_FAILURE_LIMIT failed logins for one account,
