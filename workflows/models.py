@@ -222,6 +222,10 @@ class WorkerHeartbeat(models.Model):
         WorkflowRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
+    # When each worker started and stopped (or was reaped): heartbeats themselves are
+    # plain UPDATEs, which the history does not record.
+    history = HistoricalRecords()
+
     class Meta:
         ordering = ("-last_seen_at",)
         verbose_name = "worker heartbeat"

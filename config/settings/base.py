@@ -111,6 +111,18 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 # each request reuses them, so a restarted database server costs one failed check.
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
 DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", env.bool("CONN_HEALTH_CHECKS", default=True))
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # SQLite with a web server and a worker writing at once (`make run`): write-ahead
+    # logging lets readers through while one writes, and IMMEDIATE transactions take the
+    # write lock when they begin, so a busy database makes a writer wait (up to 20 s)
+    # rather than fail with "database is locked" half-way through.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
