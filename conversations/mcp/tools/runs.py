@@ -70,6 +70,14 @@ class FactorSelection(Arguments):
     reason: str = Field(min_length=1, max_length=500, description="Why (required, on record).")
 
 
+class ColumnMapping(Arguments):
+    origin: str = Field(min_length=1, description="Header of the origin column, e.g. AccidentYear.")
+    development: str = Field(
+        min_length=1, description="Header of the development age column, e.g. DevMonths."
+    )
+    value: str = Field(min_length=1, description="Header of the value column, e.g. PaidLoss.")
+
+
 class ReservingInputs(Arguments):
     """input_params of a reserving run, as docs/actuaries/reserving-methods.md describes them."""
 
@@ -80,6 +88,11 @@ class ReservingInputs(Arguments):
     measure: Literal[MEASURES] = Field(description="paid or incurred.")
     layout: Literal[LAYOUTS] | None = Field(
         default=None, description="long, wide or auto (default auto)."
+    )
+    columns: ColumnMapping | None = Field(
+        default=None,
+        description="The long layout's columns by the file's own headers (not with wide); "
+        "found by their headers when left out.",
     )
     allow_negative_development: bool | None = Field(
         default=None,
