@@ -94,6 +94,8 @@ class RunDetails:
     # The steps' own time, apart from the time the run waited for its approval.
     compute_time: str = ""
     approval_wait: str = ""
+    # The engagement's other reserving runs with results, to compare this one with.
+    compare_with: list[WorkflowRun] = field(default_factory=list)
 
     @property
     def run_approved(self) -> bool:
@@ -176,8 +178,27 @@ def run_details(run: WorkflowRun, request) -> RunDetails:
         more_replays=len(replays) > REPLAYS_SHOWN,
         working_paper=paper,
         working_paper_problem=paper_problem,
+        compare_with=_compare_with(run) if paper is not None else [],
         compute_time=_compute_time(run),
         approval_wait=_approval_wait(run, approvals),
+    )
+
+
+# How many of the engagement's other runs the "Compare with" list offers (the latest).
+COMPARE_CHOICES = 50
+
+
+def _compare_with(run: WorkflowRun) -> list[WorkflowRun]:
+    """Return the engagement's other reserving runs with results, the latest first."""
+    return list(
+        WorkflowRun.objects.filter(
+            engagement_id=run.engagement_id,
+            workflow_type__in=RESERVING_TYPES,
+            output_summary__has_key="development_factors",
+        )
+        .exclude(pk=run.pk)
+        .only("pk", "name", "created_at")
+        .order_by("-created_at")[:COMPARE_CHOICES]
     )
 
 
