@@ -253,18 +253,17 @@ def replay_report(run: WorkflowRun, record: ReplayRecord) -> tuple[int, str]:
 @admin.register(WorkflowRun)
 class WorkflowRunAdmin(ServiceAdminMixin, RecordAdmin):
     form = WorkflowRunForm
+    # The reserving headline (method, ultimate, IBNR) early, so it shows without scrolling.
     list_display = (
         "name",
         "engagement",
         "workflow_type",
-        "period",
         "status",
-        "progress",
-        "started_at",
-        "completed_at",
         "result_method",
         "result_ultimate",
         "result_ibnr",
+        "progress",
+        "completed_at",
     )
     list_filter = ("status", "workflow_type", EngagementListFilter, "agent_name")
     actions = ("compare_selected",)
