@@ -17,7 +17,7 @@ from typing import Any
 from workflows.reserving import actual_vs_expected, compare_results
 
 from ..models import WorkflowRun
-from .run_page import RESERVING_TYPES
+from .run_page import METHOD_LABELS, RESERVING_TYPES
 
 COMPARE_TWO = "Select exactly two workflow runs to compare (you selected {count})."
 COMPARE_SAME_ENGAGEMENT = (
@@ -111,7 +111,7 @@ def compare_runs(runs: list[WorkflowRun]) -> Comparison:
     return Comparison(
         first=first,
         second=second,
-        methods=tuple(compared["methods"]),
+        methods=tuple(METHOD_LABELS.get(m, str(m)) for m in compared["methods"]),
         factors=_factors(a, b),
         origins=rows,
         total=total,

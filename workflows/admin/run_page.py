@@ -38,6 +38,15 @@ RESERVING_TYPES = frozenset(
     {WorkflowType.RESERVE_CALCULATION, WorkflowType.IBNR_ESTIMATION, WorkflowType.TRIANGLE_ANALYSIS}
 )
 
+# How the run pages and lists name a reserving method.
+METHOD_LABELS = {
+    "chain_ladder": "Chain ladder",
+    "bornhuetter_ferguson": "Bornhuetter-Ferguson",
+    "benktander": "Benktander",
+    "cape_cod": "Cape Cod",
+    "bootstrap_odp": "ODP bootstrap",
+}
+
 RESULTS_UNREADABLE = "The results file cannot be shown: {error}"
 NO_RESULTS_FILE = "No results file (CSV) is stored for this run."
 
@@ -96,6 +105,15 @@ class RunDetails:
     approval_wait: str = ""
     # The engagement's other reserving runs with results, to compare this one with.
     compare_with: list[WorkflowRun] = field(default_factory=list)
+
+    @property
+    def method_label(self) -> str:
+        """Return the reserving method's name (e.g. Chain ladder with Mack), or ''."""
+        summary = self.run.output_summary if isinstance(self.run.output_summary, dict) else {}
+        method = summary.get("method")
+        if method == "chain_ladder":
+            return "Chain ladder with Mack standard errors"
+        return METHOD_LABELS.get(method, str(method or "Reserves"))
 
     @property
     def run_approved(self) -> bool:

@@ -58,7 +58,7 @@ from .compare import (
     comparison_problem,
     parse_run_ids,
 )
-from .run_page import RESERVING_TYPES, run_details
+from .run_page import METHOD_LABELS, RESERVING_TYPES, run_details
 from .working_paper import read_run_triangle
 
 # The reserving inputs offered as form fields, in the order the form shows them.
@@ -98,14 +98,6 @@ NOT_A_TRIANGLE_WORKFLOW = (
 NO_WORKING_PAPER = "This run has no working paper (only reserving runs with results do)."
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
-# How the run list names a reserving method.
-METHOD_LABELS = {
-    "chain_ladder": "Chain ladder",
-    "bornhuetter_ferguson": "Bornhuetter-Ferguson",
-    "benktander": "Benktander",
-    "cape_cod": "Cape Cod",
-    "bootstrap_odp": "ODP bootstrap",
-}
 
 # Runs the back office can re-execute: they produced their results and recorded provenance.
 REPLAYABLE_STATUSES = frozenset({WorkflowStatus.COMPLETED, WorkflowStatus.WAITING_APPROVAL})
