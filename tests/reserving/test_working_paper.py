@@ -80,3 +80,9 @@ def test_the_charts_escape_their_text_and_start_at_zero():
     assert not re.search(r'<rect x="-', svg)
     assert reserve_ranges_svg(()) == "" and development_pattern_svg(()) == ""
     assert development_pattern_svg(((12, 0.2), (24, 1.0))).startswith("<svg")
+
+
+def test_fully_developed_origins_have_no_range(raa):
+    result = bootstrap_odp(raa, random_seed=1, n_sims=200).to_dict()
+    labels = [r.label for r in working_paper(raa, result).ranges]
+    assert "1981" not in labels and labels[-1] == "Total"
