@@ -33,6 +33,14 @@ from .working_paper import WorkingPaperView, working_paper_for
 # The header of the reserving results CSV (workflows.reserving.outputs.RESERVE_COLUMNS).
 RESERVE_CSV_HEADER = ("origin", "development_age", "latest", "cdf", "ultimate", "ibnr")
 RESERVE_CSV_TOTAL = "Total"
+# The columns some methods add to the results CSV, and their headings on the page.
+EXTRA_RESERVE_COLUMNS = {
+    "exposure": "Exposure",
+    "apriori_loss_ratio": "A-priori loss ratio",
+    "expected_ultimate": "Expected ultimate",
+    "ibnr_mean": "Simulated IBNR mean",
+    "ibnr_std": "Simulated IBNR std. dev.",
+}
 RESERVE_CSV_MAX_BYTES = 1024 * 1024
 RESERVING_TYPES = frozenset(
     {WorkflowType.RESERVE_CALCULATION, WorkflowType.IBNR_ESTIMATION, WorkflowType.TRIANGLE_ANALYSIS}
@@ -71,6 +79,8 @@ class ReserveTable:
     rows: list[dict[str, str]]
     total: dict[str, str] | None
     artefact: Artefact | None = None
+    # The method's own columns after the chain ladder's (exposure-based, bootstrap).
+    extra_headings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -479,6 +489,7 @@ def _reserve_table(artefacts: list[Artefact], request) -> tuple[ReserveTable | N
         rows = list(csv.DictReader(io.StringIO(data.decode("utf-8", errors="replace"))))
         if not rows or tuple(rows[0])[: len(RESERVE_CSV_HEADER)] != RESERVE_CSV_HEADER:
             continue
+        extra = [column for column in EXTRA_RESERVE_COLUMNS if column in rows[0]]
         table, total = [], None
         for row in rows:
             shown = {
@@ -490,10 +501,20 @@ def _reserve_table(artefacts: list[Artefact], request) -> tuple[ReserveTable | N
                 "ibnr": _amount(row.get("ibnr")),
                 "mack_se": _amount(row.get("mack_se")),
                 "cv": _percent(row.get("cv")),
+                "extra": [
+                    _percent(row.get(column))
+                    if column == "apriori_loss_ratio"
+                    else _amount(row.get(column))
+                    for column in extra
+                ],
             }
             if row.get("origin") == RESERVE_CSV_TOTAL:
                 total = shown
             else:
                 table.append(shown)
-        return ReserveTable(rows=table, total=total, artefact=artefact), ""
+        headings = [EXTRA_RESERVE_COLUMNS[column] for column in extra]
+        return (
+            ReserveTable(rows=table, total=total, artefact=artefact, extra_headings=headings),
+            "",
+        )
     return None, NO_RESULTS_FILE if not candidates else ""
