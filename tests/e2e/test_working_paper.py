@@ -136,3 +136,25 @@ def test_the_run_page_is_a_working_paper(sign_in, alice, engagement, screenshots
     first = paper.locator("#wp-projected tbody th").first.bounding_box()
     box = grid.bounding_box()
     assert abs(first["x"] - box["x"]) < 3
+
+
+def test_two_runs_compared_from_the_run_list(sign_in, alice, engagement, screenshots):
+    plain = reserve_run(engagement, alice, "RAA chain ladder")
+    judged = reserve_run(
+        engagement,
+        alice,
+        "RAA with a benchmark factor",
+        selected_factors={"24": {"factor": 1.75, "reason": "Market study benchmark"}},
+    )
+    page = sign_in(alice)
+    page.goto("/admin/workflows/workflowrun/")
+    expect(page.locator("#result_list")).to_contain_text("Chain ladder")
+    screenshots.take(page, "run-list")
+    for run in (plain, judged):
+        page.check(f"input[name=_selected_action][value='{run.pk}']")
+    page.select_option("select[name=action]", "compare_selected")
+    with page.expect_navigation():
+        page.click("button[name=index]")
+    expect(page.locator("#compare-origins tr.compare-total")).to_contain_text("Total")
+    expect(page.locator("#compare-factor-table td.changed")).to_have_text("1.7500")
+    at_each_width(page, screenshots, "compare", "#compare")

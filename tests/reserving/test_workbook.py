@@ -168,3 +168,40 @@ def test_the_sheets_hold_the_triangle_ratios_selections_and_provenance(raa):
 def test_the_working_paper_is_the_same_bytes_each_time(raa):
     result = chain_ladder_mack(raa, **JUDGMENT)
     assert workbook_of(result, raa)[1] == workbook_of(result, raa)[1]
+
+
+@pytest.mark.slow
+def test_libreoffice_opens_it_and_computes_the_same_totals(raa, tmp_path):
+    """LibreOffice (when installed) recalculates the formulas on load: same totals."""
+    import csv
+    import shutil
+    import subprocess
+
+    office = shutil.which("soffice")
+    if office is None:
+        pytest.skip("LibreOffice is not installed (apt-get install libreoffice-calc)")
+    result = chain_ladder_mack(raa, **JUDGMENT)
+    (tmp_path / "paper.xlsx").write_bytes(workbook_of(result, raa)[1])
+    subprocess.run(
+        [
+            office,
+            f"-env:UserInstallation=file://{tmp_path}/profile",
+            "--headless",
+            "--convert-to",
+            # Comma-separated, double quotes, UTF-8 (76): the first sheet, as LibreOffice shows it.
+            "csv:Text - txt - csv (StarCalc):44,34,76",
+            "--outdir",
+            str(tmp_path),
+            str(tmp_path / "paper.xlsx"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=180,
+    )
+    rows = list(csv.reader((tmp_path / "paper.csv").read_text(encoding="utf-8").splitlines()))
+    assert rows[0][:3] == ["Reserving working paper", "", "APPROVED"]
+    [total] = [row for row in rows if row and row[0] == "Total"]
+    latest, _cdf, ultimate, ibnr = (float(v.replace(",", "")) for v in total[2:6])
+    assert (latest, ultimate, ibnr) == pytest.approx(
+        (result.totals.latest, result.totals.ultimate, result.totals.ibnr), abs=0.01
+    )

@@ -196,7 +196,7 @@ def test_the_page_costs_the_same_queries_at_10_and_100_origins(
 
 
 # The run page of a reserving run, whatever its size (pinned at 10 and 100 origins).
-PAGE_QUERIES = 32
+PAGE_QUERIES = 33
 
 
 # --- the Excel working paper ---------------------------------------------------------------
@@ -277,3 +277,31 @@ def test_the_download_is_approved_once_approved_and_recomputes(
 def test_no_working_paper_outside_your_engagements(raa_run, client, outsider):
     client.force_login(outsider)
     assert client.get(working_paper_url(raa_run)).status_code == 404
+
+
+def test_a_bornhuetter_ferguson_run_shows_its_own_columns(
+    engagement, lead, lead_client, create_run, queue_and_run, raa
+):
+    premium = "origin,earned_premium\n" + "".join(
+        f"{year},{30000 + 500 * (year - 1981)}\n" for year in range(1981, 1991)
+    )
+    exposure = upload_triangle(
+        engagement, actor=lead, content=premium.encode(), file_name="premium.csv"
+    )
+    params = reserving_params(
+        raa,
+        method="bornhuetter_ferguson",
+        exposure_artefact=str(exposure.pk),
+        apriori_loss_ratio=0.7,
+    )
+    run = queue_and_run(create_run(WorkflowType.RESERVE_CALCULATION, params, name="BF"))
+    response = lead_client.get(change_url(run))
+    details = response.context["run_details"]
+    assert details.method_label == "Bornhuetter-Ferguson"
+    table = details.reserve_table
+    assert table.extra_headings == ["Exposure", "A-priori loss ratio", "Expected ultimate"]
+    assert table.rows[0]["extra"] == ["30,000", "70.0%", "21,000"]
+    assert table.total["extra"][0] == f"{sum(30000 + 500 * i for i in range(10)):,}"
+    # No spread without Mack or a simulation: no ranges, and the page says nothing of them.
+    assert details.working_paper.percentile_rows == []
+    assert 'id="wp-ranges-chart"' not in response.content.decode()

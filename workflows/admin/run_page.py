@@ -33,10 +33,27 @@ from .working_paper import WorkingPaperView, working_paper_for
 # The header of the reserving results CSV (workflows.reserving.outputs.RESERVE_COLUMNS).
 RESERVE_CSV_HEADER = ("origin", "development_age", "latest", "cdf", "ultimate", "ibnr")
 RESERVE_CSV_TOTAL = "Total"
+# The columns some methods add to the results CSV, and their headings on the page.
+EXTRA_RESERVE_COLUMNS = {
+    "exposure": "Exposure",
+    "apriori_loss_ratio": "A-priori loss ratio",
+    "expected_ultimate": "Expected ultimate",
+    "ibnr_mean": "Simulated IBNR mean",
+    "ibnr_std": "Simulated IBNR std. dev.",
+}
 RESERVE_CSV_MAX_BYTES = 1024 * 1024
 RESERVING_TYPES = frozenset(
     {WorkflowType.RESERVE_CALCULATION, WorkflowType.IBNR_ESTIMATION, WorkflowType.TRIANGLE_ANALYSIS}
 )
+
+# How the run pages and lists name a reserving method.
+METHOD_LABELS = {
+    "chain_ladder": "Chain ladder",
+    "bornhuetter_ferguson": "Bornhuetter-Ferguson",
+    "benktander": "Benktander",
+    "cape_cod": "Cape Cod",
+    "bootstrap_odp": "ODP bootstrap",
+}
 
 RESULTS_UNREADABLE = "The results file cannot be shown: {error}"
 NO_RESULTS_FILE = "No results file (CSV) is stored for this run."
@@ -62,6 +79,8 @@ class ReserveTable:
     rows: list[dict[str, str]]
     total: dict[str, str] | None
     artefact: Artefact | None = None
+    # The method's own columns after the chain ladder's (exposure-based, bootstrap).
+    extra_headings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -94,6 +113,17 @@ class RunDetails:
     # The steps' own time, apart from the time the run waited for its approval.
     compute_time: str = ""
     approval_wait: str = ""
+    # The engagement's other reserving runs with results, to compare this one with.
+    compare_with: list[WorkflowRun] = field(default_factory=list)
+
+    @property
+    def method_label(self) -> str:
+        """Return the reserving method's name (e.g. Chain ladder with Mack), or ''."""
+        summary = self.run.output_summary if isinstance(self.run.output_summary, dict) else {}
+        method = summary.get("method")
+        if method == "chain_ladder":
+            return "Chain ladder with Mack standard errors"
+        return METHOD_LABELS.get(method, str(method or "Reserves"))
 
     @property
     def run_approved(self) -> bool:
@@ -176,8 +206,27 @@ def run_details(run: WorkflowRun, request) -> RunDetails:
         more_replays=len(replays) > REPLAYS_SHOWN,
         working_paper=paper,
         working_paper_problem=paper_problem,
+        compare_with=_compare_with(run) if paper is not None else [],
         compute_time=_compute_time(run),
         approval_wait=_approval_wait(run, approvals),
+    )
+
+
+# How many of the engagement's other runs the "Compare with" list offers (the latest).
+COMPARE_CHOICES = 50
+
+
+def _compare_with(run: WorkflowRun) -> list[WorkflowRun]:
+    """Return the engagement's other reserving runs with results, the latest first."""
+    return list(
+        WorkflowRun.objects.filter(
+            engagement_id=run.engagement_id,
+            workflow_type__in=RESERVING_TYPES,
+            output_summary__has_key="development_factors",
+        )
+        .exclude(pk=run.pk)
+        .only("pk", "name", "created_at")
+        .order_by("-created_at")[:COMPARE_CHOICES]
     )
 
 
@@ -440,6 +489,7 @@ def _reserve_table(artefacts: list[Artefact], request) -> tuple[ReserveTable | N
         rows = list(csv.DictReader(io.StringIO(data.decode("utf-8", errors="replace"))))
         if not rows or tuple(rows[0])[: len(RESERVE_CSV_HEADER)] != RESERVE_CSV_HEADER:
             continue
+        extra = [column for column in EXTRA_RESERVE_COLUMNS if column in rows[0]]
         table, total = [], None
         for row in rows:
             shown = {
@@ -451,10 +501,20 @@ def _reserve_table(artefacts: list[Artefact], request) -> tuple[ReserveTable | N
                 "ibnr": _amount(row.get("ibnr")),
                 "mack_se": _amount(row.get("mack_se")),
                 "cv": _percent(row.get("cv")),
+                "extra": [
+                    _percent(row.get(column))
+                    if column == "apriori_loss_ratio"
+                    else _amount(row.get(column))
+                    for column in extra
+                ],
             }
             if row.get("origin") == RESERVE_CSV_TOTAL:
                 total = shown
             else:
                 table.append(shown)
-        return ReserveTable(rows=table, total=total, artefact=artefact), ""
+        headings = [EXTRA_RESERVE_COLUMNS[column] for column in extra]
+        return (
+            ReserveTable(rows=table, total=total, artefact=artefact, extra_headings=headings),
+            "",
+        )
     return None, NO_RESULTS_FILE if not candidates else ""

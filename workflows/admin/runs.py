@@ -21,6 +21,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.text import slugify
 
@@ -57,7 +58,13 @@ from ..services import (
 )
 from ..working_papers import run_working_paper_xlsx
 from .new_analysis import AnalysisViews, rerun_url, run_status
-from .run_page import RESERVING_TYPES, run_details
+from .compare import (
+    COMPARE_NOT_FOUND,
+    compare_runs,
+    comparison_problem,
+    parse_run_ids,
+)
+from .run_page import METHOD_LABELS, RESERVING_TYPES, run_details
 from .working_paper import read_run_triangle
 
 # The reserving inputs offered as form fields, in the order the form shows them.
@@ -96,14 +103,6 @@ NOT_A_TRIANGLE_WORKFLOW = (
 NO_WORKING_PAPER = "This run has no working paper (only reserving runs with results do)."
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
-# How the run list names a reserving method.
-METHOD_LABELS = {
-    "chain_ladder": "Chain ladder",
-    "bornhuetter_ferguson": "Bornhuetter-Ferguson",
-    "benktander": "Benktander",
-    "cape_cod": "Cape Cod",
-    "bootstrap_odp": "ODP bootstrap",
-}
 
 # Runs the back office can re-execute: they produced their results and recorded provenance.
 REPLAYABLE_STATUSES = frozenset({WorkflowStatus.COMPLETED, WorkflowStatus.WAITING_APPROVAL})
@@ -265,20 +264,20 @@ def replay_report(run: WorkflowRun, record: ReplayRecord) -> tuple[int, str]:
 @admin.register(WorkflowRun)
 class WorkflowRunAdmin(ServiceAdminMixin, RecordAdmin):
     form = WorkflowRunForm
+    # The reserving headline (method, ultimate, IBNR) early, so it shows without scrolling.
     list_display = (
         "name",
         "engagement",
         "workflow_type",
-        "period",
         "status",
-        "progress",
-        "started_at",
-        "completed_at",
         "result_method",
         "result_ultimate",
         "result_ibnr",
+        "progress",
+        "completed_at",
     )
     list_filter = ("status", "workflow_type", EngagementListFilter, "agent_name")
+    actions = ("compare_selected",)
     search_fields = ("name", "description", "period", "engagement__name", "engagement__client_code")
     list_select_related = ("engagement",)
     autocomplete_fields = ("engagement",)
@@ -339,6 +338,11 @@ class WorkflowRunAdmin(ServiceAdminMixin, RecordAdmin):
         info = self.opts.app_label, self.opts.model_name
         return [
             path(
+                "compare/",
+                self.admin_site.admin_view(self.compare_view),
+                name="{}_{}_compare".format(*info),
+            ),
+            path(
                 "<path:object_id>/working-paper/",
                 self.admin_site.admin_view(self.working_paper_view),
                 name="{}_{}_working_paper".format(*info),
@@ -347,6 +351,39 @@ class WorkflowRunAdmin(ServiceAdminMixin, RecordAdmin):
             *AnalysisViews(self).urls(),
             *super().get_urls(),
         ]
+
+    @admin.action(description="Compare the two selected runs")
+    def compare_selected(self, request, queryset):
+        runs = list(queryset.select_related("engagement")[:3])
+        problem = comparison_problem(runs)
+        if problem:
+            self.message_user(request, problem, messages.ERROR)
+            return None
+        first, second = runs
+        return redirect(compare_url(first, second))
+
+    def compare_view(self, request):
+        """Show two runs of an engagement side by side (?run=<id>&run=<id>)."""
+        ids = parse_run_ids(request.GET.getlist("run"))
+        runs = list(
+            self.get_queryset(request)
+            .filter(pk__in=ids)
+            .select_related("engagement", "created_by", "queued_by")
+        )
+        if len(set(ids)) != 2 or len(runs) != 2 or not self.has_view_permission(request):
+            raise Http404(COMPARE_NOT_FOUND)
+        problem = comparison_problem(runs)
+        if problem:
+            messages.error(request, problem)
+            return redirect(reverse("admin:workflows_workflowrun_changelist"))
+        comparison = compare_runs(runs)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Compare “{comparison.first}” with “{comparison.second}”",
+            "comparison": comparison,
+        }
+        return TemplateResponse(request, "admin/workflows/workflowrun/compare.html", context)
 
     def working_paper_view(self, request, object_id):
         """Download the run's Excel working paper, written now with the run's current status."""
@@ -445,6 +482,11 @@ class WorkflowRunAdmin(ServiceAdminMixin, RecordAdmin):
                 return
             saved = workflow_run_update(run=obj, actor=request.user, data=data)
         adopt(obj, saved)
+
+
+def compare_url(first: WorkflowRun, second: WorkflowRun) -> str:
+    """Return the address of the page comparing two runs."""
+    return f"{reverse('admin:workflows_workflowrun_compare')}?run={first.pk}&run={second.pk}"
 
 
 def _engagement_id_of(request) -> uuid.UUID | None:

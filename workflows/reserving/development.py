@@ -255,6 +255,8 @@ def _fit_period(
     ]
     left_out: dict[str, str] = {}
     defined = [origin for origin, before, after in pairs if before != 0 and after != 0]
+    # Looked up for every pair: a set keeps a period linear in its origins.
+    is_defined = set(defined)
     for origin in defined:
         if (origin, from_age) in excluded:
             left_out[origin] = LEFT_OUT_EXCLUDED
@@ -267,7 +269,7 @@ def _fit_period(
     remaining = [
         (origin, before, after)
         for origin, before, after in pairs
-        if origin in defined and origin not in left_out
+        if origin in is_defined and origin not in left_out
     ]
     if defined and not remaining and selection.override_for(from_age) is None:
         raise DevelopmentError(
@@ -283,8 +285,8 @@ def _fit_period(
             origin=origin,
             from_value=before,
             to_value=after,
-            value=after / before if origin in defined else None,
-            used=origin in defined and origin not in left_out,
+            value=after / before if origin in is_defined else None,
+            used=origin in is_defined and origin not in left_out,
             left_out_by=left_out.get(origin),
         )
         for origin, before, after in pairs

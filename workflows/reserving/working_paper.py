@@ -174,6 +174,8 @@ def reserve_ranges(result: dict[str, Any]) -> tuple[ReserveRange, ...]:
         percentiles = row.get("percentiles")
         if isinstance(percentiles, dict) and percentiles:
             levels = sorted((float(level), float(value)) for level, value in percentiles.items())
+            if ibnr == 0 and all(value == 0 for _, value in levels):
+                continue  # fully developed: nothing to range
             ranges.append(ReserveRange(str(row["origin"]), float(ibnr), tuple(levels)))
             continue
         spread = row.get("mack_se")

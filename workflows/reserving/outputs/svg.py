@@ -42,7 +42,9 @@ def development_pattern_svg(pattern: tuple[tuple[int | float, float], ...]) -> s
         )
     step = max(1, round(n / 12))
     for index, (age, _share) in enumerate(pattern):
-        if index % step == 0 or index == n - 1:
+        # Every step-th age, and the last; a regular label too close to the last gives way.
+        regular = index % step == 0 and n - 1 - index >= max(step / 2, 1)
+        if regular or index == n - 1:
             parts.append(
                 f'<text x="{x(index):.1f}" y="{height - bottom + 16}" text-anchor="middle">'
                 f"{escape(_age(age))}</text>"

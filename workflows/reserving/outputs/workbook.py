@@ -50,6 +50,7 @@ HEADINGS = {
     "ibnr_std": "IBNR std. dev.",
 }
 AMOUNT_FORMAT = "#,##0.00"
+TRIANGLE_FORMAT = "#,##0"
 RATIO_FORMAT = "0.000000"
 PERCENT_FORMAT = "0.00%"
 TITLE = "Reserving working paper"
@@ -278,8 +279,8 @@ def _triangle(sheet, paper, bold) -> None:
             before = f"{_letter(k)}{i + 2}"
             formula = f"={here}" if k == 0 or row[k - 1] is None else f"={here}-{before}"
             cell = sheet.cell(row=target, column=k + 2, value=formula)
-            cell.number_format = AMOUNT_FORMAT
-    _grid_style(sheet, len(paper.origins), len(ages), bold, AMOUNT_FORMAT)
+            cell.number_format = TRIANGLE_FORMAT
+    _grid_style(sheet, len(paper.origins), len(ages), bold, TRIANGLE_FORMAT)
 
 
 def _link_ratios(sheet, paper, bold) -> None:
@@ -348,9 +349,12 @@ def _selections(sheet, paper, bold) -> dict[Any, str]:
         cell.number_format = RATIO_FORMAT
         cell.font = bold
         cells[factor["from_age"]] = f"{here}{cdf_row}"
+    computed_row = selected_row + list(rows).index("Average of the data")
     for row in sheet.iter_rows(min_row=2, max_row=selected_row, min_col=2):
         for cell in row:
             cell.number_format = RATIO_FORMAT
+    for cell in sheet[computed_row][1:]:
+        cell.number_format = RATIO_FORMAT
     for cell in sheet[selected_row]:
         cell.font = bold
     for cell in sheet[1]:
