@@ -46,7 +46,7 @@ METHOD_CHOICES = (
 AVERAGE_LABELS = {
     "volume": "Volume-weighted",
     "simple": "Simple",
-    "medial": "Medial (without highest and lowest)",
+    "medial": "Medial (less high and low)",
     "regression": "Regression",
 }
 TAIL_CHOICES = (
@@ -177,8 +177,9 @@ class SelectionsForm(forms.Form):
             for age in self.starts
         ]
         for index, age in enumerate(self.starts):
+            # Short labels: one select per period column of the link-ratio grid.
             self.fields[f"average_{index}"] = forms.ChoiceField(
-                choices=(("", "default"), *AVERAGE_LABELS.items()),
+                choices=(("", "default"), *((average, average) for average in AVERAGES)),
                 required=False,
                 label=f"Average from {age_key(age)}",
             )
