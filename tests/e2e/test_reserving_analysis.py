@@ -10,8 +10,11 @@ Screenshots of each step: test-output/e2e/<test>/.
 """
 
 import pytest
+from django.core.files.base import ContentFile
+from django.core.management import call_command
 
 from approvals.models import Approval
+from artefacts.services import artefact_create
 from engagements.services import engagement_activate, engagement_create
 from workflows.models import WorkflowRun
 from workflows.reserving import sample_triangle_csv
@@ -191,3 +194,37 @@ def test_a_client_file_to_signed_off_chain_ladder_and_bf(
     rerun.refresh_from_db()
     assert rerun.status == "completed"
     assert Approval.objects.get(workflow_run=rerun).approver == bob
+
+
+def test_a_queued_runs_page_follows_it_until_it_has_finished(
+    sign_in, alice, engagement, screenshots, tmp_path, monkeypatch
+):
+    """No worker picks the run up: its page says so, and reloads once it has run."""
+    # As on a machine whose worker is not running: queueing sends no task.
+    monkeypatch.setattr("workflows.services.runs._enqueue_run", lambda run_id: None)
+    triangle_file, _premium = client_files(tmp_path)
+    triangle = artefact_create(
+        engagement=engagement,
+        upload=ContentFile(triangle_file.read_bytes(), name="acme.csv"),
+        actor=alice,
+        name="Acme paid triangle",
+        artefact_type="triangle",
+    )
+    page = sign_in(alice)
+    page.goto(f"/admin/workflows/workflowrun/analysis/{engagement.pk}/{triangle.pk}/columns/")
+    map_columns(page, screenshots, first_time=False)
+    page.fill("#id_name", "Acme chain ladder, queued")
+    with page.expect_navigation():
+        page.click("#run-button")
+    status = page.locator("#run-status")
+    expect(status).to_have_text("Queued: waiting for a worker to start it")
+    screenshots.take(page, "queued-waiting-for-a-worker")
+
+    # Hold the page's status requests while the run executes in this thread (the live
+    # server shares this test's database connection), then let them through.
+    page.route("**/status/", lambda route: route.continue_())
+    run = WorkflowRun.objects.get(name="Acme chain ladder, queued")
+    call_command("run_workflow", str(run.pk))
+    expect(page.locator("#run-progress")).to_contain_text("Waiting for approval", timeout=30_000)
+    expect(page.locator("#run-status")).to_have_count(0)
+    screenshots.take(page, "reloaded-when-done")
