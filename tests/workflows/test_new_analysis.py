@@ -269,6 +269,21 @@ class TestStepThreeAndRun:
             "Give the reason for the selected factor."
         ]
 
+    def test_a_selected_tail_needs_its_factor(self, lead_client, engagement, client_triangle):
+        response = lead_client.post(
+            url("workflows_analysis_method", engagement.pk, client_triangle.pk),
+            method_data(tail="constant"),
+        )
+        assert response.context["form"].errors["tail_factor"] == [
+            "Give the tail factor you select (at least 1)."
+        ]
+
+    def test_a_fitted_tail_shows_in_the_panel(self, lead_client, engagement, client_triangle):
+        panel_url = url("workflows_analysis_panel", engagement.pk, client_triangle.pk)
+        panel = lead_client.post(panel_url, method_data(tail="bondy")).context["panel"]
+        assert panel.tail.startswith("1.") and "Bondy" in panel.tail
+        assert panel.problem == ""
+
 
 class TestRerunWithChanges:
     @pytest.fixture
