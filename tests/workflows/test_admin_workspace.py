@@ -300,3 +300,35 @@ class TestReservingForm:
         run.refresh_from_db()
         assert run.input_params["tail_factor"] == 1.1
         assert run.history.latest().history_change_reason == "Edited: input_params"
+
+
+def test_the_run_list_shows_method_ultimate_and_ibnr(
+    lead_client, engagement, lead, django_assert_max_num_queries
+):
+    from tests.factories.states import run_in
+    from workflows.services import workflow_run_complete
+
+    def reported(number):
+        run = run_in(engagement, actor=lead, start=True, name=f"Reserves {number}")
+        summary = {
+            "method": "bornhuetter_ferguson",
+            "totals": {"latest": 1000.0, "ultimate": 1_234_567.4 + number, "ibnr": 98_765.0},
+        }
+        return workflow_run_complete(run=run, actor=lead, output_summary=summary)
+
+    url = reverse("admin:workflows_workflowrun_changelist")
+    reported(0)
+    lead_client.get(url)
+    with django_assert_max_num_queries(12) as few:
+        lead_client.get(url)
+    for number in range(1, 30):
+        reported(number)
+    run_in(engagement, actor=lead, name="Not run yet")
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        response = lead_client.get(url)
+    html = response.content.decode()
+    for heading in ("Method", "Ultimate", "IBNR"):
+        assert f">{heading}</a>" in html or f">{heading}</span>" in html
+    assert '<td class="field-result_method">Bornhuetter-Ferguson</td>' in html
+    assert "1,234,567" in html and "98,765" in html
+    assert html.count('<td class="field-result_ibnr">—</td>') == 1

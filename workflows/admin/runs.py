@@ -18,6 +18,11 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect
+from django.urls import path, reverse
+from django.utils.text import slugify
 
 from artefacts.models import Artefact
 from engagements.selectors import scope_to_user
@@ -50,8 +55,10 @@ from ..services import (
     workflow_run_resume,
     workflow_run_update,
 )
+from ..working_papers import run_working_paper_xlsx
 from .new_analysis import AnalysisViews, rerun_url, run_status
-from .run_page import run_details
+from .run_page import RESERVING_TYPES, run_details
+from .working_paper import read_run_triangle
 
 # The reserving inputs offered as form fields, in the order the form shows them.
 RESERVING_FIELDS = (
@@ -85,6 +92,18 @@ NEGATIVE_HELP = "Accept decreases of cumulative values (e.g. salvage, RAA's 1982
 NOT_A_TRIANGLE_WORKFLOW = (
     "A {workflow_type} run reads no triangle: leave the reserving fields empty."
 )
+
+NO_WORKING_PAPER = "This run has no working paper (only reserving runs with results do)."
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+# How the run list names a reserving method.
+METHOD_LABELS = {
+    "chain_ladder": "Chain ladder",
+    "bornhuetter_ferguson": "Bornhuetter-Ferguson",
+    "benktander": "Benktander",
+    "cape_cod": "Cape Cod",
+    "bootstrap_odp": "ODP bootstrap",
+}
 
 # Runs the back office can re-execute: they produced their results and recorded provenance.
 REPLAYABLE_STATUSES = frozenset({WorkflowStatus.COMPLETED, WorkflowStatus.WAITING_APPROVAL})
@@ -255,7 +274,9 @@ class WorkflowRunAdmin(ServiceAdminMixin, RecordAdmin):
         "progress",
         "started_at",
         "completed_at",
-        "agent_name",
+        "result_method",
+        "result_ultimate",
+        "result_ibnr",
     )
     list_filter = ("status", "workflow_type", EngagementListFilter, "agent_name")
     search_fields = ("name", "description", "period", "engagement__name", "engagement__client_code")
@@ -293,8 +314,56 @@ class WorkflowRunAdmin(ServiceAdminMixin, RecordAdmin):
     def progress(self, obj):
         return f"{obj.progress_percent}%"
 
+    # The reserving headline, read from the output summary each listed run already holds.
+    @admin.display(description="method")
+    def result_method(self, obj):
+        headline = obj.result_headline
+        if headline is None or not headline["method"]:
+            return "—"
+        return METHOD_LABELS.get(headline["method"], headline["method"])
+
+    @admin.display(description="ultimate")
+    def result_ultimate(self, obj):
+        headline = obj.result_headline
+        return "—" if headline is None else f"{headline['ultimate']:,.0f}"
+
+    @admin.display(description="IBNR")
+    def result_ibnr(self, obj):
+        headline = obj.result_headline
+        return "—" if headline is None else f"{headline['ibnr']:,.0f}"
+
     def get_queryset(self, request):
         return scope_to_user(super().get_queryset(request), request.user)
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "<path:object_id>/working-paper/",
+                self.admin_site.admin_view(self.working_paper_view),
+                name="{}_{}_working_paper".format(*info),
+            ),
+            # The guided analysis, re-runs and the live status (`new_analysis`).
+            *AnalysisViews(self).urls(),
+            *super().get_urls(),
+        ]
+
+    def working_paper_view(self, request, object_id):
+        """Download the run's Excel working paper, written now with the run's current status."""
+        run = self.get_object(request, unquote(object_id))
+        if run is None or not self.has_view_permission(request, run):
+            raise Http404(NO_WORKING_PAPER)
+        summary = run.output_summary if isinstance(run.output_summary, dict) else {}
+        if run.workflow_type not in RESERVING_TYPES or not summary.get("development_factors"):
+            raise Http404(NO_WORKING_PAPER)
+        triangle, problem = read_run_triangle(run, summary, request)
+        if triangle is None:
+            messages.error(request, problem)
+            return redirect(reverse("admin:workflows_workflowrun_change", args=(run.pk,)))
+        response = HttpResponse(run_working_paper_xlsx(run, triangle), content_type=XLSX_TYPE)
+        name = slugify(run.name)[:80] or "run"
+        response["Content-Disposition"] = f'attachment; filename="working_paper_{name}.xlsx"'
+        return response
 
     def get_fieldsets(self, request, obj=None):
         editable = obj is None or obj.status in EDITABLE_STATUSES
@@ -351,10 +420,6 @@ class WorkflowRunAdmin(ServiceAdminMixin, RecordAdmin):
         engagement_id = obj.engagement_id if obj is not None else _engagement_id_of(request)
         choices = triangle_inputs(engagement_id, request.user)
         return type(form.__name__, (form,), {"triangle_choices": choices})
-
-    def get_urls(self):
-        # The guided analysis, re-runs and the live status (`new_analysis`).
-        return [*AnalysisViews(self).urls(), *super().get_urls()]
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None and not add:

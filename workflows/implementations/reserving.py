@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from artefacts.choices import ArtefactType
 from records.exceptions import InvalidInput
 from workflows.reserving import ReservingInputError, check_against_triangle, validate_triangle
+from workflows.working_papers import working_paper_header
 
 from .base import Step, WorkflowImplementation
 from .reserving_inputs import (
@@ -382,13 +383,17 @@ class ReserveCalculation(TriangleWorkflow):
             "and totals.",
             metadata=self.input_metadata(),
         )
+        # A draft: the approval comes after; the run page's download says APPROVED once given.
         self.store_artefact(
-            reserve_result_xlsx(self.result),
+            reserve_result_xlsx(
+                self.result, triangle=self.triangle, header=working_paper_header(self.run)
+            ),
             file_name=f"{self.file_stem}_reserves.xlsx",
             artefact_type=ArtefactType.EXCEL,
             name=self.artefact_name(f"{name} reserves (Excel)"),
-            description="Reserves by origin, development factors and their sources, the "
-            "options used, and (when used) excluded points, actual vs expected, simulation.",
+            description="The working paper: a header (client, valuation date, run, author, "
+            "DRAFT), the triangle, link ratios with the points left out, averages and "
+            "selections with reasons, reserves with live formulas, options and provenance.",
             metadata=self.input_metadata(),
         )
 
