@@ -1,9 +1,11 @@
 """Re-runs and one-step submissions (`workflows.services.reruns`): new runs, never changed ones."""
 
 import pytest
+from rest_framework.test import APIClient
 
 from audit.choices import AuditAction
 from records.exceptions import Conflict, InvalidInput, NotAllowed
+from tests.admin_fixtures import actuaries_group, lead
 from tests.factories import EngagementFactory, UserFactory
 from tests.factories.states import audit_events_since, audit_mark, database_state, run_in
 from workflows.choices import WorkflowType
@@ -17,6 +19,8 @@ from workflows.services import (
 )
 
 from .conftest import reserving_params
+
+__all__ = ("actuaries_group", "lead")
 
 pytestmark = pytest.mark.django_db
 
@@ -94,3 +98,17 @@ def test_a_rerun_stays_in_its_engagement(source, actuary, genins):
             actor=actuary,
             rerun_of=source,
         )
+
+
+def test_the_api_shows_which_run_a_rerun_came_from(
+    source, lead, django_capture_on_commit_callbacks
+):
+    actuary = lead  # the same user, in the Actuaries group (the API's model permissions)
+    params = {**source.input_params, "average": "simple"}
+    with django_capture_on_commit_callbacks():
+        new = workflow_run_rerun(run=source, actor=actuary, input_params=params)
+    client = APIClient()
+    client.force_authenticate(actuary)
+    body = client.get(f"/api/v1/workflow-runs/{new.pk}/").json()
+    assert body["rerun_of"] == str(source.pk)
+    assert client.get(f"/api/v1/workflow-runs/{source.pk}/").json()["rerun_of"] is None
