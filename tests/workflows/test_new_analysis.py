@@ -269,6 +269,21 @@ class TestStepThreeAndRun:
             "Give the reason for the selected factor."
         ]
 
+    def test_a_selected_tail_needs_its_factor(self, lead_client, engagement, client_triangle):
+        response = lead_client.post(
+            url("workflows_analysis_method", engagement.pk, client_triangle.pk),
+            method_data(tail="constant"),
+        )
+        assert response.context["form"].errors["tail_factor"] == [
+            "Give the tail factor you select (at least 1)."
+        ]
+
+    def test_a_fitted_tail_shows_in_the_panel(self, lead_client, engagement, client_triangle):
+        panel_url = url("workflows_analysis_panel", engagement.pk, client_triangle.pk)
+        panel = lead_client.post(panel_url, method_data(tail="bondy")).context["panel"]
+        assert panel.tail.startswith("1.") and "Bondy" in panel.tail
+        assert panel.problem == ""
+
 
 class TestRerunWithChanges:
     @pytest.fixture
@@ -380,3 +395,62 @@ class TestWhoMay:
         for name in ("workflows_workflowrun_rerun", "workflows_workflowrun_status"):
             assert client.get(url(name, run.pk)).status_code == 404
         assert admin_messages is not None
+
+
+# --- query counts: the same at 10 and at 100 origins ------------------------------------------
+
+
+@pytest.fixture
+def sized(engagement, actuary, request):
+    """A triangle of `request.param` origins."""
+    origins = request.param
+    return upload_triangle(
+        engagement, actor=actuary, content=client_file(origins), file_name=f"c{origins}.csv"
+    )
+
+
+PAGES = {
+    "start": lambda e, t, r: ("get", url("workflows_analysis_start", e.pk), {}),
+    "columns": lambda e, t, r: ("get", url("workflows_analysis_columns", e.pk, t.pk), COLUMNS),
+    "preview": lambda e, t, r: ("get", url("workflows_analysis_preview", e.pk, t.pk), COLUMNS),
+    "method": lambda e, t, r: ("get", url("workflows_analysis_method", e.pk, t.pk), COLUMNS),
+    "panel": lambda e, t, r: ("post", url("workflows_analysis_panel", e.pk, t.pk), method_data()),
+    "rerun": lambda e, t, r: ("get", url("workflows_workflowrun_rerun", r.pk), {}),
+    "rerun_panel": lambda e, t, r: (
+        "post",
+        url("workflows_workflowrun_rerun_panel", r.pk),
+        method_data(exclude=["1900|12"]),
+    ),
+    "status": lambda e, t, r: ("get", url("workflows_workflowrun_status", r.pk), {}),
+}
+QUERIES = {
+    "start": 8,
+    "columns": 8,
+    "preview": 7,
+    "method": 9,
+    "panel": 7,
+    "rerun": 10,
+    "rerun_panel": 8,
+    "status": 5,
+}
+
+
+@pytest.mark.parametrize("sized", [10, 100], indirect=True, ids=["10-origins", "100-origins"])
+@pytest.mark.parametrize("page", sorted(PAGES))
+def test_query_counts_do_not_grow_with_the_triangle(
+    lead_client,
+    engagement,
+    sized,
+    page,
+    django_assert_num_queries,
+    django_capture_on_commit_callbacks,
+):
+    triangle, run = sized, None
+    if page in ("rerun", "rerun_panel", "status"):
+        queue_from_method(lead_client, engagement, triangle, django_capture_on_commit_callbacks)
+        run = WorkflowRun.objects.get(name="Client: chain ladder")
+    verb, address, data = PAGES[page](engagement, triangle, run)
+    lead_client.get(address if verb == "get" else url("workflows_analysis_start", engagement.pk))
+    with django_assert_num_queries(QUERIES[page]):
+        response = getattr(lead_client, verb)(address, data)
+    assert response.status_code == 200

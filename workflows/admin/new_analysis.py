@@ -61,6 +61,8 @@ TEMPLATES = "admin/workflows/new_analysis/"
 # The statuses in which a run's page keeps asking for its status.
 LIVE_STATUSES = frozenset({WorkflowStatus.PENDING, WorkflowStatus.QUEUED, WorkflowStatus.RUNNING})
 POLL_SECONDS = 2
+# The bootstrap's seed offered until one is chosen (any fixed seed makes it reproducible).
+DEFAULT_SEED = 2024
 STEPS = ("Triangle", "Columns", "Method and selections", "Run")
 
 NOT_READABLE = "The triangle cannot be read with these columns: fix them first."
@@ -289,7 +291,7 @@ class AnalysisViews:
             request.FILES or None,
             triangle=preview.triangle,
             engagement_id=engagement.pk,
-            initial={"name": f"{artefact.name}: reserves", "random_seed": 2024},
+            initial={"name": f"{artefact.name}: reserves", "random_seed": DEFAULT_SEED},
         )
         if request.method == "POST" and form.is_valid():
             run = self._submit(request, form, engagement, artefact, params)
@@ -412,6 +414,7 @@ class AnalysisViews:
             "name": f"{run.name} (re-run)"[:255],
             "period": run.period,
         }
+        initial.setdefault("random_seed", DEFAULT_SEED)
         form = SelectionsForm(
             request.POST or None,
             request.FILES or None,

@@ -46,7 +46,7 @@ METHOD_CHOICES = (
 AVERAGE_LABELS = {
     "volume": "Volume-weighted",
     "simple": "Simple",
-    "medial": "Medial (without highest and lowest)",
+    "medial": "Medial (less high and low)",
     "regression": "Regression",
 }
 TAIL_CHOICES = (
@@ -88,6 +88,7 @@ UPLOAD_PLACEHOLDER = "exposure file to upload"
 EXPOSURE_NEEDED = "Choose the exposure (e.g. earned premium by origin), or upload its file."
 EXPOSURE_BOTH = "Choose an exposure or upload one, not both."
 REASON_NEEDED = "Give the reason for the selected factor."
+TAIL_FACTOR_NEEDED = "Give the tail factor you select (at least 1)."
 FACTOR_NEEDED = "Give the factor this reason is for."
 
 
@@ -162,7 +163,6 @@ class SelectionsForm(forms.Form):
     random_seed = forms.IntegerField(
         min_value=0,
         required=False,
-        initial=2024,
         help_text="Bootstrap: makes the simulation reproducible.",
     )
 
@@ -177,8 +177,9 @@ class SelectionsForm(forms.Form):
             for age in self.starts
         ]
         for index, age in enumerate(self.starts):
+            # Short labels: one select per period column of the link-ratio grid.
             self.fields[f"average_{index}"] = forms.ChoiceField(
-                choices=(("", "default"), *AVERAGE_LABELS.items()),
+                choices=(("", "default"), *((average, average) for average in AVERAGES)),
                 required=False,
                 label=f"Average from {age_key(age)}",
             )
@@ -202,6 +203,8 @@ class SelectionsForm(forms.Form):
                 self.add_error(f"reason_{index}", REASON_NEEDED)
             if factor is None and (reason or "").strip() and f"factor_{index}" not in self.errors:
                 self.add_error(f"factor_{index}", FACTOR_NEEDED)
+        if data.get("tail") == "constant" and data.get("tail_factor") is None:
+            self.add_error("tail_factor", TAIL_FACTOR_NEEDED)
         if data.get("exposure_artefact") is not None and data.get("exposure_file"):
             self.add_error("exposure_file", EXPOSURE_BOTH)
         if self.errors:
@@ -271,8 +274,8 @@ class SelectionsForm(forms.Form):
         if method != "constant":
             return {"tail": {"method": method}}
         factor, reason = data.get("tail_factor"), (data.get("tail_reason") or "").strip()
-        if factor is None:
-            return {"tail": {"method": "constant", "factor": None, "reason": reason or "-"}}
+        if factor is None:  # refused by clean(); the panel shows no tail meanwhile
+            return {}
         if not reason:
             return {"tail_factor": factor}
         return {"tail": {"method": "constant", "factor": factor, "reason": reason}}

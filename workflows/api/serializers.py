@@ -111,6 +111,7 @@ class WorkflowRunSerializer(RecordSerializer):
             "agent_name",
             "metrics",
             "provenance",
+            "rerun_of",
             "trace_id",
             "available_moves",
             *AUDIT_FIELDS,
@@ -128,6 +129,7 @@ class WorkflowRunSerializer(RecordSerializer):
             "error_details",
             "metrics",
             "provenance",
+            "rerun_of",
             "trace_id",
             *AUDIT_FIELDS,
         )
@@ -140,7 +142,11 @@ class WorkflowRunSerializer(RecordSerializer):
                 "runner then has requested its workflow approval itself (GET "
                 "/approvals/?workflow_run_id=…; requesting another answers 409), whose "
                 "decision completes or fails the run."
-            }
+            },
+            "rerun_of": {
+                "help_text": "The run this one re-runs with changed choices (“Re-run with "
+                "changes” in the admin); null for a run started afresh."
+            },
         }
 
 
