@@ -143,8 +143,7 @@ class Approval(LifecycleModel, TraceableModel, UUIDModel):
         )
 
     def __str__(self):
-        subject = self.artefact or self.engagement
-        return f"{self.get_approval_type_display()} of {subject}"
+        return self.subject_label()
 
     def get_absolute_url(self):
         return reverse("admin:approvals_approval_change", args=(self.pk,))
