@@ -177,7 +177,13 @@ class AuditLogAdmin(admin.ModelAdmin):
         return queryset.filter(Q(engagement_id__in=visible) | Q(user=user))
 
     def get_readonly_fields(self, request, obj=None):
-        return tuple(f.name for f in self.model._meta.fields)
+        return (*(f.name for f in self.model._meta.fields), "resource_link", "engagement_link")
+
+    def get_fields(self, request, obj=None):
+        # The resource and engagement by name, with links, in place of their ids.
+        named = {"resource_type": "resource_link", "engagement_id": "engagement_link"}
+        fields = [named.get(f.name, f.name) for f in self.model._meta.fields]
+        return [f for f in fields if f != "resource_id"]
 
     def has_add_permission(self, request):
         return False

@@ -151,9 +151,9 @@ class EngagementAdmin(ServiceAdminMixin, RecordAdmin):
         if user.has_perm("audit.view_auditlog"):
             # The latest business events, as the file note says them (enough rows read to
             # fold their changes under them and leave out the hidden kinds).
-            context["timeline_entries"] = engagement_file_note(
-                obj, limit=TIMELINE_ENTRIES * 4
-            )[:TIMELINE_ENTRIES]
+            context["timeline_entries"] = engagement_file_note(obj, limit=TIMELINE_ENTRIES * 4)[
+                :TIMELINE_ENTRIES
+            ]
             context["timeline_url"] = reverse("admin:audit_auditlog_timeline", args=(obj.pk,))
         if obj.status not in CLOSED_STATUSES:
             context["engagement_add_links"] = [
