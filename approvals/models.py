@@ -158,7 +158,7 @@ class Approval(LifecycleModel, TraceableModel, UUIDModel):
         if self.artefact_id is not None:
             return f"{kind} of {self.artefact}"
         if self.workflow_run_id is not None:
-            return f"{kind} of run “{self.workflow_run}”"
+            return f"{kind} of run ‘{self.workflow_run}’"
         return f"{kind} of {self.engagement}"
 
     @property

@@ -11,6 +11,7 @@ import uuid
 from typing import TYPE_CHECKING
 
 from records.exceptions import Conflict
+from records.formatting import status_label
 
 from .choices import OPEN_STATUSES, WorkflowStatus, WorkflowType
 from .models import WorkflowRun
@@ -91,7 +92,9 @@ def engagement_run_input_ids(engagement: Engagement) -> dict[uuid.UUID, list[Wor
 def workflow_run_require_awaiting_approval(*, run: WorkflowRun, approval: str) -> None:
     """Raise Conflict unless the run waits for approval (`approval` names the deciding one)."""
     if run.status != WorkflowStatus.WAITING_APPROVAL:
-        raise Conflict(RUN_NOT_AWAITING.format(run=run, approval=approval, status=run.status))
+        raise Conflict(
+            RUN_NOT_AWAITING.format(run=run, approval=approval, status=status_label(run))
+        )
 
 
 def validation_runs() -> QuerySet[WorkflowRun]:
@@ -112,7 +115,7 @@ def validation_run_problem(run: WorkflowRun, artefact: Artefact) -> str | None:
     if run.engagement_id != artefact.engagement_id:
         return RELIANCE_RUN_ELSEWHERE.format(run=run, artefact=artefact)
     if run.status != WorkflowStatus.COMPLETED:
-        return RELIANCE_RUN_NOT_COMPLETED.format(run=run, status=run.status)
+        return RELIANCE_RUN_NOT_COMPLETED.format(run=run, status=status_label(run))
     if artefact.pk not in run_input_artefact_ids(run):
         return RELIANCE_RUN_OTHER_INPUT.format(run=run, artefact=artefact)
     return None
