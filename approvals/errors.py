@@ -122,7 +122,7 @@ FINAL_SIGN_OFF_CHECKLIST_STALE = (
 )
 CHECKLIST_FROZEN = (
     "Cannot {verb} disclosure checklist “{checklist}”: it was frozen into final sign-off "
-    "“{approval}” on {frozen_at:%Y-%m-%d %H:%M} and is locked; pre-fill a new one for "
+    "“{approval}” on {frozen_at} and is locked; pre-fill a new one for "
     "another request."
 )
 CHECKLIST_LEAD_ONLY = (

@@ -143,8 +143,7 @@ class Approval(LifecycleModel, TraceableModel, UUIDModel):
         )
 
     def __str__(self):
-        subject = self.artefact or self.engagement
-        return f"{self.get_approval_type_display()} of {subject}"
+        return self.subject_label()
 
     def get_absolute_url(self):
         return reverse("admin:approvals_approval_change", args=(self.pk,))
@@ -159,7 +158,7 @@ class Approval(LifecycleModel, TraceableModel, UUIDModel):
         if self.artefact_id is not None:
             return f"{kind} of {self.artefact}"
         if self.workflow_run_id is not None:
-            return f"{kind} of run “{self.workflow_run}”"
+            return f"{kind} of run ‘{self.workflow_run}’"
         return f"{kind} of {self.engagement}"
 
     @property

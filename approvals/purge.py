@@ -17,6 +17,7 @@ from artefacts.files import artefact_storage
 from artefacts.models import Artefact
 from audit.choices import AuditAction
 from engagements.purge import REASON_ENGAGEMENT_CLOSED, closed_engagement_reason
+from records.formatting import status_label
 from records.services import snapshot
 from workflows.models import WorkflowRun
 
@@ -76,7 +77,7 @@ def run_kept(workflow_run: WorkflowRun, run: PurgeRun) -> str:
 def engagement_kept(engagement: Engagement, run: PurgeRun) -> str:
     """Return why a deleted engagement stays: it is closed, or it holds approved work."""
     if closed_engagement_reason(engagement):
-        return REASON_ENGAGEMENT_CLOSED.format(status=engagement.status)
+        return REASON_ENGAGEMENT_CLOSED.format(status=status_label(engagement))
     approved_artefacts = Artefact.all_objects.filter(
         engagement=engagement, status=ArtefactStatus.APPROVED
     )

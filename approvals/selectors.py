@@ -21,6 +21,7 @@ from engagements.choices import TeamRole
 from engagements.models import Engagement, EngagementMember
 from engagements.selectors import engagements_visible_to
 from records.exceptions import Conflict, NotAllowed
+from records.formatting import format_date, format_datetime
 
 from .choices import (
     SIGN_OFF_TYPES,
@@ -93,7 +94,7 @@ def approval_decider_refusal(
     these may also raise, resolve and reopen the approval's review points.
     """
     if approval.is_expired:
-        when = f" on {approval.expires_at:%Y-%m-%d %H:%M}" if approval.expires_at else ""
+        when = f" on {format_datetime(approval.expires_at)}" if approval.expires_at else ""
         return APPROVAL_EXPIRED.format(approval=approval, when=when)
     try:
         _require_may_decide(approval, user, verb="decide")
@@ -108,7 +109,7 @@ def approval_decider_refusal(
                 user=user,
                 approval=approval,
                 approval_type=approval.get_approval_type_display().lower(),
-                day=day.isoformat(),
+                day=format_date(day),
             )
     return None
 

@@ -30,6 +30,7 @@ from engagements.selectors import (
     engagement_require_open,
 )
 from records.exceptions import Conflict, InvalidInput, NotAllowed
+from records.formatting import status_label
 from records.services import (
     apply_changes,
     changes,
@@ -230,7 +231,9 @@ def artefact_update(*, artefact: Artefact, actor: AbstractUser, data: dict[str, 
     artefact = lock(artefact)
     engagement_require_member(engagement=artefact.engagement, user=actor, verb="edit artefacts of")
     if artefact.status != ArtefactStatus.DRAFT:
-        raise Conflict(ARTEFACT_NOT_EDITABLE.format(artefact=artefact, status=artefact.status))
+        raise Conflict(
+            ARTEFACT_NOT_EDITABLE.format(artefact=artefact, status=status_label(artefact))
+        )
     before = snapshot(artefact)
     apply_changes(artefact, data=data, allowed=EDITABLE_FIELDS, reason=NOT_EDITABLE_REASON)
     old, new = changes(before, snapshot(artefact))

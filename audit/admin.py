@@ -6,14 +6,16 @@ instead of delete) is `engagements.admin.users`, since it picks people by team.
 
 import json
 
+from django.apps import apps
 from django.contrib import admin
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import Q
 from django.http import Http404
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import NoReverseMatch, path, reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
@@ -26,10 +28,12 @@ from records.scoping import (
     sees_every_engagement,
 )
 
+from .file_note import engagement_file_note, people_on
+from .file_note_views import FileNoteFilterForm, file_note_docx_response
 from .models import AuditLog, Backup, Recovery
-from .selectors import TIMELINE_DEFAULT_LIMIT, engagement_timeline
 
 TIMELINE_MAX_LIMIT = 2000
+TIMELINE_PAGE_SIZE = 50
 NO_ENGAGEMENT = "No engagement with this id."
 # Below this many rows an exact COUNT(*) is cheap, and exact is better.
 EXACT_COUNT_THRESHOLD = 10_000
@@ -70,6 +74,64 @@ class EstimatedCountPaginator(Paginator):
         return int(plan[0]["Plan"]["Plan Rows"])
 
 
+def _resource_names(events) -> dict:
+    """Return {event pk: (resource name, admin URL)}: one query per kind of resource."""
+    wanted: dict[str, set] = {}
+    for event in events:
+        if event.resource_id is not None and event.resource_type:
+            wanted.setdefault(event.resource_type, set()).add(event.resource_id)
+    models_by_name = {}
+    for model in apps.get_models():
+        models_by_name.setdefault(model._meta.model_name, model)
+    found = {}
+    for resource_type, ids in wanted.items():
+        model = models_by_name.get(resource_type)
+        if model is None:
+            continue
+        for obj in model._base_manager.filter(pk__in=ids):
+            found[(resource_type, str(obj.pk))] = obj
+    names = {}
+    for event in events:
+        model = models_by_name.get(event.resource_type)
+        kind = str(model._meta.verbose_name) if model is not None else event.resource_type
+        obj = found.get((event.resource_type, str(event.resource_id)))
+        if obj is None:
+            names[event.pk] = (
+                kind.capitalize() if event.resource_id is None else f"{kind} (removed)",
+                "",
+            )
+            continue
+        try:
+            url = reverse(
+                f"admin:{model._meta.app_label}_{model._meta.model_name}_change", args=(obj.pk,)
+            )
+        except NoReverseMatch:
+            url = ""
+        names[event.pk] = (f"{kind.capitalize()} “{obj}”", url)
+    return names
+
+
+class NamedAuditChangeList(ChangeList):
+    """The audit log's list, with each page's resources and engagements named in bulk."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        events = list(self.result_list)
+        names = _resource_names(events)
+        engagement_ids = {event.engagement_id for event in events if event.engagement_id}
+        engagements = {
+            engagement.pk: str(engagement)
+            for engagement in engagement_model().all_objects.filter(pk__in=engagement_ids)
+        }
+        for event in events:
+            event.resource_named = names[event.pk]
+            if event.engagement_id:
+                event.engagement_named = engagements.get(
+                    event.engagement_id, "(removed engagement)"
+                )
+        self.result_list = events
+
+
 @admin.register(AuditLog)
 class AuditLogAdmin(admin.ModelAdmin):
     """The audit log is its own record: nobody adds, changes or deletes rows here.
@@ -82,11 +144,10 @@ class AuditLogAdmin(admin.ModelAdmin):
     list_display = (
         "sequence",
         "created_at",
-        "action",
+        "action_label",
         "severity",
         "user",
-        "resource_type",
-        "resource_id",
+        "resource_link",
         "engagement_link",
         "ip_address",
     )
@@ -116,7 +177,13 @@ class AuditLogAdmin(admin.ModelAdmin):
         return queryset.filter(Q(engagement_id__in=visible) | Q(user=user))
 
     def get_readonly_fields(self, request, obj=None):
-        return tuple(f.name for f in self.model._meta.fields)
+        return (*(f.name for f in self.model._meta.fields), "resource_link", "engagement_link")
+
+    def get_fields(self, request, obj=None):
+        # The resource and engagement by name, with links, in place of their ids.
+        named = {"resource_type": "resource_link", "engagement_id": "engagement_link"}
+        fields = [named.get(f.name, f.name) for f in self.model._meta.fields]
+        return [f for f in fields if f != "resource_id"]
 
     def has_add_permission(self, request):
         return False
@@ -127,12 +194,30 @@ class AuditLogAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def get_changelist(self, request, **kwargs):
+        return NamedAuditChangeList
+
+    @admin.display(description="event", ordering="action")
+    def action_label(self, obj):
+        return obj.get_action_display()
+
+    @admin.display(description="resource")
+    def resource_link(self, obj):
+        label, url = getattr(obj, "resource_named", None) or _resource_names([obj])[obj.pk]
+        if url:
+            return format_html('<a href="{}">{}</a>', url, label)
+        return label
+
     @admin.display(description="engagement", ordering="engagement_id")
     def engagement_link(self, obj):
         if obj.engagement_id is None:
             return "-"
+        name = getattr(obj, "engagement_named", None)
+        if name is None:
+            engagement = engagement_model().all_objects.filter(pk=obj.engagement_id).first()
+            name = str(engagement) if engagement is not None else "(removed engagement)"
         url = reverse("admin:audit_auditlog_timeline", args=(obj.engagement_id,))
-        return format_html('<a href="{}" title="Timeline">{}</a>', url, obj.engagement_id)
+        return format_html('<a href="{}" title="File note of the engagement">{}</a>', url, name)
 
     def get_urls(self):
         timeline = path(
@@ -143,25 +228,41 @@ class AuditLogAdmin(admin.ModelAdmin):
         return [timeline, *super().get_urls()]
 
     def timeline_view(self, request, engagement_id):
-        """Show an engagement's audit events and change history, newest first."""
+        """Show an engagement's file note: one sentence per business event, newest first.
+
+        Filtered by kind, person and date (access, chat and progress hidden unless
+        asked for), paginated, and exported to Word with `?export=docx`.
+        """
         if not self.has_view_permission(request):
             raise PermissionDenied
         engagement = engagement_model().all_objects.filter(pk=engagement_id).first()
         if engagement is None or not engagement_can_view(engagement=engagement, user=request.user):
             # Another team's engagement is answered as if it did not exist.
             raise Http404(NO_ENGAGEMENT)
-        try:
-            limit = int(request.GET.get("limit", TIMELINE_DEFAULT_LIMIT))
-        except ValueError:
-            limit = TIMELINE_DEFAULT_LIMIT
-        limit = max(1, min(limit, TIMELINE_MAX_LIMIT))
+        form = FileNoteFilterForm(request.GET or None)
+        note_filter = form.note_filter()
+        everything = engagement_file_note(
+            engagement, limit=TIMELINE_MAX_LIMIT, note_filter=note_filter.without_person()
+        )
+        form.offer_people(people_on(everything))
+        entries = [entry for entry in everything if note_filter.keeps(entry)]
+        if request.GET.get("export") == "docx":
+            return file_note_docx_response(engagement, entries, form.described())
+        page = Paginator(entries, TIMELINE_PAGE_SIZE).get_page(request.GET.get("page"))
+        query = request.GET.copy()
+        query.pop("page", None)
+        query.pop("export", None)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
-            "title": f"Timeline of {engagement}",
+            "title": f"File note of {engagement}",
             "engagement": engagement,
-            "entries": engagement_timeline(engagement, limit=limit),
-            "limit": limit,
+            "form": form,
+            "page": page,
+            "entries": page.object_list,
+            "count": len(entries),
+            "query": query.urlencode(),
+            "filters_described": form.described(),
         }
         return TemplateResponse(request, "admin/audit/engagement_timeline.html", context)
 

@@ -9,6 +9,7 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from records.exceptions import Conflict
+from records.formatting import format_datetime
 from records.models import (
     LifecycleModel,
     TraceableModel,
@@ -315,7 +316,7 @@ class AuditLog(TraceableModel, UUIDModel):
         )
 
     def __str__(self):
-        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.action} {self.resource_type}"
+        return f"{self.get_action_display()}, {format_datetime(self.created_at)}"
 
     def save(self, *args, **kwargs):
         """Append this new entry to the hash chain; refuse to save a stored entry again."""

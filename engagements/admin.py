@@ -18,7 +18,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.urls import reverse
 
-from audit.selectors import engagement_timeline, user_has_audit_trail
+from audit.file_note import engagement_file_note
+from audit.selectors import user_has_audit_trail
 from audit.services import user_deactivate
 from records.admin import (
     AdminMove,
@@ -148,7 +149,11 @@ class EngagementAdmin(ServiceAdminMixin, RecordAdmin):
         user = request.user
         context = {}
         if user.has_perm("audit.view_auditlog"):
-            context["timeline_entries"] = engagement_timeline(obj, limit=TIMELINE_ENTRIES)
+            # The latest business events, as the file note says them (enough rows read to
+            # fold their changes under them and leave out the hidden kinds).
+            context["timeline_entries"] = engagement_file_note(obj, limit=TIMELINE_ENTRIES * 4)[
+                :TIMELINE_ENTRIES
+            ]
             context["timeline_url"] = reverse("admin:audit_auditlog_timeline", args=(obj.pk,))
         if obj.status not in CLOSED_STATUSES:
             context["engagement_add_links"] = [

@@ -19,6 +19,7 @@ from django.db import models
 from django.db.models import Q
 
 from records.exceptions import Conflict, NotAllowed
+from records.formatting import status_label
 
 from .choices import CLOSED_STATUSES, TeamRole
 from .models import Engagement, EngagementMember
@@ -147,7 +148,9 @@ def engagement_require_open(*, engagement: Engagement, what: str) -> None:
     """Raise Conflict if the engagement is completed or archived (it accepts no new `what`)."""
     if engagement.status in CLOSED_STATUSES:
         raise Conflict(
-            ENGAGEMENT_CLOSED.format(engagement=engagement, status=engagement.status, what=what)
+            ENGAGEMENT_CLOSED.format(
+                engagement=engagement, status=status_label(engagement), what=what
+            )
         )
 
 

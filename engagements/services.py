@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from audit.choices import AuditAction
 from audit.services import audit_record
 from records.exceptions import Conflict, InvalidInput, NotAllowed
+from records.formatting import status_label
 from records.services import (
     apply_changes,
     changes,
@@ -161,7 +162,7 @@ def engagement_update(
     engagement_require_member(engagement=engagement, user=actor, roles=MANAGING_ROLES, verb="edit")
     if not engagement.is_editable:
         raise Conflict(
-            ENGAGEMENT_NOT_EDITABLE.format(engagement=engagement, status=engagement.status)
+            ENGAGEMENT_NOT_EDITABLE.format(engagement=engagement, status=status_label(engagement))
         )
     before = snapshot(engagement)
     apply_changes(engagement, data=data, allowed=EDITABLE_FIELDS, reason=NOT_EDITABLE_REASON)
@@ -229,7 +230,7 @@ def engagement_delete(*, engagement: Engagement, actor: AbstractUser) -> Engagem
     )
     if engagement.status not in DELETABLE_STATUSES:
         raise Conflict(
-            ENGAGEMENT_NOT_DELETABLE.format(engagement=engagement, status=engagement.status)
+            ENGAGEMENT_NOT_DELETABLE.format(engagement=engagement, status=status_label(engagement))
         )
     return soft_delete_and_record(
         engagement,

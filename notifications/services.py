@@ -23,6 +23,7 @@ from django.utils import timezone
 from audit.choices import AuditAction
 from audit.services import audit_record
 from records.exceptions import Conflict, InvalidInput, NotAllowed
+from records.formatting import status_label
 from records.services import apply_changes, changes, save_with_history, snapshot, validate
 
 from . import delivery
@@ -387,7 +388,9 @@ def _resend(model, record, *, what: str, actor: AbstractUser):
     with transaction.atomic():
         record = model.objects.select_for_update().get(pk=record.pk)
         if record.status not in RESENDABLE_STATUSES:
-            raise Conflict(NOT_RESENDABLE.format(what=what, delivery=record, status=record.status))
+            raise Conflict(
+                NOT_RESENDABLE.format(what=what, delivery=record, status=status_label(record))
+            )
         record.reopen(attempts=delivery.max_attempts())
         save_with_history(record, actor=actor, reason=f"Resend requested by {actor}")
         emails, webhooks = ([record.pk], []) if model is EmailDelivery else ([], [record.pk])

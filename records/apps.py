@@ -7,3 +7,9 @@ class RecordsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "records"
     verbose_name = "Records (foundation)"
+
+    def ready(self):
+        # Read-only JSON and ids read the same on every admin page (records.admin.readable).
+        from records.admin.readable import install
+
+        install()

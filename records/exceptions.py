@@ -27,11 +27,22 @@ class InvalidTransition(DomainError):
         self.current = current
         self.allowed_from = tuple(allowed_from)
         label = obj._meta.verbose_name
-        allowed = ", ".join(sorted(self.allowed_from)) or "nowhere"
+        # The states as people read them ("waiting for approval"), not their codes.
+        words = _status_words(obj)
+        allowed = ", ".join(sorted(words(state) for state in self.allowed_from)) or "nowhere"
         super().__init__(
-            f"Cannot {move.replace('_', ' ')} {label} “{obj}”: it is {current} "
+            f"Cannot {move.replace('_', ' ')} {label} “{obj}”: it is {words(current)} "
             f"(allowed only from: {allowed})."
         )
+
+
+def _status_words(obj):
+    """Return a function naming a state of `obj`'s status field by its label, lowercased."""
+    try:
+        labels = dict(obj._meta.get_field("status").flatchoices)
+    except Exception:
+        labels = {}
+    return lambda state: str(labels.get(state, str(state).replace("_", " "))).lower()
 
 
 class NotAllowed(DomainError):

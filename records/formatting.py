@@ -101,6 +101,11 @@ def person(user, *, qualifications: list[str] | tuple[str, ...] = ()) -> str:
     return name
 
 
+def status_label(obj) -> str:
+    """Return an object's state as a refusal says it: "waiting for approval", not a code."""
+    return obj.get_status_display().lower()
+
+
 def humanize_code(code: Any) -> str:
     """Return a snake_case code as words: "reserve_calculation" -> "Reserve calculation"."""
     text = str(code or "")

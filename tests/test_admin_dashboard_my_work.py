@@ -42,7 +42,7 @@ def test_my_run_waiting_for_review_stays_on_my_dashboard(client, demo):
     [request] = dashboard.my_requests
     assert request.approval.workflow_run == waiting and request.unresolved == 0
     html = response.content.decode()
-    assert "Workflow approval of run “Chain ladder with Mack: RAA (demo)”" in html
+    assert "Workflow approval of run ‘Chain ladder with Mack: RAA (demo)’" in html
     # Bob reviews it; Alice's dashboard does not show it as hers to review.
     assert dashboard_of(client, "bob").context["dashboard"].my_runs_in_review == []
 

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from django_tasks_db.utils import exclusive_transaction
 
 from records.exceptions import Conflict, DomainError, InvalidInput
+from records.formatting import status_label
 from records.services import lock
 from records.transactions import audited_transaction
 
@@ -140,7 +141,7 @@ def _claim(run_id: Any) -> tuple[WorkflowRun, AbstractUser] | RunReport:
                 logger.warning(message)
                 return RunReport(str(run_id), SKIPPED, message)
             if run.status != WorkflowStatus.QUEUED:
-                message = RUN_NOT_QUEUED.format(run=run, status=run.status)
+                message = RUN_NOT_QUEUED.format(run=run, status=status_label(run))
                 logger.info(message)
                 return RunReport(str(run.pk), SKIPPED, message)
             actor = run.queued_by or run.engagement.lead_actuary

@@ -22,6 +22,7 @@ from artefacts.choices import RETIRED_STATUSES, ArtefactType
 from artefacts.models import Artefact
 from engagements.selectors import scope_to_user
 from records.exceptions import Conflict
+from records.formatting import status_label
 
 from .choices import OPEN_STATUSES, WorkflowStatus, WorkflowType
 from .models import WorkerHeartbeat, WorkflowRun
@@ -101,7 +102,9 @@ def engagement_run_input_ids(engagement: Engagement) -> dict[uuid.UUID, list[Wor
 def workflow_run_require_awaiting_approval(*, run: WorkflowRun, approval: str) -> None:
     """Raise Conflict unless the run waits for approval (`approval` names the deciding one)."""
     if run.status != WorkflowStatus.WAITING_APPROVAL:
-        raise Conflict(RUN_NOT_AWAITING.format(run=run, approval=approval, status=run.status))
+        raise Conflict(
+            RUN_NOT_AWAITING.format(run=run, approval=approval, status=status_label(run))
+        )
 
 
 def validation_runs() -> QuerySet[WorkflowRun]:
@@ -122,7 +125,7 @@ def validation_run_problem(run: WorkflowRun, artefact: Artefact) -> str | None:
     if run.engagement_id != artefact.engagement_id:
         return RELIANCE_RUN_ELSEWHERE.format(run=run, artefact=artefact)
     if run.status != WorkflowStatus.COMPLETED:
-        return RELIANCE_RUN_NOT_COMPLETED.format(run=run, status=run.status)
+        return RELIANCE_RUN_NOT_COMPLETED.format(run=run, status=status_label(run))
     if artefact.pk not in run_input_artefact_ids(run):
         return RELIANCE_RUN_OTHER_INPUT.format(run=run, artefact=artefact)
     return None

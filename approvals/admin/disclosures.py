@@ -25,6 +25,7 @@ from records.admin import (
     adopt,
     changed_data,
 )
+from records.formatting import format_datetime
 
 from .. import disclosures
 from ..models import DisclosureChecklist
@@ -36,7 +37,7 @@ from ..services import (
 )
 
 RESPONSIBLE_ACTUARY_HELP = "A working member of the engagement's team."
-FROZEN_CHECKLIST = "Frozen into the final sign-off on {frozen_at:%Y-%m-%d %H:%M}: locked."
+FROZEN_CHECKLIST = "Frozen into the final sign-off on {frozen_at}: locked."
 
 
 @dataclass
@@ -204,7 +205,7 @@ class DisclosureChecklistAdmin(ServiceAdminMixin, RecordAdmin):
                 {
                     "fields": ("engagement", "status", "responsible_actuary", "information_date"),
                     "description": (
-                        FROZEN_CHECKLIST.format(frozen_at=obj.frozen_at)
+                        FROZEN_CHECKLIST.format(frozen_at=format_datetime(obj.frozen_at))
                         if obj is not None and obj.is_frozen
                         else ""
                     ),

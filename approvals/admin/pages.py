@@ -25,6 +25,7 @@ from records.admin import (
     ReadOnlyInline,
     SectionButton,
 )
+from records.formatting import format_datetime, person
 
 from ..choices import (
     SIGN_OFF_TYPES,
@@ -153,7 +154,7 @@ ARTEFACT_PAGE = PageExtension(
 MISSING_RELIANCES = "{count} of {total} input data artefact(s) have no data reliance entry."
 NO_CHECKLIST = "No disclosure checklist yet: pre-fill one from what the system holds."
 CHECKLIST_DRAFT = "The disclosure checklist is a draft: the lead actuary, {lead}, completes it."
-CHECKLIST_COMPLETED = "The disclosure checklist was completed by {user} on {when:%Y-%m-%d %H:%M}."
+CHECKLIST_COMPLETED = "The disclosure checklist was completed by {user} on {when}."
 CHECKLIST_STALE = (
     "The data reliance register changed since the checklist was completed: pre-fill it "
     "again and have the lead actuary complete it."
@@ -222,7 +223,7 @@ def final_sign_off_section(
     )
     if checklist is not None and checklist.status == DisclosureChecklistStatus.COMPLETED:
         section.ready = CHECKLIST_COMPLETED.format(
-            user=checklist.completed_by, when=checklist.completed_at
+            user=person(checklist.completed_by), when=format_datetime(checklist.completed_at)
         )
     if obj.status in CLOSED_STATUSES:
         return section

@@ -21,6 +21,7 @@ from audit.services import audit_record
 from engagements.models import Engagement
 from engagements.selectors import engagement_require_member, engagement_require_open
 from records.exceptions import Conflict, InvalidInput, NotAllowed
+from records.formatting import format_datetime, status_label
 from records.services import (
     apply_changes,
     changes,
@@ -212,7 +213,9 @@ def approval_update(*, approval: Approval, actor: AbstractUser, data: dict[str, 
     approval = lock(approval)
     engagement_require_member(engagement=engagement, user=actor, verb="edit approvals on")
     if not approval.is_pending:
-        raise Conflict(APPROVAL_NOT_EDITABLE.format(approval=approval, status=approval.status))
+        raise Conflict(
+            APPROVAL_NOT_EDITABLE.format(approval=approval, status=status_label(approval))
+        )
     if actor.pk != approval.requested_by_id and not actor.is_superuser:
         raise NotAllowed(APPROVAL_EDIT_NOT_ALLOWED.format(user=actor, approval=approval))
     before = snapshot(approval)
@@ -347,7 +350,7 @@ def _decide(
     engagement_require_member(engagement=engagement, user=actor, verb="decide approvals on")
     approval.check_move(move)
     if approval.is_expired:
-        when = f" on {approval.expires_at:%Y-%m-%d %H:%M}" if approval.expires_at else ""
+        when = f" on {format_datetime(approval.expires_at)}" if approval.expires_at else ""
         raise Conflict(APPROVAL_EXPIRED.format(approval=approval, when=when))
     engagement_require_open(engagement=engagement, what=NEW_DECISIONS)
     artefact = lock(approval.artefact) if approval.artefact_id else None
@@ -436,7 +439,9 @@ def _prepare_artefact_for_review(
     """Pin the artefact's version and hash on the approval; send a draft for review."""
     if artefact.status not in (ArtefactStatus.DRAFT, ArtefactStatus.PENDING_REVIEW):
         raise Conflict(
-            APPROVAL_ARTEFACT_NOT_REVIEWABLE.format(artefact=artefact, status=artefact.status)
+            APPROVAL_ARTEFACT_NOT_REVIEWABLE.format(
+                artefact=artefact, status=status_label(artefact)
+            )
         )
     pending = artefact.approvals.filter(status=ApprovalStatus.PENDING).first()
     if pending is not None:
@@ -452,7 +457,7 @@ def _prepare_artefact_for_review(
 def _prepare_run_for_review(approval: Approval, run: WorkflowRun, *, actor: AbstractUser) -> None:
     """Hold a running run for its workflow approval (one pending approval per run)."""
     if run.status not in (WorkflowStatus.RUNNING, WorkflowStatus.WAITING_APPROVAL):
-        raise Conflict(APPROVAL_RUN_NOT_AWAITING.format(run=run, status=run.status))
+        raise Conflict(APPROVAL_RUN_NOT_AWAITING.format(run=run, status=status_label(run)))
     pending = run.approvals.filter(status=ApprovalStatus.PENDING).first()
     if pending is not None:
         raise Conflict(
@@ -517,7 +522,7 @@ def _require_artefact_unchanged(approval: Approval, artefact: Artefact) -> None:
     if artefact.status != ArtefactStatus.PENDING_REVIEW:
         raise Conflict(
             APPROVAL_ARTEFACT_NOT_IN_REVIEW.format(
-                approval=approval, artefact=artefact, status=artefact.status
+                approval=approval, artefact=artefact, status=status_label(artefact)
             )
         )
 

@@ -15,6 +15,7 @@ from audit.services import audit_record
 from engagements.models import Engagement
 from engagements.selectors import engagement_require_member, engagement_require_open
 from records.exceptions import Conflict, InvalidInput, NotAllowed
+from records.formatting import format_datetime
 from records.services import (
     apply_changes,
     changes,
@@ -232,6 +233,6 @@ def _require_not_frozen(checklist: DisclosureChecklist, *, verb: str) -> None:
                 verb=verb,
                 checklist=checklist,
                 approval=checklist.frozen_into or "deleted",
-                frozen_at=checklist.frozen_at,
+                frozen_at=format_datetime(checklist.frozen_at),
             )
         )

@@ -10,6 +10,7 @@ from django.db.models import Q, QuerySet
 from audit.choices import AuditAction
 from audit.services import audit_record
 from records.exceptions import NotAllowed
+from records.formatting import format_date, format_datetime
 from records.services import (
     apply_changes,
     changes,
@@ -152,14 +153,14 @@ def _qualifications_counted(approval: Approval, actor: AbstractUser, *, day) -> 
                     user=actor,
                     approval=approval,
                     approval_type=approval_type,
-                    day=day.isoformat(),
-                    requested=f"{approval.requested_at:%Y-%m-%d %H:%M} UTC",
+                    day=format_date(day),
+                    requested=format_datetime(approval.requested_at),
                     qualifications=", ".join(str(q) for q in valid),
                 )
             )
         raise NotAllowed(
             APPROVAL_QUALIFICATION_REQUIRED.format(
-                user=actor, approval=approval, approval_type=approval_type, day=day.isoformat()
+                user=actor, approval=approval, approval_type=approval_type, day=format_date(day)
             )
         )
     return [q.snapshot() for q in counted]

@@ -9,6 +9,7 @@ from audit.choices import AuditAction, Severity
 from engagements.models import Engagement
 from engagements.selectors import engagement_require_member, engagement_require_open
 from records.exceptions import Conflict, InvalidInput, NotAllowed
+from records.formatting import status_label
 from records.services import (
     create_and_record,
     lock,
@@ -189,6 +190,6 @@ def _require_pending_for_points(approval: Approval, *, verb: str) -> None:
     if not approval.is_pending:
         raise Conflict(
             REVIEW_POINT_APPROVAL_DECIDED.format(
-                verb=verb, approval=approval, status=approval.status
+                verb=verb, approval=approval, status=status_label(approval)
             )
         )

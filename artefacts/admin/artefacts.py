@@ -73,7 +73,7 @@ STORED_FILE_FIELDS = (
     "mime_type",
     "file_size_display",
     "content_hash",
-    "storage_path",
+    "storage_path_code",
     "storage_bucket",
 )
 VERSION_FIELDS = ("version", "previous_version", "version_chain")
@@ -184,6 +184,7 @@ class ArtefactAdmin(ServiceAdminMixin, RecordAdmin):
         "file_size_display",
         "content_hash",
         "storage_path",
+        "storage_path_code",
         "storage_bucket",
         "version",
         "previous_version",
@@ -323,7 +324,7 @@ class ArtefactAdmin(ServiceAdminMixin, RecordAdmin):
             return ((None, {"fields": (*ADD_FIELDS, UPLOAD_FIELD)}),)
         # file_size is shown readable (file_size_display); the upload field only on add.
         shown = {*ADD_FIELDS, *STORED_FILE_FIELDS, *VERSION_FIELDS, *REVIEW_FIELDS}
-        hidden = {UPLOAD_FIELD, "file_size"}
+        hidden = {UPLOAD_FIELD, "file_size", "storage_path"}
         record = [name for name in self.get_fields(request, obj) if name not in shown | hidden]
         return (
             (None, {"fields": ADD_FIELDS}),
@@ -386,6 +387,11 @@ class ArtefactAdmin(ServiceAdminMixin, RecordAdmin):
         adopt(obj, saved)
 
     # --- the stored file on the change page ----------------------------------------------
+
+    @admin.display(description="Storage path")
+    def storage_path_code(self, obj):
+        # A path of ids and hashes: shown as code, to copy, not to read.
+        return format_html("<code>{}</code>", obj.storage_path) if obj.storage_path else "—"
 
     @admin.display(description="Size", ordering="file_size")
     def file_size_display(self, obj):

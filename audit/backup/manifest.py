@@ -14,6 +14,8 @@ from pathlib import Path
 from django.apps import apps
 from django.db import DEFAULT_DB_ALIAS, models
 
+from records.formatting import status_label
+
 from ..choices import BackupStatus
 from ..models import Backup
 from .archive import (
@@ -126,7 +128,9 @@ def resolve_source(value: str, *, using: str = DEFAULT_DB_ALIAS) -> ArchiveSourc
         backup = Backup.objects.using(using).filter(pk=uuid.UUID(value)).first()
     if backup is not None:
         if backup.status != BackupStatus.COMPLETED:
-            raise RestoreRefused(BACKUP_NOT_RESTORABLE.format(backup=backup, status=backup.status))
+            raise RestoreRefused(
+                BACKUP_NOT_RESTORABLE.format(backup=backup, status=status_label(backup))
+            )
         path = Path(backup.storage_path)
         if not path.is_file():
             raise RestoreRefused(BACKUP_ARCHIVE_MISSING.format(backup=backup, path=path))

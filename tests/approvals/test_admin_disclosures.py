@@ -23,6 +23,7 @@ from approvals.services import (
 from artefacts.choices import ArtefactType
 from audit.choices import AuditAction
 from engagements.services import engagement_activate
+from records.formatting import person
 from tests.admin_fixtures import (
     actuaries_group,
     count_queries,
@@ -165,7 +166,9 @@ class TestSection:
         ]
         final = section(lead_client.get(engagement_url(active)))
         assert final.needs == []
-        assert final.ready.startswith("The disclosure checklist was completed by actuary on")
+        assert final.ready.startswith(
+            f"The disclosure checklist was completed by {person(lead)} on"
+        )
         query = urlencode({"engagement": active.pk, "approval_type": "final_sign_off"})
         assert final.request_url == f"{reverse('admin:approvals_approval_add')}?{query}"
 

@@ -65,7 +65,7 @@ def test_the_page_leads_with_what_is_being_decided(client, pending_run_approval)
     run_url = reverse("admin:workflows_workflowrun_change", args=(run.pk,))
     assert f'<a href="{run_url}">{run}</a>' in html
     # The title names the subject, so two workflow approvals never read the same.
-    assert response.context["subtitle"] == f"Workflow approval of run “{run}”"
+    assert response.context["subtitle"] == f"Workflow approval of run ‘{run}’"
 
 
 def test_a_reviewer_who_may_decide_sees_the_buttons_and_a_read_only_request(
@@ -120,7 +120,7 @@ def test_queue_rows_name_their_subject(client, demo):
     response = login(client, "admin").get(reverse("admin:approvals_approval_changelist"))
     labels = [approval.subject_label() for approval in response.context["cl"].result_list]
     assert len(labels) == len(set(labels)) == Approval.objects.count()
-    assert "Workflow approval of run “Chain ladder with Mack: RAA (demo)”" in labels
+    assert "Workflow approval of run ‘Chain ladder with Mack: RAA (demo)’" in labels
 
 
 def test_the_page_costs_a_bounded_number_of_queries(

@@ -8,6 +8,7 @@ to /qualifications/ (201) and Dave's approve went through. These tests replay it
 import pytest
 from django.contrib.auth.models import Group
 from django.core.management import call_command
+from django.utils import timezone
 
 from approvals.choices import ApprovalStatus, ApprovalType
 from approvals.errors import APPROVAL_QUALIFICATION_TOO_NEW, QUALIFICATION_NOT_ALLOWED
@@ -15,6 +16,7 @@ from approvals.models import ProfessionalQualification
 from approvals.services import CERTIFIERS_GROUP, approval_request, qualification_create
 from audit.choices import AuditAction
 from records.exceptions import NotAllowed
+from records.formatting import format_date, format_datetime
 from tests.api_fixtures import (
     API,
     assert_error,
@@ -125,8 +127,8 @@ def test_a_qualification_changed_after_the_request_does_not_count_for_it(
         user=reviewer_user_qualified,
         approval=pending,
         approval_type="actuarial sign-off",
-        day=pending.requested_at.date().isoformat(),
-        requested=f"{pending.requested_at:%Y-%m-%d %H:%M} UTC",
+        day=format_date(timezone.localdate()),
+        requested=format_datetime(pending.requested_at),
         qualifications=str(qualification),
     )
 

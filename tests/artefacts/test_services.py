@@ -232,7 +232,7 @@ def test_a_draft_can_be_described(draft, actuary):
 @pytest.mark.parametrize(
     ("data", "submitted", "error", "match"),
     [
-        ({"name": "x"}, True, Conflict, "it is pending_review \\(only drafts may be edited"),
+        ({"name": "x"}, True, Conflict, "it is pending review \\(only drafts may be edited"),
         ({"content_hash": "0" * 64}, False, InvalidInput, "Cannot change content_hash"),
         ({"file_size": 1}, False, InvalidInput, "they come from its file or its review"),
         ({"status": "approved"}, False, InvalidInput, "Cannot change status"),
@@ -262,7 +262,7 @@ def test_submit_for_review_is_on_record(draft, actuary):
 @pytest.mark.parametrize(
     ("who", "submitted", "error", "match"),
     [
-        ("actuary", True, InvalidTransition, "Cannot submit for review .*: it is pending_review"),
+        ("actuary", True, InvalidTransition, "Cannot submit for review .*: it is pending review"),
         ("observer", False, NotAllowed, "may not submit artefacts of engagement"),
     ],
 )

@@ -104,8 +104,9 @@ class TestChangelist:
         self, admin_client, entries, engagement, django_assert_max_num_queries
     ):
         AuditLogFactory.create_batch(60, engagement_id=engagement.pk)
-        # session, user, count, page of entries, user filter, engagement filter
-        with django_assert_max_num_queries(8):
+        # session, user, count, page of entries, user filter, engagement filter, and the
+        # page's names: its engagements, one query per kind of resource
+        with django_assert_max_num_queries(10):
             response = admin_client.get(CHANGELIST)
         assert response.status_code == 200
 
@@ -151,8 +152,11 @@ class TestTimeline:
         response = admin_client.get(_timeline_url(engagement))
         assert response.status_code == 200
         content = response.content.decode()
-        assert "Scope agreed with the client" in content
-        assert "timeline-history" in content and "timeline-audit" in content
+        # One line per business event: the audit event, said with the person's name.
+        assert f"{actuary.get_full_name() or actuary.username}: Scope agreed with the client" in (
+            content
+        )
+        assert 'class="file-note"' in content
 
     def test_the_changelist_links_to_the_timeline(self, admin_client, entries, engagement):
         assert _timeline_url(engagement) in admin_client.get(CHANGELIST).content.decode()
@@ -176,9 +180,20 @@ class TestTimeline:
         EngagementMemberFactory(engagement=engagement, user=viewer, role="observer")
         assert client.get(_timeline_url(engagement)).status_code == 200
 
-    def test_the_limit_is_bounded(self, admin_client, engagement):
-        response = admin_client.get(f"{_timeline_url(engagement)}?limit=999999")
-        assert response.context["limit"] == audit_admin.TIMELINE_MAX_LIMIT
+    def test_it_is_paginated(self, admin_client, engagement, actuary):
+        for number in range(audit_admin.TIMELINE_PAGE_SIZE + 5):
+            audit_record(
+                action=AuditAction.ENGAGEMENT_UPDATE,
+                resource=engagement,
+                user=actuary,
+                description=f"Note {number}",
+            )
+        first = admin_client.get(_timeline_url(engagement))
+        assert len(first.context["entries"]) == audit_admin.TIMELINE_PAGE_SIZE
+        older = admin_client.get(f"{_timeline_url(engagement)}?page=2")
+        assert len(older.context["entries"]) == first.context["count"] - (
+            audit_admin.TIMELINE_PAGE_SIZE
+        )
 
 
 class TestUserAdmin:

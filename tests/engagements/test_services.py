@@ -47,6 +47,7 @@ from tests.factories.states import (
     run_in,
     runnable_run_in,
 )
+from tests.lifecycle import state_words
 from workflows.models import WorkflowRun
 from workflows.services import (
     workflow_run_await_approval,
@@ -262,7 +263,7 @@ def test_edit_refusals_change_nothing(request, engagement, observer, who, data, 
 def test_only_draft_or_active_engagements_are_editable(engagement, actuary, reviewer, state):
     engagement = engagement_in(state, engagement, lead=actuary, reviewer=reviewer)
     before = database_state()
-    with pytest.raises(Conflict, match=rf"Cannot edit engagement .*: it is {state} "):
+    with pytest.raises(Conflict, match=rf"Cannot edit engagement .*: it is {state_words(state)} "):
         engagement_update(engagement=engagement, actor=actuary, data={"name": "x"})
     assert database_state() == before
 
@@ -279,7 +280,9 @@ def test_every_move_from_every_state(engagement, actuary, reviewer, move, state)
     mark = audit_mark()
 
     if target is None:
-        with pytest.raises(InvalidTransition, match=rf"Cannot {move} .*: it is {state} "):
+        with pytest.raises(
+            InvalidTransition, match=rf"Cannot {move} .*: it is {state_words(state)} "
+        ):
             MOVES[move](engagement=engagement, actor=actuary)
         assert database_state() == before
         return
@@ -419,7 +422,9 @@ def test_delete_hides_a_draft_or_cancelled_engagement(engagement, actuary, revie
 def test_delete_refuses_work_under_way_or_finished(engagement, actuary, reviewer, state):
     engagement = engagement_in(state, engagement, lead=actuary, reviewer=reviewer)
     before = database_state()
-    with pytest.raises(Conflict, match=rf"Cannot delete engagement .*: it is {state} "):
+    with pytest.raises(
+        Conflict, match=rf"Cannot delete engagement .*: it is {state_words(state)} "
+    ):
         engagement_delete(engagement=engagement, actor=actuary)
     assert database_state() == before
 

@@ -234,7 +234,7 @@ def test_resending_is_refused_to_others_and_for_pending_deliveries(team, request
         NotAllowed, match=SUPERUSERS_ONLY.format(verb="resend emails of", user="alice")
     ):
         email_delivery_resend(delivery_record=record, actor=team.alice)
-    with pytest.raises(Conflict, match="it is retrying"):
+    with pytest.raises(Conflict, match="it is waiting to retry"):
         email_delivery_resend(delivery_record=record, actor=team.root)
     assert NOT_RESENDABLE.startswith("Cannot resend")
 

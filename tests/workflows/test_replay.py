@@ -110,7 +110,7 @@ def test_the_provenance_is_recorded_once_and_only_while_running(reserve_run, act
     from workflows.services import workflow_run_record_provenance
 
     before = database_state()
-    with pytest.raises(Conflict, match="it is waiting_approval, not running"):
+    with pytest.raises(Conflict, match="it is waiting for approval, not running"):
         workflow_run_record_provenance(run=reserve_run, actor=actuary, provenance={"x": 1})
     assert database_state() == before
 

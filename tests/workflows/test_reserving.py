@@ -381,7 +381,7 @@ def test_a_prior_run_must_be_completed_and_of_the_same_client(
     waiting = run(lead_client, django_capture_on_commit_callbacks, response.json()["id"])
     params = {"triangle_artefact": auto, **TRIANGLE, "prior_run": waiting["id"]}
     body = assert_error(create(lead_client, engagement, params), 400, "invalid")
-    assert "prior_run: run “Reserves” is waiting_approval; only a completed" in body["detail"]
+    assert "prior_run: run “Reserves” is waiting for approval; only a completed" in body["detail"]
 
     other_client = EngagementFactory(lead_actuary=lead, client_code="OTHER")
     EngagementMemberFactory(engagement=other_client, user=lead, role="lead")

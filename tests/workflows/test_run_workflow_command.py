@@ -51,7 +51,7 @@ def test_a_pending_run_is_queued_then_run_with_its_progress_printed(
         line.startswith("[4/4] Draw latest and ultimate by origin (PNG): done in") for line in lines
     )
     assert any(line.startswith("Waiting for approval after") for line in lines)
-    assert lines[-1] == f"Workflow run “{run}” is waiting_approval."
+    assert lines[-1] == f"Workflow run “{run}” is waiting for approval."
 
 
 def test_a_queued_run_is_run_as_the_user_who_queued_it(create_run, raa, actuary):

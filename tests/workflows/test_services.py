@@ -14,6 +14,7 @@ from tests.factories.states import (
     run_in,
     runnable_run_in,
 )
+from tests.lifecycle import state_words
 from workflows.services import (
     workflow_run_await_approval,
     workflow_run_cancel,
@@ -204,7 +205,10 @@ def test_every_move_from_every_state(engagement, actuary, reviewer, move, state)
         if move == "complete" and state == "waiting_approval":
             error, match = Conflict, "waiting for approval; decide its workflow approval"
         else:
-            error, match = InvalidTransition, rf"Cannot {move.replace('_', ' ')} .*: it is {state} "
+            error, match = (
+                InvalidTransition,
+                rf"Cannot {move.replace('_', ' ')} .*: it is {state_words(state)} ",
+            )
         with pytest.raises(error, match=match):
             call(run=run, actor=reviewer, **arguments(move, runnable=runnable))
         assert database_state() == before

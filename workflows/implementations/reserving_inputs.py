@@ -16,6 +16,7 @@ from artefacts.files import ArtefactFileUnavailable, open_verified
 from artefacts.models import Artefact
 from artefacts.services import artefact_open_for_download
 from records.exceptions import InvalidInput
+from records.formatting import status_label
 from workflows.reserving import (
     LAYOUTS,
     MEASURES,
@@ -277,7 +278,7 @@ def prior_run_of(options: ReservingOptions, engagement: Engagement, measure: str
     if run is None:
         raise InvalidInput(PRIOR_NOT_FOUND.format(client=engagement.client_code, value=run_id))
     if run.status != "completed":
-        raise InvalidInput(PRIOR_NOT_COMPLETED.format(run=run, status=run.status))
+        raise InvalidInput(PRIOR_NOT_COMPLETED.format(run=run, status=status_label(run)))
     summary = run.output_summary or {}
     if not isinstance(summary.get("origins"), list) or not summary.get("development_factors"):
         raise InvalidInput(PRIOR_OLD_FORMAT.format(run=run))

@@ -16,6 +16,7 @@ from audit.choices import AuditAction, Severity
 from audit.services import audit_record
 from engagements.selectors import engagement_require_member
 from records.exceptions import Conflict, DomainError, InvalidInput
+from records.formatting import status_label
 from records.services import (
     save_with_history,
 )
@@ -88,7 +89,7 @@ def workflow_run_replay(*, run: WorkflowRun, actor: AbstractUser) -> ReplayRecor
     if implementation_for(run.workflow_type) is None:
         raise Conflict(REPLAY_NOT_RUNNABLE.format(run=run, workflow_type=run.workflow_type))
     if run.status not in (WorkflowStatus.COMPLETED, WorkflowStatus.WAITING_APPROVAL):
-        raise Conflict(REPLAY_NOT_FINISHED.format(run=run, status=run.status))
+        raise Conflict(REPLAY_NOT_FINISHED.format(run=run, status=status_label(run)))
     provenance = run.provenance or {}
     if "parameters" not in provenance or "environment" not in provenance:
         raise Conflict(REPLAY_NO_PROVENANCE.format(run=run))

@@ -36,6 +36,7 @@ from audit.choices import AuditAction, Severity
 from engagements.models import Engagement
 from engagements.selectors import engagement_require_member, engagement_require_open
 from records.exceptions import Conflict, InvalidInput
+from records.formatting import status_label
 from records.services import (
     apply_changes,
     changes,
@@ -192,7 +193,7 @@ def workflow_run_update(
     run = lock(run)
     engagement_require_member(engagement=run.engagement, user=actor, verb="edit workflow runs of")
     if run.status not in EDITABLE_STATUSES:
-        raise Conflict(RUN_NOT_EDITABLE.format(run=run, status=run.status))
+        raise Conflict(RUN_NOT_EDITABLE.format(run=run, status=status_label(run)))
     before = snapshot(run)
     apply_changes(run, data=data, allowed=EDITABLE_FIELDS, reason=NOT_EDITABLE_REASON)
     if {"workflow_type", "input_params"} & set(changes(before, snapshot(run))[1]):
@@ -351,7 +352,7 @@ def workflow_run_update_progress(
             run, verb="record progress of", does=RUNNER_RECORDS.format(what="progress")
         )
     if run.status != WorkflowStatus.RUNNING:
-        raise Conflict(RUN_NOT_RUNNING.format(run=run, status=run.status))
+        raise Conflict(RUN_NOT_RUNNING.format(run=run, status=status_label(run)))
     count = run.step_count if step_count is None else step_count
     if current_step < 0 or count < 0 or (count and current_step > count):
         raise InvalidInput(RUN_STEP_OUT_OF_RANGE.format(step=current_step, run=run, count=count))
@@ -375,7 +376,7 @@ def workflow_run_delete(*, run: WorkflowRun, actor: AbstractUser) -> WorkflowRun
     engagement_require_member(engagement=run.engagement, user=actor, verb="delete workflow runs of")
     if not run.is_terminal:
         # An open run hidden by deletion would let its engagement complete around it.
-        raise Conflict(RUN_NOT_DELETABLE.format(run=run, status=run.status))
+        raise Conflict(RUN_NOT_DELETABLE.format(run=run, status=status_label(run)))
     run._change_reason = "Deleted"
     run.soft_delete(actor)
     return run
@@ -445,7 +446,7 @@ def workflow_run_record_provenance(
         engagement=run.engagement, user=actor, verb="record the provenance of workflow runs of"
     )
     if run.status != WorkflowStatus.RUNNING:
-        raise Conflict(RUN_PROVENANCE_NOT_RUNNING.format(run=run, status=run.status))
+        raise Conflict(RUN_PROVENANCE_NOT_RUNNING.format(run=run, status=status_label(run)))
     if run.provenance:
         raise Conflict(RUN_PROVENANCE_RECORDED.format(run=run))
     run.provenance = provenance

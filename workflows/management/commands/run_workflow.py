@@ -18,6 +18,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from records.exceptions import DomainError
+from records.formatting import status_label
 from workflows.choices import WorkflowStatus
 from workflows.models import WorkflowRun
 from workflows.runner import SKIPPED, execute_run
@@ -65,16 +66,20 @@ class Command(BaseCommand):
                 raise CommandError(QUEUE_REFUSED.format(run=run, reason=refusal.message)) from None
             self.stdout.write(QUEUED.format(run=run, run_id=run.pk, user=actor))
         elif run.status != WorkflowStatus.QUEUED:
-            raise CommandError(NOT_RUNNABLE.format(run=run, status=run.status))
+            raise CommandError(NOT_RUNNABLE.format(run=run, status=status_label(run)))
 
         report = execute_run(run.pk, listener=self.stdout.write)
         if report.outcome == SKIPPED:
             raise CommandError(NOT_EXECUTED.format(run=run, reason=report.message))
         if report.outcome not in SUCCESS_STATUSES:
             raise CommandError(
-                ENDED_BADLY.format(run=run, status=report.outcome, message=report.message)
+                ENDED_BADLY.format(
+                    run=run, status=_outcome_words(report.outcome), message=report.message
+                )
             )
-        self.stdout.write(self.style.SUCCESS(SUCCEEDED.format(run=run, status=report.outcome)))
+        self.stdout.write(
+            self.style.SUCCESS(SUCCEEDED.format(run=run, status=_outcome_words(report.outcome)))
+        )
 
     def _run(self, run_id: str) -> WorkflowRun:
         try:
@@ -94,3 +99,8 @@ class Command(BaseCommand):
         if actor is None:
             raise CommandError(NO_SUCH_USER.format(username=username))
         return actor
+
+
+def _outcome_words(outcome: str) -> str:
+    """Return a run's outcome as people read it ("waiting for approval", not its code)."""
+    return str(dict(WorkflowStatus.choices).get(outcome, outcome)).lower()
