@@ -14,6 +14,7 @@ import json
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import close_old_connections
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
 
@@ -82,8 +83,6 @@ class MCPApplication:
 
 
 def _active_user_exists(key: str) -> bool:
-    from django.db import close_old_connections
-
     close_old_connections()
     try:
         return user_for_token(key) is not None

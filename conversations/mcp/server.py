@@ -21,7 +21,7 @@ from typing import Any
 
 import mcp_types as types
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 from mcp.server import Server, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 
@@ -104,7 +104,8 @@ def build_server(
             )
         finally:
             if close_connections:
-                close_old_connections()
+                # The call's thread ends with it: so does its database connection.
+                connections.close_all()
 
     async def in_thread(function, *args):
         if close_connections:
@@ -141,7 +142,7 @@ def build_server(
             return function(user, *args)
         finally:
             if close_connections:
-                close_old_connections()
+                connections.close_all()
 
     async def on_list_resources(ctx, params) -> types.ListResourcesResult:
         resources = await in_thread(_as_reader, list_resources, token_for(ctx))
