@@ -23,6 +23,7 @@ from conversations.choices import MessageRole
 from conversations.models import ChatMessage, Session
 from conversations.services import chat_message_add
 from engagements.selectors import engagements_visible_to
+from records.exceptions import DomainError
 
 from .calls import INTERNAL_ERROR, CallContext, CallOutcome, ToolFailure, not_found, run_tool
 from .tools import TOOLS, decision_refusal, is_decision_name
@@ -108,7 +109,10 @@ def call_tool(
     )
     call_message = None
     if session is not None:
-        call_message = _append_call(session, user, name, kept_arguments, call_id, trace_id)
+        try:
+            call_message = _append_call(session, user, name, kept_arguments, call_id, trace_id)
+        except DomainError:  # e.g. the session was deleted meanwhile: the audit events remain
+            logger.warning("MCP call %s not appended to chat session %s", name, session.pk)
 
     tool = TOOLS.get(name)
     if session_failure is not None:
@@ -153,7 +157,10 @@ def call_tool(
         trace_id=trace_id,
     )
     if call_message is not None:
-        _append_result(session, user, name, call_message, outcome, touched, trace_id)
+        try:
+            _append_result(session, user, name, call_message, outcome, touched, trace_id)
+        except DomainError:
+            logger.warning("MCP result of %s not appended to chat session %s", name, session.pk)
     return outcome
 
 
