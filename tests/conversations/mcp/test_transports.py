@@ -161,3 +161,27 @@ def test_the_stdio_command_refuses_to_start_without_a_token(tmp_path):
     assert result.returncode == 1
     assert "AI_ACTUARY_TOKEN" in result.stderr
     assert result.stdout == ""
+
+
+def test_wrong_tokens_are_throttled_like_the_apis_but_a_valid_one_is_never_refused(team, settings):
+    _engagement, actuary, _reviewer = team
+    settings.AXES_FAILURE_LIMIT = 2
+    token = token_of(actuary)
+    request = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    accept = {"Accept": "application/json, text/event-stream"}
+    with served() as url:
+        statuses = [
+            httpx2.post(
+                url, json=request, headers={**accept, "Authorization": f"Token wrong{n}"}
+            ).status_code
+            for n in range(3)
+        ]
+        locked = httpx2.post(url, json=request, headers={**accept, "Authorization": "Token x"})
+        valid = httpx2.post(
+            url, json=request, headers={**accept, "Authorization": f"Token {token}"}
+        )
+    # The failure that reaches the limit is refused already, as the REST API does.
+    assert statuses == [401, 429, 429]
+    assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 0
+    assert locked.json()["code"] == "locked_out"
+    assert valid.status_code != 429 and valid.status_code != 401
