@@ -294,3 +294,23 @@ def test_lists_cost_the_same_queries_whatever_their_length(team):
     add_work(engagement, actuary, 1)
     add_work(engagement, actuary, 2)
     assert list_queries(actuary, engagement) == one
+
+
+def test_a_nul_character_in_a_call_is_recorded_not_fatal(team):
+    engagement, actuary, _reviewer = team
+    session = session_create(actor=actuary, engagement=engagement, title="NUL")
+    odd = failure(
+        call(
+            actuary,
+            "get_engagement",
+            {"engagement_id": str(engagement.pk), "n\x00te": "a\x00b"},
+            trace_id="nul",
+            chat_session=session,
+        )
+    )
+    assert odd["argument"] == "n\x00te"
+    [event] = AuditLog.objects.filter(trace_id="nul", action="agent_error")
+    assert event.metadata["arguments"]["n\\u0000te"] == "a\\u0000b"
+    assert session.messages.count() == 2
+    unknown = failure(call(actuary, "approve\x00it", {}, trace_id="nul"))
+    assert unknown["code"] == "refused"

@@ -26,6 +26,7 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
+from audit.models import AuditLog
 from conversations.services import session_create
 
 from .conftest import run_async, token_of
@@ -113,8 +114,9 @@ def served():
         thread.join(timeout=30)
 
 
-def http_client(url: str, token: str | None) -> Client:
-    headers = {"Authorization": f"Token {token}"} if token else {}
+def http_client(url: str, token: str | None, **headers: str) -> Client:
+    if token:
+        headers["Authorization"] = f"Token {token}"
     http = httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(60, read=300))
     return Client(streamable_http_client(url, http_client=http), read_timeout_seconds=120)
 
@@ -185,3 +187,27 @@ def test_wrong_tokens_are_throttled_like_the_apis_but_a_valid_one_is_never_refus
     assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 0
     assert locked.json()["code"] == "locked_out"
     assert valid.status_code != 429 and valid.status_code != 401
+
+
+def test_http_headers_name_the_trace_and_chat_session_and_the_client_is_recorded(team):
+    engagement, actuary, _reviewer = team
+    session = session_create(actor=actuary, engagement=engagement, title="Headers")
+    token = token_of(actuary)
+    headers = {"X-Trace-Id": "header-trace", "X-Chat-Session-Id": str(session.pk)}
+    with served() as url:
+
+        async def scenario():
+            async with http_client(url, token, **headers) as client:
+                return await client.call_tool(
+                    "get_engagement", {"engagement_id": str(engagement.pk)}
+                )
+
+        result = run_async(scenario)
+    assert not result.is_error
+    events = AuditLog.objects.filter(trace_id="header-trace", action__startswith="agent_")
+    assert [e.action for e in events.order_by("sequence")] == ["agent_invoke", "agent_complete"]
+    assert {(e.session_id, e.ip_address, e.engagement_id) for e in events} == {
+        (session.pk, "127.0.0.1", engagement.pk)
+    }
+    assert all(e.metadata["transport"] == "http" for e in events)
+    assert session.messages.count() == 2
