@@ -211,3 +211,27 @@ def test_http_headers_name_the_trace_and_chat_session_and_the_client_is_recorded
     }
     assert all(e.metadata["transport"] == "http" for e in events)
     assert session.messages.count() == 2
+
+
+def test_a_client_of_the_handshake_era_is_served_too(team):
+    """Desktop assistants of 2025 open with the initialize handshake (protocol 2025-11-25)."""
+    engagement, actuary, _reviewer = team
+    token = token_of(actuary)
+    arguments = {"engagement_id": str(engagement.pk)}
+    with served() as url:
+
+        async def scenario():
+            http = httpx2.AsyncClient(headers={"Authorization": f"Token {token}"})
+            transport = streamable_http_client(url, http_client=http)
+            async with Client(transport, mode="legacy") as client:
+                tools = await client.list_tools()
+                return (
+                    client.protocol_version,
+                    tools,
+                    await client.call_tool("get_engagement", arguments),
+                )
+
+        version, tools, result = run_async(scenario)
+    assert version.startswith("2025-")
+    assert "create_reserving_run" in {tool.name for tool in tools.tools}
+    assert result.structured_content["id"] == str(engagement.pk)
