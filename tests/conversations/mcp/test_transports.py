@@ -83,7 +83,8 @@ def test_over_stdio(team, other_team, tmp_path, media_root):
         )
 
         async def scenario():
-            async with Client(parameters, read_timeout_seconds=120) as client:
+            # As a desktop assistant connects: the initialize handshake, then the calls.
+            async with Client(parameters, mode="legacy", read_timeout_seconds=120) as client:
                 return await reserving_path(client, ids)
 
         run_async(scenario)
