@@ -34,7 +34,6 @@ MISSING_PERMISSION = (
     "{user} may not {verb}: it needs the permission(s) {permissions}, which your account "
     "does not hold (the same rule as the REST API)."
 )
-UNKNOWN_TOOL = "There is no tool named {name!r}. The tools are: {names}."
 INTERNAL_ERROR = (
     "The tool {name} failed on the server ({error_type}); nothing was changed by the failed "
     "step. The error is on record under trace id {trace_id}."

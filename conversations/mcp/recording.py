@@ -23,6 +23,8 @@ from conversations.choices import MessageRole
 from conversations.models import ChatMessage, Session
 from conversations.services import chat_message_add
 from engagements.selectors import engagements_visible_to
+from records.exceptions import DomainError
+from records.middleware import request_context
 
 from .calls import INTERNAL_ERROR, CallContext, CallOutcome, ToolFailure, not_found, run_tool
 from .tools import TOOLS, decision_refusal, is_decision_name
@@ -62,10 +64,21 @@ def redact(arguments: Any) -> Any:
                 kept[key] = f"<{len(value):,} characters, sha256 {digest}>"
             else:
                 kept[key] = redact(value)
-        return kept
+        return storable(kept)
     if isinstance(arguments, list):
         return [redact(item) for item in arguments]
-    return arguments
+    return storable(arguments)
+
+
+def storable(value: Any) -> Any:
+    """Return `value` with every NUL character (which PostgreSQL cannot store) as `\\u0000`."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\\u0000")
+    if isinstance(value, dict):
+        return {storable(key): storable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable(item) for item in value]
+    return value
 
 
 def new_trace_id() -> str:
@@ -81,9 +94,22 @@ def call_tool(
     trace_id: str | None = None,
     chat_session_id: str | None = None,
     transport: str = "",
+    client_address: str | None = None,
+    user_agent: str = "",
 ) -> CallOutcome:
-    """Run one tool call as `user`, on the record; return its outcome (never raise)."""
+    """Run one tool call as `user`, on the record; return its outcome (never raise).
+
+    `client_address` and `user_agent` (HTTP) are recorded on every event of the call,
+    the services' included, as a request's are.
+    """
     trace_id = (trace_id or new_trace_id())[:TRACE_ID_LENGTH]
+    with request_context(
+        acting_user=user, ip_address=client_address or None, user_agent=user_agent[:500]
+    ):
+        return _call_on_record(user, name, arguments, trace_id, chat_session_id, transport)
+
+
+def _call_on_record(user, name, arguments, trace_id, chat_session_id, transport) -> CallOutcome:
     session, session_failure = _chat_session(user, chat_session_id)
     context = CallContext(user=user, trace_id=trace_id, chat_session=session)
     kept_arguments = redact(arguments or {})
@@ -99,16 +125,19 @@ def call_tool(
     audit_record(
         action=AuditAction.AGENT_INVOKE,
         resource_type=RESOURCE_TYPE,
-        description=INVOKED.format(tool=name),
+        description=storable(INVOKED.format(tool=name)),
         user=user,
         engagement_id=_named_engagement(user, arguments),
-        metadata=common,
+        metadata=storable(common),
         session_id=session.pk if session else None,
         trace_id=trace_id,
     )
     call_message = None
     if session is not None:
-        call_message = _append_call(session, user, name, kept_arguments, call_id, trace_id)
+        try:
+            call_message = _append_call(session, user, name, kept_arguments, call_id, trace_id)
+        except DomainError:  # e.g. the session was deleted meanwhile: the audit events remain
+            logger.warning("MCP call %s not appended to chat session %s", name, session.pk)
 
     tool = TOOLS.get(name)
     if session_failure is not None:
@@ -145,15 +174,18 @@ def call_tool(
         action=action,
         severity=severity,
         resource_type=RESOURCE_TYPE,
-        description=description,
+        description=storable(description),
         user=user,
         engagement_id=context.engagement_id or _named_engagement(user, arguments),
-        metadata=metadata,
+        metadata=storable(metadata),
         session_id=session.pk if session else None,
         trace_id=trace_id,
     )
     if call_message is not None:
-        _append_result(session, user, name, call_message, outcome, touched, trace_id)
+        try:
+            _append_result(session, user, name, call_message, outcome, touched, trace_id)
+        except DomainError:
+            logger.warning("MCP result of %s not appended to chat session %s", name, session.pk)
     return outcome
 
 
@@ -201,16 +233,16 @@ def _append_call(session, user, name, arguments, call_id, trace_id) -> ChatMessa
     return chat_message_add(
         session=session,
         role=MessageRole.TOOL,
-        content=CALL_MESSAGE.format(tool=name, arguments=text)[:MAX_MESSAGE_TEXT],
+        content=storable(CALL_MESSAGE.format(tool=name, arguments=text)[:MAX_MESSAGE_TEXT]),
         actor=user,
-        tool_name=name,
+        tool_name=storable(name)[:255],
         tool_call_id=call_id,
         metadata={
             "tool_calls": [
                 {
                     "id": call_id,
                     "type": "function",
-                    "function": {"name": name, "arguments": text},
+                    "function": {"name": storable(name), "arguments": text},
                 }
             ],
         },
@@ -229,16 +261,18 @@ def _append_result(session, user, name, call_message, outcome, touched, trace_id
     chat_message_add(
         session=session,
         role=MessageRole.TOOL,
-        content=text[:MAX_MESSAGE_TEXT] or status,
+        content=storable(text[:MAX_MESSAGE_TEXT]) or status,
         actor=user,
-        tool_name=name,
+        tool_name=storable(name)[:255],
         tool_call_id=call_message.tool_call_id,
         parent=call_message,
-        metadata={
-            "tool_calls": [{"id": call_message.tool_call_id, "status": status}],
-            "touched": touched,
-            **({} if outcome.failure is None else outcome.failure.as_dict()),
-        },
+        metadata=storable(
+            {
+                "tool_calls": [{"id": call_message.tool_call_id, "status": status}],
+                "touched": touched,
+                **({} if outcome.failure is None else outcome.failure.as_dict()),
+            }
+        ),
         trace_id=trace_id,
         agent_runtime=True,
     )

@@ -21,7 +21,7 @@ from typing import Any
 
 import mcp_types as types
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 from mcp.server import Server, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 
@@ -65,16 +65,25 @@ def tool_definitions() -> list[types.Tool]:
     ]
 
 
-def _call_metadata(ctx: ServerRequestContext) -> tuple[str | None, str | None]:
-    """Return the (trace id, chat session id) the call names in its _meta or headers."""
+def _call_metadata(ctx: ServerRequestContext) -> dict[str, str | None]:
+    """Return what the call's _meta or HTTP request says: trace, chat session, client."""
     meta = dict(ctx.meta or {})
     trace_id = meta.get(TRACE_META)
     session_id = meta.get(CHAT_SESSION_META)
+    client_address, user_agent = None, ""
     headers = getattr(ctx.request, "headers", None)
     if headers is not None:
         trace_id = trace_id or headers.get(TRACE_HEADER)
         session_id = session_id or headers.get(CHAT_SESSION_HEADER)
-    return (str(trace_id) if trace_id else None, str(session_id) if session_id else None)
+        user_agent = headers.get("user-agent", "")
+        client = getattr(ctx.request, "client", None)
+        client_address = client.host if client else None
+    return {
+        "trace_id": str(trace_id) if trace_id else None,
+        "chat_session_id": str(session_id) if session_id else None,
+        "client_address": client_address,
+        "user_agent": user_agent,
+    }
 
 
 def build_server(
@@ -87,7 +96,7 @@ def build_server(
     test's connection instead).
     """
 
-    def _run_call(key, name, arguments, trace_id, chat_session_id):
+    def _run_call(key, name, arguments, metadata):
         if close_connections:
             close_old_connections()
         try:
@@ -95,16 +104,12 @@ def build_server(
             if user is None:
                 return CallOutcome(failure=ToolFailure(NOT_AUTHENTICATED, code="not_authenticated"))
             return call_tool(
-                user=user,
-                name=name,
-                arguments=arguments,
-                trace_id=trace_id,
-                chat_session_id=chat_session_id,
-                transport=transport,
+                user=user, name=name, arguments=arguments, transport=transport, **metadata
             )
         finally:
             if close_connections:
-                close_old_connections()
+                # The call's thread ends with it: so does its database connection.
+                connections.close_all()
 
     async def in_thread(function, *args):
         if close_connections:
@@ -116,9 +121,8 @@ def build_server(
         return types.ListToolsResult(tools=tool_definitions())
 
     async def on_call_tool(ctx, params: types.CallToolRequestParams) -> types.CallToolResult:
-        trace_id, chat_session_id = _call_metadata(ctx)
         outcome = await in_thread(
-            _run_call, token_for(ctx), params.name, params.arguments, trace_id, chat_session_id
+            _run_call, token_for(ctx), params.name, params.arguments, _call_metadata(ctx)
         )
         if outcome.failure is not None:
             return _error_result(outcome.failure.as_dict(), outcome.failure.message)
@@ -141,7 +145,7 @@ def build_server(
             return function(user, *args)
         finally:
             if close_connections:
-                close_old_connections()
+                connections.close_all()
 
     async def on_list_resources(ctx, params) -> types.ListResourcesResult:
         resources = await in_thread(_as_reader, list_resources, token_for(ctx))

@@ -57,13 +57,13 @@ from ..services import (
     workflow_run_update,
 )
 from ..working_papers import run_working_paper_xlsx
-from .new_analysis import AnalysisViews, rerun_url, run_status
 from .compare import (
     COMPARE_NOT_FOUND,
     compare_runs,
     comparison_problem,
     parse_run_ids,
 )
+from .new_analysis import AnalysisViews, rerun_url, run_status
 from .run_page import METHOD_LABELS, RESERVING_TYPES, run_details
 from .working_paper import read_run_triangle
 

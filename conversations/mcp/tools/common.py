@@ -12,7 +12,7 @@ from pydantic import BaseModel as PydanticModel
 from pydantic import ConfigDict, Field
 from rest_framework.request import Request
 
-from records.scoping import scope_to_user
+from engagements.selectors import scope_to_user
 
 from ..calls import not_found
 

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from mcp.shared.exceptions import MCPError
 
 from artefacts.models import Artefact
 from audit.models import AuditLog
+from conversations.mcp.calls import CallContext
+from conversations.mcp.tools import TOOLS
 from conversations.services import session_create
 from tests.api_fixtures import reader
 from tests.factories import UserFactory
@@ -222,3 +228,89 @@ def test_review_points_are_raised_by_the_reviewer_and_answered_by_the_preparer(t
     assert answered["status"] == "responded"
     listed = answer(call(actuary, "list_approvals", {"engagement_id": str(engagement.pk)}))
     assert listed["approvals"][0]["review_points"][0]["status"] == "responded"
+
+
+def test_resources_are_scoped_like_the_tools(team, other_team):
+    engagement, actuary, _reviewer = team
+    other, lead = other_team
+    mine = answer(call(actuary, "upload_triangle", raa_upload(engagement)))["artefact"]
+    theirs = answer(call(lead, "upload_triangle", raa_upload(other)))["artefact"]
+    connection = in_process(actuary)
+
+    async def scenario():
+        async with connection as client:
+            templates = await client.list_resource_templates()
+            listed = await client.list_resources()
+            read = await client.read_resource(mine["resource"])
+            try:
+                await client.read_resource(theirs["resource"])
+            except MCPError as error:
+                hidden = error
+            return templates, listed, read, hidden
+
+    templates, listed, read, hidden = run_async(scenario)
+    assert {t.uri_template for t in templates.resource_templates} == {
+        "ai-actuary://runs/{id}",
+        "ai-actuary://artefacts/{id}",
+    }
+    assert [str(r.uri) for r in listed.resources] == [mine["resource"]]
+    assert json.loads(read.contents[0].text)["content_hash"] == mine["content_hash"]
+    assert "was not found" in hidden.error.message
+
+
+def add_work(engagement, actuary, index):
+    """Upload a triangle, request its peer review and create a pending run on it."""
+    upload = {**raa_upload(engagement), "name": f"RAA {index}"}
+    artefact = answer(call(actuary, "upload_triangle", upload))["artefact"]
+    review = {"approval_type": "peer_review", "artefact_id": artefact["id"]}
+    answer(call(actuary, "request_approval", review))
+    params = {"triangle_artefact": artefact["id"], "cumulative": True, "measure": "incurred"}
+    run = {"engagement_id": str(engagement.pk), "name": f"Run {index}", "queue": False}
+    answer(call(actuary, "create_reserving_run", {**run, "input_params": params}))
+
+
+def list_queries(actuary, engagement) -> dict[str, int]:
+    """Return how many queries each list tool runs (and check it lists something)."""
+    actuary = type(actuary).objects.get(pk=actuary.pk)  # its permissions not yet cached
+    counts = {}
+    for name, arguments in (
+        ("list_engagements", {}),
+        ("list_runs", {"engagement_id": str(engagement.pk)}),
+        ("list_approvals", {"engagement_id": str(engagement.pk)}),
+    ):
+        tool = TOOLS[name]
+        context = CallContext(user=actuary, trace_id="queries")
+        with CaptureQueriesContext(connection) as captured:
+            result = tool.handler(context, tool.validate(arguments))
+        assert result["count"] >= 1, name
+        counts[name] = len(captured.captured_queries)
+    return counts
+
+
+def test_lists_cost_the_same_queries_whatever_their_length(team):
+    engagement, actuary, _reviewer = team
+    add_work(engagement, actuary, 0)
+    one = list_queries(actuary, engagement)
+    add_work(engagement, actuary, 1)
+    add_work(engagement, actuary, 2)
+    assert list_queries(actuary, engagement) == one
+
+
+def test_a_nul_character_in_a_call_is_recorded_not_fatal(team):
+    engagement, actuary, _reviewer = team
+    session = session_create(actor=actuary, engagement=engagement, title="NUL")
+    odd = failure(
+        call(
+            actuary,
+            "get_engagement",
+            {"engagement_id": str(engagement.pk), "n\x00te": "a\x00b"},
+            trace_id="nul",
+            chat_session=session,
+        )
+    )
+    assert odd["argument"] == "n\x00te"
+    [event] = AuditLog.objects.filter(trace_id="nul", action="agent_error")
+    assert event.metadata["arguments"]["n\\u0000te"] == "a\\u0000b"
+    assert session.messages.count() == 2
+    unknown = failure(call(actuary, "approve\x00it", {}, trace_id="nul"))
+    assert unknown["code"] == "refused"

@@ -26,6 +26,7 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
+from audit.models import AuditLog
 from conversations.services import session_create
 
 from .conftest import run_async, token_of
@@ -82,7 +83,8 @@ def test_over_stdio(team, other_team, tmp_path, media_root):
         )
 
         async def scenario():
-            async with Client(parameters, read_timeout_seconds=120) as client:
+            # As a desktop assistant connects: the initialize handshake, then the calls.
+            async with Client(parameters, mode="legacy", read_timeout_seconds=120) as client:
                 return await reserving_path(client, ids)
 
         run_async(scenario)
@@ -113,8 +115,9 @@ def served():
         thread.join(timeout=30)
 
 
-def http_client(url: str, token: str | None) -> Client:
-    headers = {"Authorization": f"Token {token}"} if token else {}
+def http_client(url: str, token: str | None, **headers: str) -> Client:
+    if token:
+        headers["Authorization"] = f"Token {token}"
     http = httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(60, read=300))
     return Client(streamable_http_client(url, http_client=http), read_timeout_seconds=120)
 
@@ -161,3 +164,75 @@ def test_the_stdio_command_refuses_to_start_without_a_token(tmp_path):
     assert result.returncode == 1
     assert "AI_ACTUARY_TOKEN" in result.stderr
     assert result.stdout == ""
+
+
+def test_wrong_tokens_are_throttled_like_the_apis_but_a_valid_one_is_never_refused(team, settings):
+    _engagement, actuary, _reviewer = team
+    settings.AXES_FAILURE_LIMIT = 2
+    token = token_of(actuary)
+    request = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    accept = {"Accept": "application/json, text/event-stream"}
+    with served() as url:
+        statuses = [
+            httpx2.post(
+                url, json=request, headers={**accept, "Authorization": f"Token wrong{n}"}
+            ).status_code
+            for n in range(3)
+        ]
+        locked = httpx2.post(url, json=request, headers={**accept, "Authorization": "Token x"})
+        valid = httpx2.post(
+            url, json=request, headers={**accept, "Authorization": f"Token {token}"}
+        )
+    # The failure that reaches the limit is refused already, as the REST API does.
+    assert statuses == [401, 429, 429]
+    assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 0
+    assert locked.json()["code"] == "locked_out"
+    assert valid.status_code != 429 and valid.status_code != 401
+
+
+def test_http_headers_name_the_trace_and_chat_session_and_the_client_is_recorded(team):
+    engagement, actuary, _reviewer = team
+    session = session_create(actor=actuary, engagement=engagement, title="Headers")
+    token = token_of(actuary)
+    headers = {"X-Trace-Id": "header-trace", "X-Chat-Session-Id": str(session.pk)}
+    with served() as url:
+
+        async def scenario():
+            async with http_client(url, token, **headers) as client:
+                return await client.call_tool(
+                    "get_engagement", {"engagement_id": str(engagement.pk)}
+                )
+
+        result = run_async(scenario)
+    assert not result.is_error
+    events = AuditLog.objects.filter(trace_id="header-trace", action__startswith="agent_")
+    assert [e.action for e in events.order_by("sequence")] == ["agent_invoke", "agent_complete"]
+    assert {(e.session_id, e.ip_address, e.engagement_id) for e in events} == {
+        (session.pk, "127.0.0.1", engagement.pk)
+    }
+    assert all(e.metadata["transport"] == "http" for e in events)
+    assert session.messages.count() == 2
+
+
+def test_a_client_of_the_handshake_era_is_served_too(team):
+    """Desktop assistants of 2025 open with the initialize handshake (protocol 2025-11-25)."""
+    engagement, actuary, _reviewer = team
+    token = token_of(actuary)
+    arguments = {"engagement_id": str(engagement.pk)}
+    with served() as url:
+
+        async def scenario():
+            http = httpx2.AsyncClient(headers={"Authorization": f"Token {token}"})
+            transport = streamable_http_client(url, http_client=http)
+            async with Client(transport, mode="legacy") as client:
+                tools = await client.list_tools()
+                return (
+                    client.protocol_version,
+                    tools,
+                    await client.call_tool("get_engagement", arguments),
+                )
+
+        version, tools, result = run_async(scenario)
+    assert version.startswith("2025-")
+    assert "create_reserving_run" in {tool.name for tool in tools.tools}
+    assert result.structured_content["id"] == str(engagement.pk)
