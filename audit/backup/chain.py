@@ -203,7 +203,7 @@ def _stage_rows(links: list[ChainLink], staging: Path) -> None:
     for index, link in enumerate(links):
         folder = staging / str(index)
         folder.mkdir()
-        with tarfile.open(link.source.path, "r|gz") as tar:
+        with tarfile.open(link.source.read_path, "r|gz") as tar:
             for member in tar:
                 if not member.name.startswith(DATA_PREFIX):
                     continue
@@ -254,7 +254,7 @@ def _merge(links: list[ChainLink], staging: Path, path: Path, progress) -> Manif
             )
             bar.update(1)
         for link in links:
-            with tarfile.open(link.source.path, "r|gz") as source:
+            with tarfile.open(link.source.read_path, "r|gz") as source:
                 for member in source:
                     name = member.name
                     if not name.startswith(FILES_PREFIX) or name in members:

@@ -50,6 +50,14 @@ from .archive import (
 )
 from .audit_archive import audit_segment, default_since
 from .changes import CHAIN_TYPES, chain_base, changed_tables, current_watermark
+from .crypto import (
+    ALGORITHM,
+    CHUNK_SIZE,
+    ENCRYPTED_SUFFIX,
+    BackupKey,
+    EncryptingWriter,
+    encryption_key,
+)
 from .errors import BackupFailed
 from .scope import BackupScope, Table, TableKind, _file_fields, scope_tables, serializer_options
 
@@ -89,6 +97,23 @@ def _consistent_read(using: str):
         yield
 
 
+@contextmanager
+def _archive_writer(part: Path, key: BackupKey | None):
+    """Open the tar.gz writer of an archive: straight to the file, or through encryption."""
+    if key is None:
+        with tarfile.open(part, "w:gz", format=tarfile.PAX_FORMAT, compresslevel=6) as tar:
+            yield tar
+        return
+    with (
+        part.open("wb") as raw,
+        EncryptingWriter(raw, key) as encrypted,
+        tarfile.open(
+            fileobj=encrypted, mode="w|gz", format=tarfile.PAX_FORMAT, compresslevel=6
+        ) as tar,
+    ):
+        yield tar
+
+
 def _add_member(tar: tarfile.TarFile, name: str, handle, size: int, mtime: int) -> dict:
     """Stream `size` bytes of `handle` into the archive; return the member's hash and size."""
     info = tarfile.TarInfo(name)
@@ -110,6 +135,7 @@ def write_archive(
     backup_type: str | None = None,
     base: dict | None = None,
     audit_since: int | None = None,
+    key: BackupKey | None = None,
 ) -> ArchiveSummary:
     """Write the archive of `scope` to `path` (and its .sha256 file); return what it holds.
 
@@ -119,7 +145,8 @@ def write_archive(
     with its watermark), only what changed after the base's watermark is archived.
     An audit-logs archive holds the chain's entries after `audit_since` and the hashes
     before and after them; an artefacts archive the files of the scope's artefacts and
-    no rows. Nothing is left at `path` if it fails.
+    no rows. With a `key`, the archive is encrypted as it is written (see `crypto`).
+    Nothing is left at `path` if it fails.
     """
     backup_type = backup_type or scope.backup_type
     created_at = timezone.now()
@@ -131,7 +158,7 @@ def write_archive(
         with (
             _consistent_read(using),
             tempfile.TemporaryDirectory(prefix="backup-") as staging,
-            tarfile.open(part, "w:gz", format=tarfile.PAX_FORMAT, compresslevel=6) as tar,
+            _archive_writer(part, key) as tar,
         ):
             watermark = segment = None
             if backup_type in CHAIN_TYPES:
@@ -197,6 +224,11 @@ def write_archive(
                 "base": None if base is None else _link_fields(base),
                 "watermark": watermark,
                 "audit_segment": segment,
+                "encryption": (
+                    None
+                    if key is None
+                    else {"algorithm": ALGORITHM, "key_id": key.key_id, "chunk_size": CHUNK_SIZE}
+                ),
                 "tables": tables_json,
                 "counts": counts,
                 "files": files_json,
@@ -293,7 +325,9 @@ def _add_file(tar, storage, name: str, expected_hash: str, mtime: int, problems:
     return stored
 
 
-def archive_file_name(scope: BackupScope, backup: Backup, when: datetime.datetime) -> str:
+def archive_file_name(
+    scope: BackupScope, backup: Backup, when: datetime.datetime, *, encrypted: bool = False
+) -> str:
     """Return the file name of a new archive: type and scope, UTC time, backup id."""
     stamp = when.astimezone(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     what = "full" if scope.engagement_id is None else f"engagement-{scope.engagement_id}"
@@ -301,7 +335,8 @@ def archive_file_name(scope: BackupScope, backup: Backup, when: datetime.datetim
         what = backup.backup_type.replace("_", "-")
         if scope.engagement_id is not None:
             what += f"-engagement-{scope.engagement_id}"
-    return f"backup-{what}-{stamp}-{str(backup.pk)[:8]}{ARCHIVE_SUFFIX}"
+    suffix = ARCHIVE_SUFFIX + (ENCRYPTED_SUFFIX if encrypted else "")
+    return f"backup-{what}-{stamp}-{str(backup.pk)[:8]}{suffix}"
 
 
 def backup_create(
@@ -334,6 +369,7 @@ def backup_create(
     BackupFailed (the row failed, no archive left) if writing fails.
     """
     backup_type = backup_type or scope.backup_type
+    key = encryption_key()
     base = None
     if backup_type in CHAIN_TYPES and backup_type != BackupType.FULL:
         base = base_link(chain_base(backup_type, using=using))
@@ -355,8 +391,10 @@ def backup_create(
     if base is not None:
         backup.metadata["base"] = _link_fields(base)
     directory = Path(str(output_dir or settings.BACKUP_ROOT)).resolve()
-    path = directory / archive_file_name(scope, backup, now)
-    backup.name = name or path.name.removesuffix(ARCHIVE_SUFFIX)
+    path = directory / archive_file_name(scope, backup, now, encrypted=key is not None)
+    backup.name = name or path.name.removesuffix(ENCRYPTED_SUFFIX).removesuffix(ARCHIVE_SUFFIX)
+    if key is not None:
+        backup.metadata["encryption"] = {"algorithm": ALGORITHM, "key_id": key.key_id}
     backup.storage_path = str(path)
     save_with_history(backup, actor=actor, reason="Requested", created=True)
     backup.start()
@@ -372,6 +410,7 @@ def backup_create(
             backup_type=backup_type,
             base=base,
             audit_since=audit_since,
+            key=key,
         )
     except BaseException as error:
         # Interrupted too (Ctrl-C): the row must not stay in progress for ever.

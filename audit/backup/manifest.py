@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import tarfile
+import tempfile
 import uuid
+import weakref
 import zlib
 from contextlib import suppress
 from dataclasses import dataclass
@@ -17,6 +20,7 @@ from django.db import DEFAULT_DB_ALIAS, models
 from ..choices import BackupStatus
 from ..models import Backup
 from .archive import (
+    ARCHIVE_SUFFIX,
     DATA_PREFIX,
     FILES_PREFIX,
     FORMAT_NAME,
@@ -30,6 +34,7 @@ from .archive import (
     file_sha256,
     safe_storage_name,
 )
+from .crypto import decrypt_file, is_encrypted
 from .errors import RestoreRefused
 from .scope import AUDIT_LABEL, CATALOGUE_LABELS, BackupScope, TableKind
 
@@ -61,14 +66,36 @@ TABLE_UNKNOWN = "Archive {path} holds table “{label}”, which this back offic
 TABLE_NOT_RESTORABLE = "Archive {path} holds table “{label}”, which a restore never writes."
 
 
-@dataclass(frozen=True)
+@dataclass
 class ArchiveSource:
-    """The archive to restore, the Backup row that describes it (if any), its checksum."""
+    """The archive to restore, the Backup row that describes it (if any), its checksum.
+
+    `plain` is the decrypted copy of an encrypted archive, once checked (a temporary
+    file removed with this object).
+    """
 
     path: Path
     backup: Backup | None
     expected_checksum: str
     checksum_origin: str
+    plain: Path | None = None
+    key_id: str = ""
+
+    @property
+    def read_path(self) -> Path:
+        """Return the file to read the archive's members from (decrypted if need be)."""
+        return self.plain or self.path
+
+    def decrypt(self) -> None:
+        """Decrypt an encrypted archive into a temporary file (RestoreRefused: wrong key)."""
+        if self.plain is not None or not is_encrypted(self.path):
+            return
+        handle, name = tempfile.mkstemp(prefix="restore-", suffix=ARCHIVE_SUFFIX)
+        os.close(handle)
+        plain = Path(name)
+        weakref.finalize(self, plain.unlink, missing_ok=True)
+        self.key_id = decrypt_file(self.path, plain)
+        self.plain = plain
 
 
 @dataclass(frozen=True)
@@ -154,7 +181,9 @@ def verify_archive(source: ArchiveSource, *, progress: ProgressFactory = NoProgr
 
     The SHA-256 of the whole file must match the Backup row (or .sha256 file); then
     every member is read and hashed and must match the manifest, with no member
-    missing, added, repeated or unsafe. Raises RestoreRefused otherwise.
+    missing, added, repeated or unsafe. An encrypted archive is decrypted (after its
+    checksum is checked, by the key its header names) into a temporary file first.
+    Raises RestoreRefused otherwise.
     """
     path = source.path
     if source.expected_checksum:
@@ -168,10 +197,14 @@ def verify_archive(source: ArchiveSource, *, progress: ProgressFactory = NoProgr
                     expected=source.expected_checksum,
                 )
             )
+    source.decrypt()
     found: dict[str, dict] = {}
     manifest_bytes = None
     try:
-        with tarfile.open(path, "r|gz") as tar, progress("Checking archive", None) as bar:
+        with (
+            tarfile.open(source.read_path, "r|gz") as tar,
+            progress("Checking archive", None) as bar,
+        ):
             for member in tar:
                 _check_member(path, member, found)
                 reader = HashingReader(tar.extractfile(member))

@@ -286,6 +286,11 @@ LOGGING = {
 
 # Where the `backup` command writes its archives (and `restore` its pre-recovery snapshots).
 BACKUP_ROOT = env.path("BACKUP_ROOT", default=BASE_DIR / "backups")
+# Encryption of archives at rest (audit.backup.crypto): the key new archives are written
+# with ("id:" + 32 bytes of URL-safe base64; empty: not encrypted), and older keys that
+# archives written before a rotation need.
+BACKUP_ENCRYPTION_KEY = env.str("BACKUP_ENCRYPTION_KEY", default="")
+BACKUP_DECRYPTION_KEYS = env.list("BACKUP_DECRYPTION_KEYS", default=[])
 
 # Email (notifications), through Django's mailers: the console backend (emails printed by
 # the process that sends them) unless EMAIL_BACKEND names another; production settings
