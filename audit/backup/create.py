@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import tarfile
 import tempfile
 import uuid
@@ -28,6 +29,7 @@ from records.transactions import audited_transaction
 from ..choices import AuditAction, BackupStatus, BackupType, Severity
 from ..models import Backup
 from ..services import audit_record
+from . import storage as archive_storage
 from .archive import (
     APP_DISTRIBUTION,
     ARCHIVE_SUFFIX,
@@ -390,12 +392,18 @@ def backup_create(
     )
     if base is not None:
         backup.metadata["base"] = _link_fields(base)
-    directory = Path(str(output_dir or settings.BACKUP_ROOT)).resolve()
+    # Object storage (BACKUP_STORAGE) unless a folder is named: staged locally, then streamed.
+    remote = output_dir is None and archive_storage.is_remote()
+    staging = Path(tempfile.mkdtemp(prefix="backup-")) if remote else None
+    directory = staging or Path(str(output_dir or settings.BACKUP_ROOT)).resolve()
     path = directory / archive_file_name(scope, backup, now, encrypted=key is not None)
+    backup.storage_provider = (
+        archive_storage.storage_provider() if remote else archive_storage.LOCAL
+    )
     backup.name = name or path.name.removesuffix(ENCRYPTED_SUFFIX).removesuffix(ARCHIVE_SUFFIX)
     if key is not None:
         backup.metadata["encryption"] = {"algorithm": ALGORITHM, "key_id": key.key_id}
-    backup.storage_path = str(path)
+    backup.storage_path = path.name if remote else str(path)
     save_with_history(backup, actor=actor, reason="Requested", created=True)
     backup.start()
     save_with_history(backup, actor=actor, reason="Started")
@@ -412,6 +420,8 @@ def backup_create(
             audit_since=audit_since,
             key=key,
         )
+        if remote:
+            backup.storage_path = archive_storage.upload(path, path.name)
     except BaseException as error:
         # Interrupted too (Ctrl-C): the row must not stay in progress for ever.
         backup.fail(str(error) or type(error).__name__)
@@ -421,6 +431,9 @@ def backup_create(
         if not isinstance(error, Exception):
             raise
         raise BackupFailed(ARCHIVE_WRITE_FAILED.format(backup=backup, error=error)) from error
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
     backup.file_size_bytes = summary.size
     backup.checksum = summary.checksum
     backup.record_count = sum(summary.counts.values())
@@ -474,7 +487,8 @@ def record_backup_event(backup: Backup, *, actor=None, severity=Severity.INFO, *
 def backup_expire(*, backup: Backup, actor=None) -> bool:
     """Remove the archive of a backup past its expiry and mark the row expired.
 
-    Locks the row, removes the archive and its .sha256 file (a missing file is fine),
+    Locks the row, removes the archive and its .sha256 file wherever they are (under
+    BACKUP_ROOT or in the backup object storage; a missing file is fine),
     moves the row to expired with history, and records a data_export event with
     metadata {"pruned": true}. Return whether an archive file was removed.
     """
@@ -486,7 +500,9 @@ def backup_expire(*, backup: Backup, actor=None) -> bool:
                 BACKUP_NOT_DUE.format(backup=backup, expires_at=backup.expires_at or "never")
             )
         removed = False
-        if backup.storage_path:
+        if backup.storage_path and backup.storage_provider != archive_storage.LOCAL:
+            removed = archive_storage.remove(backup.storage_path)
+        elif backup.storage_path:
             path = Path(backup.storage_path)
             for candidate in (path, checksum_path(path)):
                 if candidate.is_file():

@@ -19,8 +19,10 @@ from django.db import DEFAULT_DB_ALIAS, models
 
 from ..choices import BackupStatus
 from ..models import Backup
+from . import storage as archive_storage
 from .archive import (
     ARCHIVE_SUFFIX,
+    CHECKSUM_SUFFIX,
     DATA_PREFIX,
     FILES_PREFIX,
     FORMAT_NAME,
@@ -80,6 +82,12 @@ class ArchiveSource:
     checksum_origin: str
     plain: Path | None = None
     key_id: str = ""
+    storage_name: str = ""
+
+    @property
+    def location(self) -> str:
+        """Return where the archive is kept: its path, or its name in the backup storage."""
+        return f"{self.storage_name} (backup storage)" if self.storage_name else str(self.path)
 
     @property
     def read_path(self) -> Path:
@@ -154,11 +162,24 @@ def resolve_source(value: str, *, using: str = DEFAULT_DB_ALIAS) -> ArchiveSourc
     if backup is not None:
         if backup.status != BackupStatus.COMPLETED:
             raise RestoreRefused(BACKUP_NOT_RESTORABLE.format(backup=backup, status=backup.status))
+        if backup.storage_provider != archive_storage.LOCAL:
+            return stored_source(backup.storage_path, backup, backup.checksum)
         path = Path(backup.storage_path)
         if not path.is_file():
             raise RestoreRefused(BACKUP_ARCHIVE_MISSING.format(backup=backup, path=path))
         return ArchiveSource(path, backup, backup.checksum, f"backup row {backup.pk}")
     path = Path(value).expanduser().resolve()
+    if not path.is_file() and archive_storage.is_remote() and archive_storage.exists(value):
+        backup = (
+            Backup.objects.using(using)
+            .filter(storage_path=value, status=BackupStatus.COMPLETED)
+            .exclude(storage_provider=archive_storage.LOCAL)
+            .exclude(checksum="")
+            .first()
+        )
+        if backup is not None:
+            return stored_source(value, backup, backup.checksum)
+        return stored_source(value, None, archive_storage.read_checksum(value))
     if not path.is_file():
         raise RestoreRefused(NO_SUCH_ARCHIVE.format(path=path, value=value))
     backup = (
@@ -174,6 +195,20 @@ def resolve_source(value: str, *, using: str = DEFAULT_DB_ALIAS) -> ArchiveSourc
         expected = sidecar.read_text(encoding="ascii", errors="replace").split()[:1]
         return ArchiveSource(path, None, expected[0].lower() if expected else "", str(sidecar))
     return ArchiveSource(path, None, "", "")
+
+
+def stored_source(name: str, backup: Backup | None, expected: str) -> ArchiveSource:
+    """Return an archive of the backup storage, streamed to a temporary file to be read."""
+    if not archive_storage.exists(name):
+        raise RestoreRefused(
+            BACKUP_ARCHIVE_MISSING.format(backup=backup or name, path=f"{name} (backup storage)")
+        )
+    origin = f"backup row {backup.pk}" if backup is not None else f"{name}{CHECKSUM_SUFFIX}"
+    source = ArchiveSource(
+        Path(name), backup, expected, origin if expected else "", storage_name=name
+    )
+    source.path = archive_storage.download(name, source)
+    return source
 
 
 def verify_archive(source: ArchiveSource, *, progress: ProgressFactory = NoProgress) -> Manifest:

@@ -106,7 +106,7 @@ class Command(BaseCommand):
             self.stdout.write(FILES_LINE.format(counts=counts))
         for warning in plan.warnings:
             self.stdout.write(self.style.WARNING(WARNING_LINE.format(warning=warning)))
-        path = result.source.path
+        path = result.source.location
         if result.nothing_to_do:
             self.stdout.write(
                 self.style.SUCCESS(NOTHING_TO_DO.format(path=path, rows=result.manifest.total_rows))
