@@ -23,6 +23,7 @@ from . import storage as archive_storage
 from .archive import (
     ARCHIVE_SUFFIX,
     CHECKSUM_SUFFIX,
+    COPY_CHUNK_SIZE,
     DATA_PREFIX,
     FILES_PREFIX,
     FORMAT_NAME,
@@ -244,7 +245,7 @@ def verify_archive(source: ArchiveSource, *, progress: ProgressFactory = NoProgr
                 _check_member(path, member, found)
                 reader = HashingReader(tar.extractfile(member))
                 if member.name == MANIFEST_MEMBER:
-                    manifest_bytes = reader.read(MAX_MANIFEST_SIZE + 1)
+                    manifest_bytes = _read_at_most(reader, MAX_MANIFEST_SIZE + 1)
                 reader.drain()
                 found[member.name] = {"sha256": reader.hexdigest(), "size": reader.size}
                 bar.update(1)
@@ -272,6 +273,15 @@ def verify_archive(source: ArchiveSource, *, progress: ProgressFactory = NoProgr
         if name != MANIFEST_MEMBER and name not in manifest.members:
             raise RestoreRefused(MEMBER_UNLISTED.format(path=path, name=name))
     return manifest
+
+
+def _read_at_most(reader, limit: int) -> bytes:
+    """Read up to `limit` bytes in chunks (one read(limit) would allocate `limit` bytes)."""
+    chunks, size = [], 0
+    while size < limit and (chunk := reader.read(min(COPY_CHUNK_SIZE, limit - size))):
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def _check_member(path: Path, member: tarfile.TarInfo, found: dict) -> None:
