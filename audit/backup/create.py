@@ -70,6 +70,10 @@ DEFAULT_KEEP_DAYS = 30
 
 ARCHIVE_WRITE_FAILED = "Backup “{backup}” failed: {error}"
 BACKUP_NOT_DUE = "Cannot expire backup “{backup}”: it is kept until {expires_at}."
+BASE_STILL_NEEDED = (
+    "Cannot expire backup “{backup}” yet: {backup_type} backup “{dependant}” builds on it "
+    "and is kept until {expires_at}; it goes once nothing builds on it."
+)
 
 
 @dataclass
@@ -490,7 +494,9 @@ def backup_expire(*, backup: Backup, actor=None) -> bool:
     Locks the row, removes the archive and its .sha256 file wherever they are (under
     BACKUP_ROOT or in the backup object storage; a missing file is fine),
     moves the row to expired with history, and records a data_export event with
-    metadata {"pruned": true}. Return whether an archive file was removed.
+    metadata {"pruned": true}. A backup another completed backup builds on (the base of
+    an incremental or differential) is kept until that one expires (Conflict). Return
+    whether an archive file was removed.
     """
     with audited_transaction():
         backup = Backup.objects.select_for_update(no_key=True).get(pk=backup.pk)
@@ -498,6 +504,23 @@ def backup_expire(*, backup: Backup, actor=None) -> bool:
         if backup.expires_at is None or backup.expires_at > timezone.now():
             raise Conflict(
                 BACKUP_NOT_DUE.format(backup=backup, expires_at=backup.expires_at or "never")
+            )
+        dependant = (
+            Backup.objects.filter(
+                status=BackupStatus.COMPLETED, metadata__base__backup_id=str(backup.pk)
+            )
+            .order_by("created_at")
+            .first()
+        )
+        if dependant is not None:
+            # Removing a base would leave every archive after it unrestorable.
+            raise Conflict(
+                BASE_STILL_NEEDED.format(
+                    backup=backup,
+                    backup_type=dependant.backup_type,
+                    dependant=dependant,
+                    expires_at=dependant.expires_at or "removed by hand",
+                )
             )
         removed = False
         if backup.storage_path and backup.storage_provider != archive_storage.LOCAL:
