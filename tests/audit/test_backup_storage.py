@@ -4,11 +4,13 @@ import datetime
 import io
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.utils import timezone
 
 from audit.models import Backup
 from engagements.services import engagement_update
+from tests.artefacts.test_files import load_settings
 from tests.audit.test_backup_chain import assert_same, database_state, wipe
 
 boto3 = pytest.importorskip("boto3")
@@ -123,3 +125,27 @@ def test_a_damaged_object_is_refused_and_prune_removes_expired_objects(bucket, e
     assert "1 archive(s) removed" in output
     assert keys(bucket) == []
     assert Backup.objects.get().status == "expired"
+
+
+def test_the_backup_storage_settings(monkeypatch):
+    for name in ("BACKUP_STORAGE", "BACKUP_S3_BUCKET_NAME", "BACKUP_S3_LOCATION"):
+        monkeypatch.delenv(name, raising=False)
+    assert "backups" not in load_settings(monkeypatch)["STORAGES"]
+    loaded = load_settings(
+        monkeypatch,
+        BACKUP_STORAGE="S3",
+        BACKUP_S3_BUCKET_NAME="actuary-backups",
+        AWS_S3_ENDPOINT_URL="http://127.0.0.1:9000",
+    )
+    storage = loaded["STORAGES"]["backups"]
+    assert storage["BACKEND"] == "storages.backends.s3.S3Storage"
+    assert storage["OPTIONS"]["bucket_name"] == "actuary-backups"
+    assert storage["OPTIONS"]["location"] == "backups"
+    assert storage["OPTIONS"]["endpoint_url"] == "http://127.0.0.1:9000"
+    assert storage["OPTIONS"]["file_overwrite"] is False
+    # The artefacts stay local: the two storages are configured apart.
+    assert loaded["STORAGES"]["default"]["BACKEND"].endswith("FileSystemStorage")
+    with pytest.raises(ImproperlyConfigured, match="neither BACKUP_S3_BUCKET_NAME"):
+        load_settings(monkeypatch, BACKUP_STORAGE="s3", BACKUP_S3_BUCKET_NAME="")
+    with pytest.raises(ImproperlyConfigured, match="BACKUP_STORAGE must be 'local' or 's3'"):
+        load_settings(monkeypatch, BACKUP_STORAGE="ftp")
