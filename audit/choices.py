@@ -100,5 +100,7 @@ RECOVERY_TRANSITIONS = {
     "start": ({_R.PENDING}, _R.IN_PROGRESS),
     "complete": ({_R.IN_PROGRESS}, _R.COMPLETED),
     "fail": ({_R.PENDING, _R.IN_PROGRESS}, _R.FAILED),
-    "roll_back": ({_R.IN_PROGRESS, _R.FAILED}, _R.ROLLED_BACK),
+    # Only a completed restore changed anything; a failed one was rolled back by its
+    # transaction already.
+    "roll_back": ({_R.COMPLETED}, _R.ROLLED_BACK),
 }

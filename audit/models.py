@@ -493,7 +493,7 @@ class Recovery(OperatorJob, TrackedModel):
         return self.name
 
     def roll_back(self):
-        """Mark the restore as rolled back."""
-        self._finish("roll_back")
+        """Mark the restore as rolled back (`completed_at` stays the restore's)."""
+        self._move("roll_back")
 
     roll_back.alters_data = True

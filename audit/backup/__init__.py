@@ -12,6 +12,8 @@ package; it is the service layer of the Backup and Recovery records. By concern:
 - `manifest`: locating an archive and checking it before anything is written;
 - `walk`: planning a restore read-only, then writing it as planned;
 - `restore`: the restore service and its Recovery row;
+- `rollback`: putting a restore's pre-recovery snapshot back;
+- `storage`, `crypto`: where archives are kept, and their encryption at rest;
 - `errors`: what a backup or restore refuses.
 """
 
@@ -113,6 +115,13 @@ from .restore import (
     RestoreResult,
     backup_restore,
 )
+from .rollback import (
+    LATER_CHANGES,
+    NOT_ROLLABLE,
+    RollbackResult,
+    later_changes,
+    recovery_roll_back,
+)
 from .scope import (
     AUDIT_LABEL,
     CATALOGUE_LABELS,
@@ -181,6 +190,7 @@ __all__ = [
     "FORMAT_NAME",
     "FORMAT_UNSUPPORTED",
     "FORMAT_VERSION",
+    "LATER_CHANGES",
     "LIVE_MISMATCH",
     "MANIFEST_INVALID",
     "MANIFEST_MEMBER",
@@ -195,6 +205,7 @@ __all__ = [
     "MORE_PROBLEMS",
     "NOT_AN_AUDIT_ARCHIVE",
     "NOT_ENGAGEMENT_SCOPED",
+    "NOT_ROLLABLE",
     "NO_BASE_BACKUP",
     "NO_SUCH_ARCHIVE",
     "PART_SUFFIX",
@@ -229,6 +240,7 @@ __all__ = [
     "RestorePlan",
     "RestoreRefused",
     "RestoreResult",
+    "RollbackResult",
     "SegmentCheck",
     "Table",
     "TableKind",
@@ -247,9 +259,11 @@ __all__ = [
     "default_since",
     "dump_rows",
     "file_sha256",
+    "later_changes",
     "merged_archive",
     "record_backup_event",
     "record_models",
+    "recovery_roll_back",
     "resolve_chain",
     "resolve_source",
     "rows_as_records",

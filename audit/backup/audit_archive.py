@@ -137,7 +137,7 @@ def _audit_manifest(source: ArchiveSource) -> Manifest:
 def _archived_entries(source: ArchiveSource, manifest: Manifest):
     """Yield the archived entries as unsaved AuditLog objects, in chain order."""
     (table,) = [table for table in manifest.tables if table.label == AUDIT_LABEL]
-    with tarfile.open(source.path, "r|gz") as tar:
+    with tarfile.open(source.read_path, "r|gz") as tar:
         for member in tar:
             if member.name != table.member:
                 continue

@@ -25,6 +25,7 @@ from django.db import DEFAULT_DB_ALIAS
 
 from ..choices import BackupStatus
 from ..models import Backup
+from . import storage as archive_storage
 from .archive import (
     DATA_PREFIX,
     FILES_PREFIX,
@@ -37,7 +38,14 @@ from .archive import (
 )
 from .create import _add_member
 from .errors import RestoreRefused
-from .manifest import ARCHIVE_UNREADABLE, ArchiveSource, Manifest, _parse_manifest, verify_archive
+from .manifest import (
+    ARCHIVE_UNREADABLE,
+    ArchiveSource,
+    Manifest,
+    _parse_manifest,
+    stored_source,
+    verify_archive,
+)
 
 # A chain longer than this is a loop or a mistake, not a backup schedule.
 MAX_CHAIN_LENGTH = 1000
@@ -73,7 +81,7 @@ class ChainLink:
         return {
             "backup_id": self.manifest.data.get("backup_id"),
             "backup_type": self.manifest.backup_type,
-            "archive": str(self.source.path),
+            "archive": self.source.location,
             "manifest_sha256": self.manifest.sha256,
             "created_at": self.manifest.data.get("created_at"),
         }
@@ -136,11 +144,17 @@ def _base_source(child: ArchiveSource, link: dict, using: str) -> ArchiveSource:
         .filter(pk=link.get("backup_id"), status=BackupStatus.COMPLETED)
         .first()
     )
-    if backup is not None and Path(backup.storage_path).is_file():
+    if backup is not None and backup.storage_provider != archive_storage.LOCAL:
+        if archive_storage.exists(backup.storage_path):
+            return stored_source(backup.storage_path, backup, expected)
+    elif backup is not None and Path(backup.storage_path).is_file():
         return ArchiveSource(
             Path(backup.storage_path), backup, expected, f"the link of {child.path}"
         )
     name = Path(str(link.get("archive_name") or "")).name
+    if child.storage_name and archive_storage.exists(name):
+        # A chain kept in object storage: the base is in the same storage.
+        return stored_source(name, None, expected)
     candidate = child.path.parent / name
     if name and candidate.is_file():
         return ArchiveSource(candidate, None, expected, f"the link of {child.path}")
@@ -203,7 +217,7 @@ def _stage_rows(links: list[ChainLink], staging: Path) -> None:
     for index, link in enumerate(links):
         folder = staging / str(index)
         folder.mkdir()
-        with tarfile.open(link.source.path, "r|gz") as tar:
+        with tarfile.open(link.source.read_path, "r|gz") as tar:
             for member in tar:
                 if not member.name.startswith(DATA_PREFIX):
                     continue
@@ -254,7 +268,7 @@ def _merge(links: list[ChainLink], staging: Path, path: Path, progress) -> Manif
             )
             bar.update(1)
         for link in links:
-            with tarfile.open(link.source.path, "r|gz") as source:
+            with tarfile.open(link.source.read_path, "r|gz") as source:
                 for member in source:
                     name = member.name
                     if not name.startswith(FILES_PREFIX) or name in members:

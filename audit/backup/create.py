@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import tarfile
 import tempfile
 import uuid
@@ -28,6 +29,7 @@ from records.transactions import audited_transaction
 from ..choices import AuditAction, BackupStatus, BackupType, Severity
 from ..models import Backup
 from ..services import audit_record
+from . import storage as archive_storage
 from .archive import (
     APP_DISTRIBUTION,
     ARCHIVE_SUFFIX,
@@ -50,6 +52,14 @@ from .archive import (
 )
 from .audit_archive import audit_segment, default_since
 from .changes import CHAIN_TYPES, chain_base, changed_tables, current_watermark
+from .crypto import (
+    ALGORITHM,
+    CHUNK_SIZE,
+    ENCRYPTED_SUFFIX,
+    BackupKey,
+    EncryptingWriter,
+    encryption_key,
+)
 from .errors import BackupFailed
 from .scope import BackupScope, Table, TableKind, _file_fields, scope_tables, serializer_options
 
@@ -60,6 +70,10 @@ DEFAULT_KEEP_DAYS = 30
 
 ARCHIVE_WRITE_FAILED = "Backup “{backup}” failed: {error}"
 BACKUP_NOT_DUE = "Cannot expire backup “{backup}”: it is kept until {expires_at}."
+BASE_STILL_NEEDED = (
+    "Cannot expire backup “{backup}” yet: {backup_type} backup “{dependant}” builds on it "
+    "and is kept until {expires_at}; it goes once nothing builds on it."
+)
 
 
 @dataclass
@@ -89,6 +103,23 @@ def _consistent_read(using: str):
         yield
 
 
+@contextmanager
+def _archive_writer(part: Path, key: BackupKey | None):
+    """Open the tar.gz writer of an archive: straight to the file, or through encryption."""
+    if key is None:
+        with tarfile.open(part, "w:gz", format=tarfile.PAX_FORMAT, compresslevel=6) as tar:
+            yield tar
+        return
+    with (
+        part.open("wb") as raw,
+        EncryptingWriter(raw, key) as encrypted,
+        tarfile.open(
+            fileobj=encrypted, mode="w|gz", format=tarfile.PAX_FORMAT, compresslevel=6
+        ) as tar,
+    ):
+        yield tar
+
+
 def _add_member(tar: tarfile.TarFile, name: str, handle, size: int, mtime: int) -> dict:
     """Stream `size` bytes of `handle` into the archive; return the member's hash and size."""
     info = tarfile.TarInfo(name)
@@ -110,6 +141,7 @@ def write_archive(
     backup_type: str | None = None,
     base: dict | None = None,
     audit_since: int | None = None,
+    key: BackupKey | None = None,
 ) -> ArchiveSummary:
     """Write the archive of `scope` to `path` (and its .sha256 file); return what it holds.
 
@@ -119,7 +151,8 @@ def write_archive(
     with its watermark), only what changed after the base's watermark is archived.
     An audit-logs archive holds the chain's entries after `audit_since` and the hashes
     before and after them; an artefacts archive the files of the scope's artefacts and
-    no rows. Nothing is left at `path` if it fails.
+    no rows. With a `key`, the archive is encrypted as it is written (see `crypto`).
+    Nothing is left at `path` if it fails.
     """
     backup_type = backup_type or scope.backup_type
     created_at = timezone.now()
@@ -131,7 +164,7 @@ def write_archive(
         with (
             _consistent_read(using),
             tempfile.TemporaryDirectory(prefix="backup-") as staging,
-            tarfile.open(part, "w:gz", format=tarfile.PAX_FORMAT, compresslevel=6) as tar,
+            _archive_writer(part, key) as tar,
         ):
             watermark = segment = None
             if backup_type in CHAIN_TYPES:
@@ -197,6 +230,11 @@ def write_archive(
                 "base": None if base is None else _link_fields(base),
                 "watermark": watermark,
                 "audit_segment": segment,
+                "encryption": (
+                    None
+                    if key is None
+                    else {"algorithm": ALGORITHM, "key_id": key.key_id, "chunk_size": CHUNK_SIZE}
+                ),
                 "tables": tables_json,
                 "counts": counts,
                 "files": files_json,
@@ -293,7 +331,9 @@ def _add_file(tar, storage, name: str, expected_hash: str, mtime: int, problems:
     return stored
 
 
-def archive_file_name(scope: BackupScope, backup: Backup, when: datetime.datetime) -> str:
+def archive_file_name(
+    scope: BackupScope, backup: Backup, when: datetime.datetime, *, encrypted: bool = False
+) -> str:
     """Return the file name of a new archive: type and scope, UTC time, backup id."""
     stamp = when.astimezone(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     what = "full" if scope.engagement_id is None else f"engagement-{scope.engagement_id}"
@@ -301,7 +341,8 @@ def archive_file_name(scope: BackupScope, backup: Backup, when: datetime.datetim
         what = backup.backup_type.replace("_", "-")
         if scope.engagement_id is not None:
             what += f"-engagement-{scope.engagement_id}"
-    return f"backup-{what}-{stamp}-{str(backup.pk)[:8]}{ARCHIVE_SUFFIX}"
+    suffix = ARCHIVE_SUFFIX + (ENCRYPTED_SUFFIX if encrypted else "")
+    return f"backup-{what}-{stamp}-{str(backup.pk)[:8]}{suffix}"
 
 
 def backup_create(
@@ -334,6 +375,7 @@ def backup_create(
     BackupFailed (the row failed, no archive left) if writing fails.
     """
     backup_type = backup_type or scope.backup_type
+    key = encryption_key()
     base = None
     if backup_type in CHAIN_TYPES and backup_type != BackupType.FULL:
         base = base_link(chain_base(backup_type, using=using))
@@ -354,10 +396,18 @@ def backup_create(
     )
     if base is not None:
         backup.metadata["base"] = _link_fields(base)
-    directory = Path(str(output_dir or settings.BACKUP_ROOT)).resolve()
-    path = directory / archive_file_name(scope, backup, now)
-    backup.name = name or path.name.removesuffix(ARCHIVE_SUFFIX)
-    backup.storage_path = str(path)
+    # Object storage (BACKUP_STORAGE) unless a folder is named: staged locally, then streamed.
+    remote = output_dir is None and archive_storage.is_remote()
+    staging = Path(tempfile.mkdtemp(prefix="backup-")) if remote else None
+    directory = staging or Path(str(output_dir or settings.BACKUP_ROOT)).resolve()
+    path = directory / archive_file_name(scope, backup, now, encrypted=key is not None)
+    backup.storage_provider = (
+        archive_storage.storage_provider() if remote else archive_storage.LOCAL
+    )
+    backup.name = name or path.name.removesuffix(ENCRYPTED_SUFFIX).removesuffix(ARCHIVE_SUFFIX)
+    if key is not None:
+        backup.metadata["encryption"] = {"algorithm": ALGORITHM, "key_id": key.key_id}
+    backup.storage_path = path.name if remote else str(path)
     save_with_history(backup, actor=actor, reason="Requested", created=True)
     backup.start()
     save_with_history(backup, actor=actor, reason="Started")
@@ -372,7 +422,10 @@ def backup_create(
             backup_type=backup_type,
             base=base,
             audit_since=audit_since,
+            key=key,
         )
+        if remote:
+            backup.storage_path = archive_storage.upload(path, path.name)
     except BaseException as error:
         # Interrupted too (Ctrl-C): the row must not stay in progress for ever.
         backup.fail(str(error) or type(error).__name__)
@@ -382,6 +435,9 @@ def backup_create(
         if not isinstance(error, Exception):
             raise
         raise BackupFailed(ARCHIVE_WRITE_FAILED.format(backup=backup, error=error)) from error
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
     backup.file_size_bytes = summary.size
     backup.checksum = summary.checksum
     backup.record_count = sum(summary.counts.values())
@@ -435,9 +491,12 @@ def record_backup_event(backup: Backup, *, actor=None, severity=Severity.INFO, *
 def backup_expire(*, backup: Backup, actor=None) -> bool:
     """Remove the archive of a backup past its expiry and mark the row expired.
 
-    Locks the row, removes the archive and its .sha256 file (a missing file is fine),
+    Locks the row, removes the archive and its .sha256 file wherever they are (under
+    BACKUP_ROOT or in the backup object storage; a missing file is fine),
     moves the row to expired with history, and records a data_export event with
-    metadata {"pruned": true}. Return whether an archive file was removed.
+    metadata {"pruned": true}. A backup another completed backup builds on (the base of
+    an incremental or differential) is kept until that one expires (Conflict). Return
+    whether an archive file was removed.
     """
     with audited_transaction():
         backup = Backup.objects.select_for_update(no_key=True).get(pk=backup.pk)
@@ -446,8 +505,27 @@ def backup_expire(*, backup: Backup, actor=None) -> bool:
             raise Conflict(
                 BACKUP_NOT_DUE.format(backup=backup, expires_at=backup.expires_at or "never")
             )
+        dependant = (
+            Backup.objects.filter(
+                status=BackupStatus.COMPLETED, metadata__base__backup_id=str(backup.pk)
+            )
+            .order_by("created_at")
+            .first()
+        )
+        if dependant is not None:
+            # Removing a base would leave every archive after it unrestorable.
+            raise Conflict(
+                BASE_STILL_NEEDED.format(
+                    backup=backup,
+                    backup_type=dependant.backup_type,
+                    dependant=dependant,
+                    expires_at=dependant.expires_at or "removed by hand",
+                )
+            )
         removed = False
-        if backup.storage_path:
+        if backup.storage_path and backup.storage_provider != archive_storage.LOCAL:
+            removed = archive_storage.remove(backup.storage_path)
+        elif backup.storage_path:
             path = Path(backup.storage_path)
             for candidate in (path, checksum_path(path)):
                 if candidate.is_file():

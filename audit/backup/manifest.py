@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import tarfile
+import tempfile
 import uuid
+import weakref
 import zlib
 from contextlib import suppress
 from dataclasses import dataclass
@@ -18,7 +21,11 @@ from records.formatting import status_label
 
 from ..choices import BackupStatus
 from ..models import Backup
+from . import storage as archive_storage
 from .archive import (
+    ARCHIVE_SUFFIX,
+    CHECKSUM_SUFFIX,
+    COPY_CHUNK_SIZE,
     DATA_PREFIX,
     FILES_PREFIX,
     FORMAT_NAME,
@@ -32,6 +39,7 @@ from .archive import (
     file_sha256,
     safe_storage_name,
 )
+from .crypto import decrypt_file, is_encrypted
 from .errors import RestoreRefused
 from .scope import AUDIT_LABEL, CATALOGUE_LABELS, BackupScope, TableKind
 
@@ -63,14 +71,42 @@ TABLE_UNKNOWN = "Archive {path} holds table “{label}”, which this back offic
 TABLE_NOT_RESTORABLE = "Archive {path} holds table “{label}”, which a restore never writes."
 
 
-@dataclass(frozen=True)
+@dataclass
 class ArchiveSource:
-    """The archive to restore, the Backup row that describes it (if any), its checksum."""
+    """The archive to restore, the Backup row that describes it (if any), its checksum.
+
+    `plain` is the decrypted copy of an encrypted archive, once checked (a temporary
+    file removed with this object).
+    """
 
     path: Path
     backup: Backup | None
     expected_checksum: str
     checksum_origin: str
+    plain: Path | None = None
+    key_id: str = ""
+    storage_name: str = ""
+
+    @property
+    def location(self) -> str:
+        """Return where the archive is kept: its path, or its name in the backup storage."""
+        return f"{self.storage_name} (backup storage)" if self.storage_name else str(self.path)
+
+    @property
+    def read_path(self) -> Path:
+        """Return the file to read the archive's members from (decrypted if need be)."""
+        return self.plain or self.path
+
+    def decrypt(self) -> None:
+        """Decrypt an encrypted archive into a temporary file (RestoreRefused: wrong key)."""
+        if self.plain is not None or not is_encrypted(self.path):
+            return
+        handle, name = tempfile.mkstemp(prefix="restore-", suffix=ARCHIVE_SUFFIX)
+        os.close(handle)
+        plain = Path(name)
+        weakref.finalize(self, plain.unlink, missing_ok=True)
+        self.key_id = decrypt_file(self.path, plain)
+        self.plain = plain
 
 
 @dataclass(frozen=True)
@@ -131,11 +167,24 @@ def resolve_source(value: str, *, using: str = DEFAULT_DB_ALIAS) -> ArchiveSourc
             raise RestoreRefused(
                 BACKUP_NOT_RESTORABLE.format(backup=backup, status=status_label(backup))
             )
+        if backup.storage_provider != archive_storage.LOCAL:
+            return stored_source(backup.storage_path, backup, backup.checksum)
         path = Path(backup.storage_path)
         if not path.is_file():
             raise RestoreRefused(BACKUP_ARCHIVE_MISSING.format(backup=backup, path=path))
         return ArchiveSource(path, backup, backup.checksum, f"backup row {backup.pk}")
     path = Path(value).expanduser().resolve()
+    if not path.is_file() and archive_storage.is_remote() and archive_storage.exists(value):
+        backup = (
+            Backup.objects.using(using)
+            .filter(storage_path=value, status=BackupStatus.COMPLETED)
+            .exclude(storage_provider=archive_storage.LOCAL)
+            .exclude(checksum="")
+            .first()
+        )
+        if backup is not None:
+            return stored_source(value, backup, backup.checksum)
+        return stored_source(value, None, archive_storage.read_checksum(value))
     if not path.is_file():
         raise RestoreRefused(NO_SUCH_ARCHIVE.format(path=path, value=value))
     backup = (
@@ -153,12 +202,28 @@ def resolve_source(value: str, *, using: str = DEFAULT_DB_ALIAS) -> ArchiveSourc
     return ArchiveSource(path, None, "", "")
 
 
+def stored_source(name: str, backup: Backup | None, expected: str) -> ArchiveSource:
+    """Return an archive of the backup storage, streamed to a temporary file to be read."""
+    if not archive_storage.exists(name):
+        raise RestoreRefused(
+            BACKUP_ARCHIVE_MISSING.format(backup=backup or name, path=f"{name} (backup storage)")
+        )
+    origin = f"backup row {backup.pk}" if backup is not None else f"{name}{CHECKSUM_SUFFIX}"
+    source = ArchiveSource(
+        Path(name), backup, expected, origin if expected else "", storage_name=name
+    )
+    source.path = archive_storage.download(name, source)
+    return source
+
+
 def verify_archive(source: ArchiveSource, *, progress: ProgressFactory = NoProgress) -> Manifest:
     """Check an archive before anything is written; return its manifest.
 
     The SHA-256 of the whole file must match the Backup row (or .sha256 file); then
     every member is read and hashed and must match the manifest, with no member
-    missing, added, repeated or unsafe. Raises RestoreRefused otherwise.
+    missing, added, repeated or unsafe. An encrypted archive is decrypted (after its
+    checksum is checked, by the key its header names) into a temporary file first.
+    Raises RestoreRefused otherwise.
     """
     path = source.path
     if source.expected_checksum:
@@ -172,15 +237,19 @@ def verify_archive(source: ArchiveSource, *, progress: ProgressFactory = NoProgr
                     expected=source.expected_checksum,
                 )
             )
+    source.decrypt()
     found: dict[str, dict] = {}
     manifest_bytes = None
     try:
-        with tarfile.open(path, "r|gz") as tar, progress("Checking archive", None) as bar:
+        with (
+            tarfile.open(source.read_path, "r|gz") as tar,
+            progress("Checking archive", None) as bar,
+        ):
             for member in tar:
                 _check_member(path, member, found)
                 reader = HashingReader(tar.extractfile(member))
                 if member.name == MANIFEST_MEMBER:
-                    manifest_bytes = reader.read(MAX_MANIFEST_SIZE + 1)
+                    manifest_bytes = _read_at_most(reader, MAX_MANIFEST_SIZE + 1)
                 reader.drain()
                 found[member.name] = {"sha256": reader.hexdigest(), "size": reader.size}
                 bar.update(1)
@@ -208,6 +277,15 @@ def verify_archive(source: ArchiveSource, *, progress: ProgressFactory = NoProgr
         if name != MANIFEST_MEMBER and name not in manifest.members:
             raise RestoreRefused(MEMBER_UNLISTED.format(path=path, name=name))
     return manifest
+
+
+def _read_at_most(reader, limit: int) -> bytes:
+    """Read up to `limit` bytes in chunks (one read(limit) would allocate `limit` bytes)."""
+    chunks, size = [], 0
+    while size < limit and (chunk := reader.read(min(COPY_CHUNK_SIZE, limit - size))):
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def _check_member(path: Path, member: tarfile.TarInfo, found: dict) -> None:

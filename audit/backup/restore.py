@@ -21,6 +21,7 @@ from records.services import save_with_history
 from ..choices import AuditAction, BackupType, Severity
 from ..models import Backup, Recovery
 from ..services import audit_record
+from . import storage as archive_storage
 from .archive import NoProgress, ProgressFactory, file_sha256
 from .chain import ChainLink, merged_archive, resolve_chain
 from .create import DEFAULT_KEEP_DAYS, backup_create, record_backup_event
@@ -137,7 +138,7 @@ def _restore_checked(
             "mode": str(mode),
             "overwrite": mode == RestoreMode.OVERWRITE,
             "merge": mode == RestoreMode.MERGE,
-            "source": str(archive.path),
+            "source": archive.location,
         },
         metadata={
             **_recovery_metadata(archive, manifest),
@@ -169,7 +170,9 @@ def _restore_checked(
     except BackupFailed as error:
         _fail_recovery(recovery, SNAPSHOT_FAILED.format(error=error), actor=actor, snapshot=None)
         raise RestoreFailed(
-            RESTORE_FAILED.format(archive=archive.path, error=SNAPSHOT_FAILED.format(error=error))
+            RESTORE_FAILED.format(
+                archive=archive.location, error=SNAPSHOT_FAILED.format(error=error)
+            )
         ) from error
     result.snapshot = snapshot
     recovery.pre_recovery_snapshot = snapshot.storage_path
@@ -191,7 +194,9 @@ def _restore_checked(
         _fail_recovery(recovery, message, actor=actor, snapshot=snapshot)
         if not isinstance(error, Exception):
             raise
-        raise RestoreFailed(RESTORE_FAILED.format(archive=archive.path, error=message)) from error
+        raise RestoreFailed(
+            RESTORE_FAILED.format(archive=archive.location, error=message)
+        ) from error
 
     result.plan = done
     if manifest.scope.engagement_id is not None:
@@ -222,7 +227,7 @@ def _restore_checked(
 def _recovery_metadata(archive: ArchiveSource, manifest: Manifest) -> dict:
     return {
         "scope": manifest.scope.as_json(),
-        "archive": str(archive.path),
+        "archive": archive.location,
         "checksum_origin": archive.checksum_origin,
         "manifest_created_at": manifest.data.get("created_at"),
         "manifest_backup_id": manifest.data.get("backup_id"),
@@ -239,10 +244,13 @@ def _register_archive(archive: ArchiveSource, manifest: Manifest, *, actor, usin
     checksum, size = file_sha256(archive.path)
     scope = manifest.scope
     backup = Backup(
-        name=f"Imported {archive.path.name}",
+        name=f"Imported {Path(archive.storage_name).name or archive.path.name}",
         description="Archive restored from a file this database had no backup row for.",
         backup_type=manifest.backup_type,
-        storage_path=str(archive.path),
+        storage_path=archive.storage_name or str(archive.path),
+        storage_provider=(
+            archive_storage.storage_provider() if archive.storage_name else archive_storage.LOCAL
+        ),
         file_size_bytes=size,
         checksum=checksum,
         record_count=manifest.total_rows,

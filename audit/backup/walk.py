@@ -201,7 +201,7 @@ class _RestoreWalk:
         """Walk the archive; in the write pass raise RestoreFailed at the first problem."""
         total = self.manifest.total_rows + len(self.manifest.file_names)
         with (
-            tarfile.open(self.source.path, "r|gz") as tar,
+            tarfile.open(self.source.read_path, "r|gz") as tar,
             self.progress("Restoring" if self.write else "Planning", total) as bar,
         ):
             for member in tar:

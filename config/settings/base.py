@@ -320,6 +320,41 @@ LOGGING = {
 
 # Where the `backup` command writes its archives (and `restore` its pre-recovery snapshots).
 BACKUP_ROOT = env.path("BACKUP_ROOT", default=BASE_DIR / "backups")
+# Encryption of archives at rest (audit.backup.crypto): the key new archives are written
+# with ("id:" + 32 bytes of URL-safe base64; empty: not encrypted), and older keys that
+# archives written before a rotation need.
+BACKUP_ENCRYPTION_KEY = env.str("BACKUP_ENCRYPTION_KEY", default="")
+BACKUP_DECRYPTION_KEYS = env.list("BACKUP_DECRYPTION_KEYS", default=[])
+# Where archives are kept (audit.backup.storage): `local` (BACKUP_ROOT) or `s3`, the
+# S3-compatible object storage "backups", with the artefacts' endpoint and credentials
+# and a bucket (and key prefix) of its own.
+BACKUP_STORAGE = env.str("BACKUP_STORAGE", default="local").lower()
+if BACKUP_STORAGE == "s3":
+    _backup_bucket = env.str("BACKUP_S3_BUCKET_NAME", default="") or AWS_STORAGE_BUCKET_NAME
+    if not _backup_bucket:
+        raise ImproperlyConfigured(
+            "BACKUP_STORAGE is s3 but neither BACKUP_S3_BUCKET_NAME nor "
+            "AWS_STORAGE_BUCKET_NAME is set. Name the bucket that holds the backup archives."
+        )
+    _backup_s3_options = {
+        "bucket_name": _backup_bucket,
+        "location": env.str("BACKUP_S3_LOCATION", default="backups"),
+        "endpoint_url": env.str("AWS_S3_ENDPOINT_URL", default="") or None,
+        "region_name": env.str("AWS_S3_REGION_NAME", default="") or None,
+        "access_key": env.str("AWS_ACCESS_KEY_ID", default="") or None,
+        "secret_key": env.str("AWS_SECRET_ACCESS_KEY", default="") or None,
+        "addressing_style": env.str("AWS_S3_ADDRESSING_STYLE", default="") or None,
+        "file_overwrite": False,
+        "default_acl": None,
+        # An archive read back spills to a temporary file past this size.
+        "max_memory_size": env.int("AWS_S3_MAX_MEMORY_SIZE", default=2621440),
+    }
+    STORAGES["backups"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {key: value for key, value in _backup_s3_options.items() if value is not None},
+    }
+elif BACKUP_STORAGE != "local":
+    raise ImproperlyConfigured(f"BACKUP_STORAGE must be 'local' or 's3', not {BACKUP_STORAGE!r}.")
 
 # Email (notifications), through Django's mailers: the console backend (emails printed by
 # the process that sends them) unless EMAIL_BACKEND names another; production settings

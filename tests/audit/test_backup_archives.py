@@ -202,3 +202,16 @@ def test_a_file_that_no_longer_matches_its_record_is_reported_as_it_is_archived(
     assert f"Warning: file {name}: SHA-256" in output
     assert "does not match its record" in output
     engagement_update(engagement=built, actor=actuary, data={"description": "x"})
+
+
+def test_the_backup_kinds_are_checked_and_counted_in_a_dry_run(engagement):
+    AuditLogFactory()
+    with pytest.raises(CommandError, match="Say what to back up"):
+        call("backup")
+    with pytest.raises(CommandError, match="--engagement goes alone"):
+        call("backup", "--engagement", str(engagement.pk), "--incremental")
+    output = call("backup", "--audit-logs", "--dry-run")
+    assert "  audit.auditlog:" in output and "the audit entries 1.." in output
+    output = call("backup", "--artefacts", "--engagement", str(engagement.pk), "--dry-run")
+    assert f"the artefact files of engagement {engagement.pk}" in output
+    assert not Backup.objects.exists()

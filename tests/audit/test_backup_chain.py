@@ -18,6 +18,7 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 
 from artefacts.files import artefact_storage
 from artefacts.models import Artefact
@@ -267,3 +268,24 @@ def test_an_incremental_dry_run_counts_the_changes(built, actuary):
     assert "  engagements.engagement: 1 row(s)" in output
     assert "the changes since full backup" in output
     assert Backup.objects.count() == 1
+
+
+def test_prune_keeps_a_base_while_an_archive_builds_on_it(built, actuary):
+    call("backup", "--full")
+    engagement_update(engagement=built, actor=actuary, data={"description": "Changed"})
+    call("backup", "--incremental")
+    full, incremental = latest("full"), latest("incremental")
+    past = timezone.now() - datetime.timedelta(days=1)
+    Backup.objects.filter(pk=full.pk).update(expires_at=past)
+
+    output = call("prune_backups")
+
+    assert f"Skipped backup {full.pk}" in output and "builds on it" in output
+    assert Path(full.storage_path).is_file()
+    Backup.objects.filter(pk=incremental.pk).update(expires_at=past)
+    # The incremental goes, and then (in the same run or the next) its base.
+    call("prune_backups")
+    call("prune_backups")
+    assert Backup.objects.get(pk=incremental.pk).status == "expired"
+    assert Backup.objects.get(pk=full.pk).status == "expired"
+    assert not Path(full.storage_path).exists()

@@ -23,7 +23,7 @@ RECOVERY_ALLOWED = {
     "start": {"pending": "in_progress"},
     "complete": {"in_progress": "completed"},
     "fail": {"pending": "failed", "in_progress": "failed"},
-    "roll_back": {"in_progress": "rolled_back", "failed": "rolled_back"},
+    "roll_back": {"completed": "rolled_back"},
 }
 
 

@@ -28,6 +28,7 @@ from audit.backup import (
     scope_tables,
     terminal_progress,
 )
+from audit.backup.storage import is_remote, storage_provider
 from audit.choices import BackupType
 from records.scoping import engagement_model
 
@@ -122,7 +123,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--output-dir",
             type=Path,
-            help="Folder of the archive (default: the BACKUP_ROOT setting).",
+            help="Folder of the archive (default: BACKUP_ROOT, or the backup object storage "
+            "when BACKUP_STORAGE is s3).",
         )
         parser.add_argument(
             "--dry-run", action="store_true", help="Count what would be backed up; write nothing."
@@ -170,10 +172,11 @@ class Command(BaseCommand):
             backup_type = BackupType.AUDIT_LOGS
         elif artefacts:
             backup_type = BackupType.ARTEFACTS
-        output_dir = Path(str(output_dir or settings.BACKUP_ROOT)).resolve()
+        if output_dir is not None:
+            output_dir = Path(output_dir).resolve()
         try:
             if dry_run:
-                self._dry_run(scope, backup_type, output_dir, since)
+                self._dry_run(scope, backup_type, self._destination(output_dir), since)
                 return
             backup = backup_create(
                 scope=scope,
@@ -218,7 +221,16 @@ class Command(BaseCommand):
             )
         )
 
-    def _dry_run(self, scope: BackupScope, backup_type: str, output_dir: Path, since) -> None:
+    @staticmethod
+    def _destination(output_dir: Path | None) -> str:
+        """Return where the archive would go: the folder given, BACKUP_ROOT, or the storage."""
+        if output_dir is not None:
+            return str(output_dir)
+        if is_remote():
+            return f"the backup storage ({storage_provider()})"
+        return str(Path(str(settings.BACKUP_ROOT)).resolve())
+
+    def _dry_run(self, scope: BackupScope, backup_type: str, output_dir: str, since) -> None:
         """Print the tables and row counts a backup of `scope` would hold."""
         described = (
             SCOPE_FULL

@@ -102,6 +102,11 @@ class Command(BaseCommand):
                 backup_id=backup.pk,
                 backup=backup,
                 expires_at=backup.expires_at,
-                path=backup.storage_path or "(no archive)",
+                path=(
+                    backup.storage_path
+                    if backup.storage_provider == "local"
+                    else f"{backup.storage_path} ({backup.storage_provider})"
+                )
+                or "(no archive)",
             )
         )

@@ -5,10 +5,13 @@ existing rows with other values are refused unless --merge or --overwrite; a
 pre-recovery snapshot is written first; the rows go in one transaction; a Recovery
 row and a data_import audit event record it. An incremental or differential archive
 is restored with every base it builds on, each archive and link checked first (listed
-by --dry-run). See docs/operators/backups.md.
+by --dry-run). --rollback RECOVERY puts a completed restore's pre-recovery snapshot
+back. See docs/operators/backups.md.
 """
 
 from __future__ import annotations
+
+import uuid
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -17,9 +20,20 @@ from audit.backup import (
     RestoreMode,
     RestoreResult,
     backup_restore,
+    recovery_roll_back,
     terminal_progress,
 )
+from audit.models import Recovery
 
+BACKUP_OR_ROLLBACK = "Name a backup to restore, or --rollback RECOVERY (not both)."
+ROLLBACK_ALONE = "--rollback goes alone (with --force at most)."
+FORCE_ONLY_ROLLBACK = "--force goes with --rollback only."
+NO_SUCH_RECOVERY = "No recovery with id {recovery_id}."
+OVERRIDDEN_LINE = "Overridden: {change}"
+ROLLED_BACK = (
+    "Rolled back recovery {recovery_id} “{recovery}” to its pre-recovery snapshot {snapshot}: "
+    "{removed} row(s) removed, {written} row(s) put back."
+)
 CHAIN_HEADER = "Chain of {count} archive(s), restored in this order:"
 CHAIN_LINE = "  {position}. {backup_type} backup {backup_id} ({created_at}): {archive}"
 TABLE_LINE = "  {label}: {counts}"
@@ -52,7 +66,20 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         """Declare the archive, the conflict mode, dry run and progress options."""
-        parser.add_argument("backup", metavar="BACKUP", help="A Backup id or an archive path.")
+        parser.add_argument(
+            "backup", metavar="BACKUP", nargs="?", help="A Backup id or an archive path."
+        )
+        parser.add_argument(
+            "--rollback",
+            metavar="RECOVERY",
+            type=uuid.UUID,
+            help="Roll back a completed restore: put its pre-recovery snapshot back.",
+        )
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="With --rollback: roll back even over changes made after the restore.",
+        )
         mode = parser.add_mutually_exclusive_group()
         mode.add_argument(
             "--overwrite",
@@ -71,9 +98,20 @@ class Command(BaseCommand):
         )
         parser.add_argument("--no-progress", action="store_true", help="Hide the progress bars.")
 
-    def handle(self, *args, backup, overwrite, merge, dry_run, no_progress, **options):
+    def handle(
+        self, *args, backup, rollback, force, overwrite, merge, dry_run, no_progress, **options
+    ):
         """Restore (or plan) and print what was done; exit non-zero on refusal or failure."""
         self.verbosity = options["verbosity"]
+        if (backup is None) == (rollback is None):
+            raise CommandError(BACKUP_OR_ROLLBACK)
+        if rollback is not None:
+            if overwrite or merge or dry_run:
+                raise CommandError(ROLLBACK_ALONE)
+            self._roll_back(rollback, force, no_progress)
+            return
+        if force:
+            raise CommandError(FORCE_ONLY_ROLLBACK)
         mode = RestoreMode.REFUSE
         if overwrite:
             mode = RestoreMode.OVERWRITE
@@ -89,6 +127,32 @@ class Command(BaseCommand):
         except BackupError as error:
             raise CommandError(error.message) from error
         self._report(result)
+
+    def _roll_back(self, recovery_id, force: bool, no_progress: bool) -> None:
+        recovery = Recovery.objects.filter(pk=recovery_id).first()
+        if recovery is None:
+            raise CommandError(NO_SUCH_RECOVERY.format(recovery_id=recovery_id))
+        try:
+            result = recovery_roll_back(
+                recovery=recovery,
+                force=force,
+                progress=terminal_progress(disabled=no_progress),
+            )
+        except BackupError as error:
+            raise CommandError(error.message) from error
+        for change in result.later_changes:
+            self.stdout.write(self.style.WARNING(OVERRIDDEN_LINE.format(change=change)))
+        self.stdout.write(
+            self.style.SUCCESS(
+                ROLLED_BACK.format(
+                    recovery=result.recovery,
+                    recovery_id=result.recovery.pk,
+                    snapshot=result.snapshot.storage_path,
+                    removed=result.rows_removed,
+                    written=result.plan.rows_written,
+                )
+            )
+        )
 
     def _report(self, result: RestoreResult) -> None:
         if result.dry_run or len(result.chain) > 1:
@@ -106,7 +170,7 @@ class Command(BaseCommand):
             self.stdout.write(FILES_LINE.format(counts=counts))
         for warning in plan.warnings:
             self.stdout.write(self.style.WARNING(WARNING_LINE.format(warning=warning)))
-        path = result.source.path
+        path = result.source.location
         if result.nothing_to_do:
             self.stdout.write(
                 self.style.SUCCESS(NOTHING_TO_DO.format(path=path, rows=result.manifest.total_rows))
