@@ -45,6 +45,7 @@ from ..services import (
     workflow_run_start,
     workflow_run_update,
 )
+from .filters import AgentNameListFilter
 from .run_page import run_details
 
 # The reserving inputs offered as form fields, in the order the form shows them.
@@ -238,11 +239,19 @@ class WorkflowRunAdmin(ServiceAdminMixin, RecordAdmin):
         "completed_at",
         "agent_name",
     )
-    list_filter = ("status", "workflow_type", EngagementListFilter, "agent_name")
+    # Bounded filters and a date filter instead of a date hierarchy: none of them scans
+    # every run to build its choices (issue 18).
+    list_filter = (
+        "status",
+        "workflow_type",
+        EngagementListFilter,
+        AgentNameListFilter,
+        "created_at",
+    )
+    show_full_result_count = False
     search_fields = ("name", "description", "period", "engagement__name", "engagement__client_code")
     list_select_related = ("engagement",)
     autocomplete_fields = ("engagement",)
-    date_hierarchy = "created_at"
     ordering = ("-created_at",)
     readonly_fields = (
         "started_at",
