@@ -19,7 +19,7 @@ DOCS_HOST ?= 127.0.0.1
 DOCS_PORT ?= 8001
 DOCS_SITE_DIR ?= site
 
-.PHONY: help run serve test test-postgres test-all bench lint format migrations-check install clean check-python docs docs-build
+.PHONY: help run serve bench-all test test-postgres test-all bench lint format migrations-check install clean check-python docs docs-build
 
 help:
 	@echo "make run            create the virtualenv, install, migrate, load demo data, serve on http://$(HOST):$(PORT)/admin/"
@@ -27,7 +27,8 @@ help:
 	@echo "make test           run the test suite (SQLite unless DATABASE_URL is set)"
 	@echo "make test-postgres  run the test suite on PostgreSQL ($(PG_TEST_URL))"
 	@echo "make test-all       run everything, slow tests included, on SQLite and PostgreSQL"
-	@echo "make bench          run the benchmarks (print figures; not part of the test suite)"
+	@echo "make bench          issue 18's report at volume on PostgreSQL (figures; not part of the test suite)"
+	@echo "make bench-all      every benchmark of the suite, on PostgreSQL"
 	@echo "make lint           ruff check, ruff format --check, import contracts, makemigrations --check"
 	@echo "make docs           serve the manual on http://$(DOCS_HOST):$(DOCS_PORT)/ (reloads as docs/ changes)"
 	@echo "make docs-build     build the manual into $(DOCS_SITE_DIR)/ with --strict, as CI does"
@@ -79,8 +80,14 @@ test-all: install
 	$(VENV)/bin/pytest -q --create-db --run-slow $(PYTEST_ARGS)
 	@$(MAKE) --no-print-directory test-postgres PYTEST_ARGS="--run-slow $(PYTEST_ARGS)"
 
+# `make bench`: issue 18's report on PostgreSQL (tests/benchmarks/test_volume.py; volumes from
+# BENCH_ENGAGEMENTS, BENCH_RUNS, BENCH_AUDIT). `make bench-all`: every benchmark of the suite.
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ai_actuary_bench_$(shell id -u)
 bench: install
-	$(VENV)/bin/pytest -q -s -m benchmark --run-benchmarks
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(VENV)/bin/pytest -q -s -m benchmark --run-benchmarks --create-db tests/benchmarks $(PYTEST_ARGS)
+
+bench-all: install
+	AUDIT_BENCH_ROWS=$${AUDIT_BENCH_ROWS:-100000} DATABASE_URL=$(BENCH_DATABASE_URL) $(VENV)/bin/pytest -q -s -m benchmark --run-benchmarks --create-db $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -2,7 +2,7 @@
 
 import django_filters
 
-from records.api.filters import IntegerFilter, TrackedFilterSet
+from records.api.filters import IntegerFilter, MultipleChoiceFilter, TrackedFilterSet
 
 from .choices import ArtefactStatus, ArtefactType, DataProviderType
 from .models import Artefact, DataReliance
@@ -11,10 +11,10 @@ from .models import Artefact, DataReliance
 class ArtefactFilterSet(TrackedFilterSet):
     """Artefacts by state, type, engagement, run, version chain, content and dates."""
 
-    status = django_filters.MultipleChoiceFilter(
+    status = MultipleChoiceFilter(
         choices=ArtefactStatus.choices, help_text="One or more statuses (repeat the parameter)."
     )
-    artefact_type = django_filters.MultipleChoiceFilter(
+    artefact_type = MultipleChoiceFilter(
         choices=ArtefactType.choices, help_text="One or more artefact types."
     )
     engagement_id = django_filters.UUIDFilter(help_text="Id of the engagement.")
@@ -56,7 +56,7 @@ class DataRelianceFilterSet(TrackedFilterSet):
     engagement_id = django_filters.UUIDFilter(help_text="Id of the engagement.")
     artefact_id = django_filters.UUIDFilter(help_text="Id of the input artefact.")
     validation_run_id = django_filters.UUIDFilter(help_text="Id of the supporting validation run.")
-    provider_type = django_filters.MultipleChoiceFilter(
+    provider_type = MultipleChoiceFilter(
         choices=DataProviderType.choices, help_text="One or more provider types."
     )
     provider_name = django_filters.CharFilter(

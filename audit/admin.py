@@ -19,7 +19,7 @@ from django.urls import NoReverseMatch, path, reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
-from records.admin import EngagementListFilter, RecordAdmin
+from records.admin import EngagementListFilter, RecordAdmin, UserListFilter
 from records.scoping import (
     engagement_can_view,
     engagement_model,
@@ -151,7 +151,7 @@ class AuditLogAdmin(admin.ModelAdmin):
         "engagement_link",
         "ip_address",
     )
-    list_filter = ("action", "severity", "user", EngagementListFilter, "created_at")
+    list_filter = ("action", "severity", UserListFilter, EngagementListFilter, "created_at")
     # Exact lookups only: each is an index probe; a term that is not a valid
     # UUID or number is skipped for that field instead of scanning the table.
     search_fields = (

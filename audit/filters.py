@@ -1,8 +1,14 @@
 """Filters of the audit log, backup and recovery lists (django-filter FilterSets)."""
 
 import django_filters
+from django.db.models import F, Max, Min, Subquery, Value
 
-from records.api.filters import DateTimeFilter, IntegerFilter, TrackedFilterSet
+from records.api.filters import (
+    DateTimeFilter,
+    IntegerFilter,
+    MultipleChoiceFilter,
+    TrackedFilterSet,
+)
 
 from .choices import AuditAction, BackupStatus, BackupType, RecoveryStatus, Severity
 from .models import AuditLog, Backup, Recovery
@@ -11,12 +17,10 @@ from .models import AuditLog, Backup, Recovery
 class AuditLogFilterSet(django_filters.FilterSet):
     """Audit events by action, severity, resource, user, engagement, session, trace and time."""
 
-    action = django_filters.MultipleChoiceFilter(
+    action = MultipleChoiceFilter(
         choices=AuditAction.choices, help_text="One or more actions (repeat the parameter)."
     )
-    severity = django_filters.MultipleChoiceFilter(
-        choices=Severity.choices, help_text="One or more severities."
-    )
+    severity = MultipleChoiceFilter(choices=Severity.choices, help_text="One or more severities.")
     resource_type = django_filters.CharFilter(help_text='Resource type, e.g. "artefact".')
     resource_id = django_filters.UUIDFilter(help_text="Id of the resource.")
     user_id = IntegerFilter(help_text="Id of the acting user.")
@@ -37,14 +41,42 @@ class AuditLogFilterSet(django_filters.FilterSet):
         model = AuditLog
         fields = ()
 
+    def filter_queryset(self, queryset):
+        """Filter, and bound a time range in sequence numbers too (exactly, never dropping rows).
+
+        The log is read newest first by sequence. Given a time range, PostgreSQL walks
+        the sequence index backwards from the newest entry, filtering on created_at,
+        past every newer entry first (180-350 ms for a month at 1M rows). The lowest
+        and highest sequence numbers within the range, read from the (created_at,
+        sequence) index, let it start at the range instead. `sequence + 0` keeps the
+        planner from answering MIN/MAX by walking the sequence index.
+        """
+        queryset = super().filter_queryset(queryset)
+        data = self.form.cleaned_data
+        window = {}
+        if data.get("created_after") is not None:
+            window["created_at__gte"] = data["created_after"]
+        if data.get("created_before") is not None:
+            window["created_at__lte"] = data["created_before"]
+        if "created_at__lte" not in window:
+            # Only a start: the newest entries are in the range, the walk stops at once.
+            return queryset
+        in_window = AuditLog.objects.filter(**window).order_by().values(all=Value(1))
+        bounds = {
+            "sequence__lte": Subquery(in_window.annotate(b=Max(F("sequence") + 0)).values("b"))
+        }
+        if "created_at__gte" in window:
+            bounds["sequence__gte"] = Subquery(
+                in_window.annotate(b=Min(F("sequence") + 0)).values("b")
+            )
+        return queryset.filter(**bounds)
+
 
 class BackupFilterSet(TrackedFilterSet):
     """Backups by state, type, engagement and dates."""
 
-    status = django_filters.MultipleChoiceFilter(
-        choices=BackupStatus.choices, help_text="One or more statuses."
-    )
-    backup_type = django_filters.MultipleChoiceFilter(
+    status = MultipleChoiceFilter(choices=BackupStatus.choices, help_text="One or more statuses.")
+    backup_type = MultipleChoiceFilter(
         choices=BackupType.choices, help_text="One or more backup types."
     )
     engagement_id = django_filters.UUIDFilter(help_text="Id of the engagement.")
@@ -60,9 +92,7 @@ class BackupFilterSet(TrackedFilterSet):
 class RecoveryFilterSet(TrackedFilterSet):
     """Recoveries by state, backup, engagement and dates."""
 
-    status = django_filters.MultipleChoiceFilter(
-        choices=RecoveryStatus.choices, help_text="One or more statuses."
-    )
+    status = MultipleChoiceFilter(choices=RecoveryStatus.choices, help_text="One or more statuses.")
     backup_id = django_filters.UUIDFilter(help_text="Id of the backup restored.")
     engagement_id = django_filters.UUIDFilter(help_text="Id of the target engagement.")
 

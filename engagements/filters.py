@@ -3,7 +3,7 @@
 import django_filters
 from django.contrib.auth import get_user_model
 
-from records.api.filters import IntegerFilter, TrackedFilterSet
+from records.api.filters import IntegerFilter, MultipleChoiceFilter, TrackedFilterSet
 
 from .choices import EngagementStatus, EngagementType, TeamRole
 from .models import Engagement, EngagementMember
@@ -13,10 +13,10 @@ from .selectors import engagements_visible_to
 class EngagementFilterSet(TrackedFilterSet):
     """Engagements by state, type, client, people and dates."""
 
-    status = django_filters.MultipleChoiceFilter(
+    status = MultipleChoiceFilter(
         choices=EngagementStatus.choices, help_text="One or more statuses (repeat the parameter)."
     )
-    engagement_type = django_filters.MultipleChoiceFilter(
+    engagement_type = MultipleChoiceFilter(
         choices=EngagementType.choices, help_text="One or more engagement types."
     )
     client_code = django_filters.CharFilter(
@@ -50,9 +50,7 @@ class EngagementMemberFilterSet(TrackedFilterSet):
 
     engagement_id = django_filters.UUIDFilter(help_text="Id of the engagement.")
     user_id = IntegerFilter(help_text="Id of the user.")
-    role = django_filters.MultipleChoiceFilter(
-        choices=TeamRole.choices, help_text="One or more team roles."
-    )
+    role = MultipleChoiceFilter(choices=TeamRole.choices, help_text="One or more team roles.")
 
     class Meta:
         model = EngagementMember

@@ -2,7 +2,12 @@
 
 import django_filters
 
-from records.api.filters import DateTimeFilter, IntegerFilter, TrackedFilterSet
+from records.api.filters import (
+    DateTimeFilter,
+    IntegerFilter,
+    MultipleChoiceFilter,
+    TrackedFilterSet,
+)
 
 from .choices import WorkflowStatus, WorkflowType
 from .models import WorkflowRun
@@ -11,10 +16,10 @@ from .models import WorkflowRun
 class WorkflowRunFilterSet(TrackedFilterSet):
     """Workflow runs by state, type, engagement, period, agent and dates."""
 
-    status = django_filters.MultipleChoiceFilter(
+    status = MultipleChoiceFilter(
         choices=WorkflowStatus.choices, help_text="One or more statuses (repeat the parameter)."
     )
-    workflow_type = django_filters.MultipleChoiceFilter(
+    workflow_type = MultipleChoiceFilter(
         choices=WorkflowType.choices, help_text="One or more workflow types."
     )
     engagement_id = django_filters.UUIDFilter(help_text="Id of the engagement.")

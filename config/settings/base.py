@@ -272,6 +272,10 @@ REST_FRAMEWORK = {
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
+# Lists (the API's pages and the admin's changelists) count matching rows exactly up to
+# this many, and take PostgreSQL's estimate above it (records.pagination); 0: always exact.
+EXACT_COUNT_LIMIT = env.int("EXACT_COUNT_LIMIT", default=10_000)
+
 # OpenAPI 3 schema (/api/schema/) and Swagger UI (/api/docs/), with the Swagger UI and ReDoc
 # assets served from our own static files: many firms' networks block public CDNs.
 SPECTACULAR_SETTINGS = {

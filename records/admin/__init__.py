@@ -1,8 +1,8 @@
 """The admin base every domain admin builds on.
 
 - `RecordAdmin` (`base`): history view, record fields read-only, form choices scoped
-  to the user's engagements; `EngagementListFilter`, the engagement filter of every
-  changelist.
+  to the user's engagements, counts estimated past EXACT_COUNT_LIMIT rows;
+  `EngagementListFilter` and `UserListFilter`, the bounded filters of every changelist.
 - `ServiceAdminMixin`, `AdminMove`, … (`service_admin`): lifecycle moves as actions
   and buttons, every save and delete through the app's services, refusals as messages.
 - `PageExtension`, `register_page_extension` (`extensions`): what higher apps add to
@@ -17,6 +17,7 @@ from .base import (
     EngagementListFilter,
     ReadOnlyInline,
     RecordAdmin,
+    UserListFilter,
 )
 from .extensions import PageExtension, page_extensions, register_page_extension
 from .service_admin import (
@@ -53,6 +54,7 @@ __all__ = [
     "RecordAdmin",
     "SectionButton",
     "ServiceAdminMixin",
+    "UserListFilter",
     "adopt",
     "changed_data",
     "form_data",

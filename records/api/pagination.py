@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 from rest_framework import pagination
 from rest_framework.exceptions import NotFound
 
+from ..pagination import EstimatedCountPaginator
 from .filters import MAX_DATABASE_INTEGER
 
 MAX_PAGE_SIZE = 100
@@ -11,10 +12,15 @@ DEFAULT_CURSOR_PAGE_SIZE = 50
 
 
 class PageNumberPagination(pagination.PageNumberPagination):
-    """`?page=` and `?page_size=` (default 25, at most 100)."""
+    """`?page=` and `?page_size=` (default 25, at most 100).
+
+    `count` is exact up to EXACT_COUNT_LIMIT matching rows and PostgreSQL's estimate
+    above (`records.pagination`): an exact COUNT of a big table costs more than the page.
+    """
 
     page_size_query_param = "page_size"
     max_page_size = MAX_PAGE_SIZE
+    django_paginator_class = EstimatedCountPaginator
 
 
 class CursorPagination(pagination.CursorPagination):

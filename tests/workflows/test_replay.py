@@ -373,7 +373,8 @@ def test_api_replays_a_run_and_lists_its_replays(api_run, lead, lead_client):
     assert output["match"] is True and output["original_hash"] == output["replay_hash"]
     assert set(body["environment"]["differences"]) <= SAME_CODE
     listed = lead_client.get(f"{RUNS}{api_run.pk}/replays/")
-    assert [row["id"] for row in listed.json()] == [body["id"]]
+    assert listed.json()["count"] == 1
+    assert [row["id"] for row in listed.json()["results"]] == [body["id"]]
     detail = lead_client.get(f"{RUNS}{api_run.pk}/").json()
     assert (
         detail["provenance"]["inputs"][0]["artefact_id"]

@@ -281,7 +281,6 @@ class WorkflowRunAdmin(ServiceAdminMixin, RecordAdmin):
     search_fields = ("name", "description", "period", "engagement__name", "engagement__client_code")
     list_select_related = ("engagement",)
     autocomplete_fields = ("engagement",)
-    date_hierarchy = "created_at"
     ordering = ("-created_at",)
     readonly_fields = (
         "started_at",

@@ -166,18 +166,12 @@ class WorkflowRunViewSet(ServiceViewSetMixin, viewsets.ModelViewSet):
 
     @extend_schema(
         responses=ReplayRecordSerializer(many=True),
-        summary="The replays of a run, latest first",
+        summary="The replays of a run, latest first (paginated)",
     )
-    @action(
-        detail=True,
-        methods=["get"],
-        permission_model=ReplayRecord,
-        pagination_class=None,
-        filter_backends=(),
-    )
+    @action(detail=True, methods=["get"], permission_model=ReplayRecord, filter_backends=())
     def replays(self, request, pk=None):
         run = self.get_object()
-        records = run.replays.select_related("replayed_by").order_by("-replayed_at")
-        return Response(
-            ReplayRecordSerializer(records, many=True, context=self.get_serializer_context()).data
-        )
+        records = run.replays.select_related("replayed_by").order_by("-replayed_at", "-pk")
+        page = self.paginate_queryset(records)
+        serializer = ReplayRecordSerializer(page, many=True, context=self.get_serializer_context())
+        return self.get_paginated_response(serializer.data)

@@ -6,31 +6,36 @@ it matches the live chain (and, with --previous, follows the previous archive).
 
 from __future__ import annotations
 
+import os
 import sys
-from dataclasses import dataclass
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS, connections
 from tqdm import tqdm
 
 from audit.backup import BackupError, resolve_source, verify_audit_archive
-from audit.chain import GENESIS_HASH, HASHED_FIELDS, compute_entry_hash
+from audit.chain import GENESIS_HASH
 from audit.models import AuditChainHead, AuditLog
 from audit.triggers import append_only_trigger_problems
+from audit.verification import (
+    ANCHOR_MISMATCH,
+    ENTRY_HASH_MISMATCH,
+    PREVIOUS_HASH_MISMATCH,
+    SEQUENCE_GAP,
+    Break,
+    walk_chain,
+)
+
+__all__ = (
+    "ANCHOR_MISMATCH",
+    "ENTRY_HASH_MISMATCH",
+    "PREVIOUS_HASH_MISMATCH",
+    "SEQUENCE_GAP",
+    "Break",
+)
 
 DEFAULT_CHUNK_SIZE = 5000
 
-SEQUENCE_GAP = (
-    "sequence gap: expected sequence {expected}, found {found} (entries removed or renumbered)"
-)
-PREVIOUS_HASH_MISMATCH = (
-    "previous_hash mismatch at sequence {sequence}: the entry points to {stored}, "
-    "but the entry before it hashes to {expected}"
-)
-ENTRY_HASH_MISMATCH = (
-    "entry hash mismatch at sequence {sequence}: stored {stored}, recomputed {recomputed} "
-    "(the entry was changed after it was written)"
-)
 HEAD_MISMATCH = (
     "chain head mismatch: the head records sequence {head_sequence} ({head_hash}), "
     "but the last entry is sequence {last_sequence} ({last_hash}) (entries removed at the end?)"
@@ -39,9 +44,6 @@ HEAD_MISSING = "chain head missing: {count} entries but no chain head row"
 BEYOND_HEAD = (
     "entries beyond the chain head: the head records sequence {head_sequence}, but the log "
     "holds sequence {last_sequence} (entries slipped in at the end?)"
-)
-ANCHOR_MISMATCH = (
-    "anchor mismatch at sequence {sequence}: anchored hash {anchored}, stored {stored}"
 )
 ANCHOR_NOT_FOUND = "anchor mismatch: sequence {sequence} is not in the audit log"
 BAD_ANCHOR = "Anchors are SEQUENCE:HASH, e.g. 1200:3f7a…; got {value!r}."
@@ -61,19 +63,23 @@ FOLLOWS = "; follows {previous}"
 PREVIOUS_WITHOUT_ARCHIVE = "--previous goes with --archive."
 
 
-@dataclass(frozen=True)
-class Break:
-    """The first broken link: where, and what does not match."""
-
-    sequence: int
-    problem: str
-
-
 def _anchor(value: str) -> tuple[int, str]:
     sequence, sep, entry_hash = value.partition(":")
     if not sep or not sequence.isdigit() or len(entry_hash) != 64:
         raise CommandError(BAD_ANCHOR.format(value=value))
     return int(sequence), entry_hash.lower()
+
+
+def _default_workers(database) -> int:
+    """Return one worker per CPU on PostgreSQL, else 1 (and 1 inside a transaction).
+
+    Worker processes read through connections of their own: only committed rows, on a
+    database server several processes can reach (not an in-memory SQLite database).
+    """
+    connection = connections[database]
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return 1
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
 
 
 def _head(database) -> AuditChainHead | None:
@@ -100,6 +106,13 @@ class Command(BaseCommand):
             metavar="SEQUENCE:HASH",
             help="A head hash recorded earlier (e.g. in a sign-off report); may repeat.",
         )
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=None,
+            help="Processes checking stretches of the chain at once (default: one per CPU "
+            "on PostgreSQL, 1 on SQLite).",
+        )
         parser.add_argument("--no-progress", action="store_true", help="Hide the progress bar.")
         parser.add_argument("--database", default=DEFAULT_DB_ALIAS)
         parser.add_argument(
@@ -114,13 +127,25 @@ class Command(BaseCommand):
         )
 
     def handle(
-        self, *args, chunk_size, anchor, no_progress, database, archive, previous, **options
+        self,
+        *args,
+        chunk_size,
+        anchor,
+        workers,
+        no_progress,
+        database,
+        archive,
+        previous,
+        **options,
     ):
         if previous and not archive:
             raise CommandError(PREVIOUS_WITHOUT_ARCHIVE)
         if archive:
             self._check_archive(archive, previous, database)
             return
+        if workers is not None and workers < 1:
+            raise CommandError("--workers must be 1 or more.")
+        self.workers = workers or _default_workers(database)
         anchors = dict(_anchor(value) for value in anchor)
         # The check covers the chain as of this moment: up to the head read now. Writers
         # append entries and move the head in one transaction, so every entry up to it
@@ -186,50 +211,23 @@ class Command(BaseCommand):
         )
 
     def _walk(self, database, chunk_size, anchors, progress, bound):
-        """Check every link in sequence order, one keyset page at a time, up to `bound`.
+        """Check every link in sequence order up to `bound` (`audit.verification`).
 
-        Return (entries checked, last entry, first break or None). Only one page
-        is in memory at once, whatever the size of the log. Anchors found on the
-        way are checked and removed from `anchors`. `bound` (the head's sequence at
-        the start; None without a head) leaves out entries appended meanwhile.
+        Return (entries checked, last entry, first break or None). Stretches of the
+        chain are checked in `--workers` processes and joined at their seams; rows are
+        read in keyset pages of `chunk_size`, so memory stays bounded whatever the size
+        of the log. Anchors found on the way are checked and removed from `anchors`.
+        `bound` (the head's sequence at the start; None without a head) leaves out
+        entries appended meanwhile.
         """
-        entries = AuditLog.objects.using(database).order_by("sequence")
-        if bound is not None:
-            entries = entries.filter(sequence__lte=bound)
-        fields = (*HASHED_FIELDS, "entry_hash")
-        expected_sequence, expected_previous = 1, GENESIS_HASH
-        count, last = 0, None
-        while True:
-            page = entries.filter(sequence__gte=expected_sequence).values(*fields)[:chunk_size]
-            page = list(page)
-            if not page:
-                return count, last, None
-            for entry in page:
-                sequence = entry["sequence"]
-                if sequence != expected_sequence:
-                    problem = SEQUENCE_GAP.format(expected=expected_sequence, found=sequence)
-                    return count, last, Break(sequence, problem)
-                if entry["previous_hash"] != expected_previous:
-                    problem = PREVIOUS_HASH_MISMATCH.format(
-                        sequence=sequence, stored=entry["previous_hash"], expected=expected_previous
-                    )
-                    return count, last, Break(sequence, problem)
-                recomputed = compute_entry_hash(entry)
-                if recomputed != entry["entry_hash"]:
-                    problem = ENTRY_HASH_MISMATCH.format(
-                        sequence=sequence, stored=entry["entry_hash"], recomputed=recomputed
-                    )
-                    return count, last, Break(sequence, problem)
-                anchored = anchors.pop(sequence, None)
-                if anchored is not None and anchored != entry["entry_hash"]:
-                    problem = ANCHOR_MISMATCH.format(
-                        sequence=sequence, anchored=anchored, stored=entry["entry_hash"]
-                    )
-                    return count, last, Break(sequence, problem)
-                count += 1
-                last = entry
-                expected_sequence, expected_previous = sequence + 1, entry["entry_hash"]
-            progress.update(len(page))
+        return walk_chain(
+            database=database,
+            bound=bound,
+            anchors=anchors,
+            page_size=chunk_size,
+            workers=getattr(self, "workers", 1),
+            advance=progress.update,
+        )
 
     @staticmethod
     def _check_beyond_head(database) -> Break | None:

@@ -1,0 +1,337 @@
+"""Benchmark (not a timed test): the product at a firm's volume, side by side with a raw baseline.
+
+Run with `make bench` (PostgreSQL). Seeds a small volume, times the admin changelists,
+seeds up to the full volume (BENCH_ENGAGEMENTS, BENCH_RUNS, BENCH_AUDIT: default 1,000,
+10,000 and 100,000; issue 18's volume is 10,000, 100,000 and 1,000,000), then prints:
+
+- the three API lists (page of 100) under gunicorn (2 sync workers), p50, against the
+  same SQL through psycopg and orjson under the same gunicorn (tests/benchmarks/baseline_app.py);
+- the changelists (audit log, runs, engagements) at the small and the full volume;
+- the audit log's filters (a month, a user and actions, a resource) through the API;
+- verify_audit_log rows/s, one worker process against one per CPU;
+- audited writes/s with 8 concurrent writers;
+- locust's mixed actuary workload at 10 and 50 users against gunicorn + PostgreSQL +
+  a worker: requests/s, p50/p95, failures; then verify_audit_log.
+
+It asserts only that nothing failed and the chain verifies, never a time.
+"""
+
+import csv
+import datetime
+import io
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from rest_framework.authtoken.models import Token
+
+from audit.models import AuditLog
+from demo.management.commands.load_demo import Command as LoadDemo
+from engagements.choices import EngagementStatus, TeamRole
+from engagements.models import Engagement, EngagementMember
+from tests.audit.test_bench_audited_writes import _level
+from tests.factories import SuperUserFactory, UserFactory
+
+pytestmark = [pytest.mark.benchmark, pytest.mark.postgres, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+ENGAGEMENTS = int(os.environ.get("BENCH_ENGAGEMENTS", "1000"))
+RUNS = int(os.environ.get("BENCH_RUNS", "10000"))
+AUDIT = int(os.environ.get("BENCH_AUDIT", "100000"))
+SMALL = {"engagements": 100, "runs": 1000, "audit": 1000}
+REQUESTS = int(os.environ.get("BENCH_REQUESTS", "30"))
+LOCUST_SECONDS = int(os.environ.get("BENCH_LOCUST_SECONDS", "20"))
+LISTS = {
+    "engagements": "/api/v1/engagements/?page_size=100",
+    "audit-logs": "/api/v1/audit-logs/?page_size=100",
+    "workflow-runs": "/api/v1/workflow-runs/?page_size=100",
+}
+CHANGELISTS = {
+    "audit log": reverse("admin:audit_auditlog_changelist"),
+    "runs": reverse("admin:workflows_workflowrun_changelist"),
+    "engagements": reverse("admin:engagements_engagement_changelist"),
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _dsn() -> str:
+    db = connection.settings_dict
+    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+def _env(**extra) -> dict:
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.local",
+        "DEBUG": "false",
+        "SECRET_KEY": "bench-only-secret-key",
+        "DATABASE_URL": _dsn(),
+        "PYTHONPATH": str(ROOT),
+        "GUNICORN_ACCESS_LOG": "",
+        "LOG_LEVEL": "WARNING",
+        **extra,
+    }
+
+
+def _serve(app: str, port: int, **extra) -> subprocess.Popen:
+    command = [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", app]
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=_env(GUNICORN_BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY="2", **extra),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
+            return process
+        except OSError as error:
+            if getattr(error, "code", None):  # an HTTP answer: it is up
+                return process
+            time.sleep(0.3)
+    process.kill()
+    raise AssertionError(f"{app} did not start on port {port}")
+
+
+def _p50(url: str, token: str | None = None, count: int = REQUESTS) -> float:
+    headers = {"Authorization": f"Token {token}"} if token else {}
+    times = []
+    for _ in range(count + 2):
+        started = time.perf_counter()
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers)) as response:
+            response.read()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times[2:]) * 1000
+
+
+def _changelists(client: Client) -> dict:
+    figures = {}
+    for name, url in CHANGELISTS.items():
+        times, size = [], 0
+        for _ in range(6):
+            started = time.perf_counter()
+            response = client.get(url)
+            times.append(time.perf_counter() - started)
+            assert response.status_code == 200
+            size = len(response.content)
+        figures[name] = (statistics.median(times[1:]) * 1000, size / 1024)
+    return figures
+
+
+def _analyze():
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+
+
+def _captured_list_sql(client: Client, token: str, path: str) -> list[str]:
+    """Return the SQL the product ran for the list itself (count and page), parameters in."""
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(path, HTTP_AUTHORIZATION=f"Token {token}")
+    assert response.status_code == 200
+    skip = ("authtoken_token", "auth_user", "django_session", "EXPLAIN")
+    return [
+        query["sql"]
+        for query in queries.captured_queries
+        if not any(word in query["sql"] for word in skip) and query["sql"].startswith("SELECT")
+    ]
+
+
+def _locust(port: int, users: int, env: dict) -> dict:
+    with tempfile.TemporaryDirectory() as folder:
+        prefix = f"{folder}/stats"
+        subprocess.run(
+            [
+                sys.executable, "-m", "locust", "-f", "tests/benchmarks/locustfile.py",
+                "--headless", "-u", str(users), "-r", str(max(1, users // 5)),
+                "-t", f"{LOCUST_SECONDS}s", "--host", f"http://127.0.0.1:{port}",
+                "--csv", prefix, "--only-summary", "--loglevel", "ERROR",
+            ],
+            cwd=ROOT, env={**os.environ, **env}, capture_output=True, timeout=LOCUST_SECONDS + 120,
+        )  # fmt: skip
+        with open(f"{prefix}_stats.csv") as handle:
+            rows = {row["Name"]: row for row in csv.DictReader(handle)}
+    total = rows["Aggregated"]
+    return {
+        "users": users,
+        "rps": float(total["Requests/s"]),
+        "p50": float(total["50%"]),
+        "p95": float(total["95%"]),
+        "requests": int(total["Request Count"]),
+        "failures": int(total["Failure Count"]),
+    }
+
+
+def _verify(*args) -> tuple[float, float, str]:
+    out = io.StringIO()
+    cpu, wall = time.process_time(), time.perf_counter()
+    call_command("verify_audit_log", "--no-progress", *args, stdout=out)
+    return time.perf_counter() - wall, time.process_time() - cpu, out.getvalue()
+
+
+def test_the_product_at_volume(transactional_db, capsys):
+    lines = []
+
+    def say(text=""):
+        lines.append(text)
+        with capsys.disabled():
+            print(text, flush=True)
+
+    say(f"\n=== Issue 18 benchmark: {os.cpu_count()} CPUs, PostgreSQL, gunicorn 2 sync workers")
+    admin = SuperUserFactory(username="bench-admin")
+    admin_token = Token.objects.create(user=admin).key
+    browser = Client()
+    browser.force_login(admin)
+
+    started = time.perf_counter()
+    call_command("seed_volume", force=True, stdout=io.StringIO(), **SMALL)
+    _analyze()
+    small = _changelists(browser)
+    rest = {
+        "engagements": max(0, ENGAGEMENTS - SMALL["engagements"]),
+        "runs": max(0, RUNS - SMALL["runs"]),
+        "audit": max(0, AUDIT - SMALL["audit"]),
+    }
+    call_command("seed_volume", force=True, stdout=io.StringIO(), **rest)
+    _analyze()
+    say(
+        f"seeded {Engagement.objects.count():,} engagements, {RUNS:,} runs, "
+        f"{AuditLog.objects.count():,} audit entries in {time.perf_counter() - started:.0f} s"
+    )
+    full = _changelists(browser)
+
+    # --- the API lists against the raw baseline ------------------------------------------
+    queries = {
+        f"/{name}/": _captured_list_sql(browser, admin_token, path) for name, path in LISTS.items()
+    }
+    product_port, baseline_port = _free_port(), _free_port()
+    product = _serve("config.wsgi:application", product_port)
+    baseline = _serve(
+        "tests.benchmarks.baseline_app:application",
+        baseline_port,
+        BASELINE_QUERIES=json.dumps(queries),
+        BASELINE_DSN=_dsn(),
+    )
+    worker = None
+    try:
+        say("\nAPI list, page of 100 (p50 ms)   product   baseline   ratio")
+        for name, path in LISTS.items():
+            mine = _p50(f"http://127.0.0.1:{product_port}{path}", admin_token)
+            floor = _p50(f"http://127.0.0.1:{baseline_port}/{name}/")
+            say(f"  {name:<28} {mine:>9.1f} {floor:>10.1f} {mine / floor:>7.1f}x")
+
+        say("\nAdmin changelist (ms, KB of HTML)   at 1k rows       at full volume   ratio")
+        for name in CHANGELISTS:
+            (a, a_kb), (b, b_kb) = small[name], full[name]
+            say(
+                f"  {name:<31} {a:>6.0f} ms {a_kb:>4.0f} KB  "
+                f"{b:>6.0f} ms {b_kb:>4.0f} KB  {b / a:>5.2f}x"
+            )
+
+        entry = AuditLog.objects.exclude(user=None).order_by("-sequence").first()
+        month_start = AuditLog.objects.order_by("sequence").values_list("created_at", flat=True)[
+            AuditLog.objects.count() // 4
+        ]
+        filters = {
+            "a month": {
+                "created_after": month_start.isoformat(),
+                "created_before": (month_start + datetime.timedelta(days=30)).isoformat(),
+            },
+            "user + 2 actions": {"user_id": entry.user_id, "action": "workflow_fail"},
+            "a resource": {"resource_type": entry.resource_type, "resource_id": entry.resource_id},
+        }
+        say("\nAudit log filter, API page of 100 (p50 ms)")
+        for name, params in filters.items():
+            query = urllib.parse.urlencode({**params, "page_size": 100})
+            url = f"http://127.0.0.1:{product_port}/api/v1/audit-logs/?{query}"
+            say(f"  {name:<28} {_p50(url, admin_token):>9.1f}")
+
+        # --- verify_audit_log ------------------------------------------------------------
+        rows = AuditLog.objects.count()
+        one_wall, one_cpu, _ = _verify("--workers", "1")
+        all_wall, _cpu, output = _verify()
+        assert output.startswith("Audit log intact")
+        say(
+            f"\nverify_audit_log, {rows:,} rows: 1 process {rows / one_wall:,.0f} rows/s "
+            f"({rows / one_cpu:,.0f} rows/s of its CPU); {os.cpu_count()} processes "
+            f"{rows / all_wall:,.0f} rows/s = {one_wall / all_wall:.1f}x"
+        )
+
+        # --- audited writes --------------------------------------------------------------
+        writers = []
+        for number in range(3):
+            lead = UserFactory(username=f"bench-writer{number}", is_staff=True)
+            engagement = Engagement.objects.filter(status=EngagementStatus.ACTIVE)[number]
+            EngagementMember.objects.update_or_create(
+                engagement=engagement, user=lead, defaults={"role": TeamRole.LEAD}
+            )
+            Engagement.objects.filter(pk=engagement.pk).update(lead_actuary=lead)
+            engagement.refresh_from_db()
+            writers.append((lead, engagement))
+        level = _level(8, writers)
+        say(
+            f"\naudited writes, 8 concurrent writers: {level['per_second']:.0f}/s, "
+            f"p50 {level['p50_ms']:.0f} ms, p95 {level['p95_ms']:.0f} ms, "
+            f"{len(level['failures'])} failed"
+        )
+        assert not level["failures"]
+
+        # --- locust, with a worker -------------------------------------------------------
+        actuary = UserFactory(username="bench-actuary", is_staff=True)
+        actuary.groups.add(LoadDemo().actuaries_group())
+        mine = list(Engagement.objects.filter(status=EngagementStatus.ACTIVE)[10:30])
+        for engagement in mine:
+            EngagementMember.objects.create(
+                engagement=engagement, user=actuary, role=TeamRole.ACTUARY
+            )
+        worker = subprocess.Popen(
+            [sys.executable, "manage.py", "run_workers"],
+            cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        env = {
+            "BENCH_TOKEN": Token.objects.create(user=actuary).key,
+            "BENCH_ENGAGEMENTS": ",".join(str(e.pk) for e in mine),
+            "BENCH_TRIANGLE": str(ROOT / "docs" / "files" / "paid.csv"),
+        }
+        say(f"\nlocust, mixed actuary workload, {LOCUST_SECONDS} s per level")
+        say(
+            f"  {'users':>5} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'requests':>9} {'failed':>7}"
+        )
+        for users in (10, 50):
+            r = _locust(product_port, users, env)
+            say(
+                f"  {r['users']:>5} {r['rps']:>7.1f} {r['p50']:>7.0f} {r['p95']:>7.0f} "
+                f"{r['requests']:>9} {r['failures']:>7}"
+            )
+        _wall, _cpu, output = _verify()
+        say(f"\nafter the load test: {output.strip()[:60]}…")
+        assert output.startswith("Audit log intact")
+    finally:
+        for process in (product, baseline, worker):
+            if process is not None:
+                process.terminate()
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+    Path(ROOT / "bench-results.txt").write_text("\n".join(lines) + "\n")
