@@ -22,7 +22,7 @@ from django.db.models import Max
 from ..chain import GENESIS_HASH
 from ..choices import BackupStatus, BackupType
 from ..models import AuditLog, Backup
-from .archive import RESTORE_BATCH_SIZE, _lines
+from .archive import RESTORE_BATCH_SIZE, NoProgress, ProgressFactory, _lines
 from .errors import BackupFailed, RestoreRefused
 from .manifest import ArchiveSource, Manifest, verify_archive
 from .scope import AUDIT_LABEL, Table, TableKind
@@ -100,6 +100,7 @@ def verify_audit_archive(
     *,
     previous: ArchiveSource | None = None,
     live: bool = True,
+    progress: ProgressFactory = NoProgress,
     using: str = DEFAULT_DB_ALIAS,
 ) -> SegmentCheck:
     """Check an audit-log archive: its hashes, its segment, and the live chain or previous one.
@@ -111,7 +112,7 @@ def verify_audit_archive(
     be this one's hash before and its last sequence the one before this one's first.
     Raises RestoreRefused naming the first problem.
     """
-    manifest = _audit_manifest(source)
+    manifest = _audit_manifest(source, progress)
     segment = manifest.data["audit_segment"]
     entries = _check_segment(source, manifest, segment)
     checked = missing = 0
@@ -119,14 +120,14 @@ def verify_audit_archive(
         checked, missing = _check_live(source, manifest, segment, using)
     previous_name = None
     if previous is not None:
-        earlier = _audit_manifest(previous).data["audit_segment"]
+        earlier = _audit_manifest(previous, progress).data["audit_segment"]
         _check_previous(source, previous, earlier, segment)
         previous_name = str(previous.path)
     return SegmentCheck(segment, entries, checked, missing, previous_name)
 
 
-def _audit_manifest(source: ArchiveSource) -> Manifest:
-    manifest = verify_archive(source)
+def _audit_manifest(source: ArchiveSource, progress: ProgressFactory) -> Manifest:
+    manifest = verify_archive(source, progress=progress)
     if manifest.backup_type != BackupType.AUDIT_LOGS or "audit_segment" not in manifest.data:
         raise RestoreRefused(
             NOT_AN_AUDIT_ARCHIVE.format(path=source.path, backup_type=manifest.backup_type)

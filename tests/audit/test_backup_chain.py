@@ -18,13 +18,17 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 from django.utils import timezone
 
+from approvals.models import Approval
 from artefacts.files import artefact_storage
 from artefacts.models import Artefact
 from artefacts.services import artefact_delete, artefact_new_version
 from audit import backup as backups
+from audit.choices import AuditAction
 from audit.models import AuditLog, Backup, Recovery
+from audit.services import audit_record
 from conversations.models import Session
 from engagements.models import Engagement
 from engagements.services import engagement_update
@@ -289,3 +293,64 @@ def test_prune_keeps_a_base_while_an_archive_builds_on_it(built, actuary):
     assert Backup.objects.get(pk=incremental.pk).status == "expired"
     assert Backup.objects.get(pk=full.pk).status == "expired"
     assert not Path(full.storage_path).exists()
+
+
+def raw_update(model, pk, **values) -> None:
+    """Change a row in SQL, as a data fix would: no history row, no updated_at."""
+    fields = [model._meta.get_field(name) for name in values]
+    assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in fields)
+    params = [f.get_db_prep_value(values[f.name], connection) for f in fields]
+    pk_value = model._meta.pk.get_db_prep_value(pk, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {model._meta.db_table} SET {assignments} WHERE "
+            f"{connection.ops.quote_name(model._meta.pk.column)} = %s",
+            [*params, pk_value],
+        )
+
+
+def test_a_row_written_by_a_transaction_open_while_the_base_was_read_is_not_missed(
+    built, actuary, monkeypatch
+):
+    """The base saw a later history id but not this row: the margin takes it again."""
+    monkeypatch.setattr("audit.backup.changes.CHANGE_MARGIN", datetime.timedelta(minutes=10))
+    call("backup", "--full")
+    full = latest("full")
+    taken_at = datetime.datetime.fromisoformat(full.metadata["watermark"]["taken_at"])
+    engagement_update(engagement=built, actor=actuary, data={"description": "Late commit"})
+    history = Engagement.history.filter(id=built.pk).latest("history_id")
+    # As a transaction open during the base would have left it: stamped before the base
+    # was read, with an id the base's watermark already passed.
+    before = taken_at - datetime.timedelta(minutes=1)
+    Engagement.history.filter(history_id=history.history_id).update(history_date=before)
+    raw_update(Engagement, built.pk, updated_at=before)
+    watermark = full.metadata["watermark"]
+    watermark["history"]["engagements.historicalengagement"] = history.history_id
+    watermark["audit_sequence"] = AuditLog.objects.latest("sequence").sequence
+    Backup.objects.filter(pk=full.pk).update(metadata={**full.metadata, "watermark": watermark})
+
+    call("backup", "--incremental")
+
+    manifest = manifest_of(latest("incremental"))
+    assert table_entry(manifest, "engagements.engagement")["rows"] == 1
+
+
+def test_a_change_known_only_from_the_audit_log_is_archived(built, actuary):
+    """A row changed without history or updated_at (a raw update), but on record."""
+    call("backup", "--full")
+    approval = Approval.objects.filter(engagement=built).first()
+    raw_update(Approval, approval.pk, request_notes="Amended by a data fix")
+    audit_record(
+        action=AuditAction.APPROVAL_UPDATE,
+        resource=approval,
+        user=actuary,
+        description="Notes amended by a data fix",
+    )
+
+    call("backup", "--incremental")
+
+    manifest = manifest_of(latest("incremental"))
+    assert table_entry(manifest, "approvals.approval")["rows"] == 1
+    with tarfile.open(latest("incremental").storage_path, "r:gz") as tar:
+        rows = tar.extractfile("data/approvals.approval.jsonl").read().decode()
+    assert "Amended by a data fix" in rows

@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS, connections
 from tqdm import tqdm
 
-from audit.backup import BackupError, resolve_source, verify_audit_archive
+from audit.backup import BackupError, resolve_source, terminal_progress, verify_audit_archive
 from audit.chain import GENESIS_HASH
 from audit.models import AuditChainHead, AuditLog
 from audit.triggers import append_only_trigger_problems
@@ -141,7 +141,7 @@ class Command(BaseCommand):
         if previous and not archive:
             raise CommandError(PREVIOUS_WITHOUT_ARCHIVE)
         if archive:
-            self._check_archive(archive, previous, database)
+            self._check_archive(archive, previous, database, no_progress)
             return
         if workers is not None and workers < 1:
             raise CommandError("--workers must be 1 or more.")
@@ -187,12 +187,15 @@ class Command(BaseCommand):
             if later:
                 self.stdout.write(APPENDED_DURING_CHECK.format(count=later, sequence=bound))
 
-    def _check_archive(self, archive: str, previous: str | None, database: str) -> None:
+    def _check_archive(
+        self, archive: str, previous: str | None, database: str, no_progress: bool
+    ) -> None:
         """Check an audit-log archive's segment, against the live chain and the previous one."""
         try:
             check = verify_audit_archive(
                 resolve_source(archive, using=database),
                 previous=None if previous is None else resolve_source(previous, using=database),
+                progress=terminal_progress(disabled=no_progress),
                 using=database,
             )
         except BackupError as error:
