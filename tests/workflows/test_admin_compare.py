@@ -115,10 +115,12 @@ def test_the_changelist_action_opens_the_comparison(lead_client, two_runs):
 
 def test_the_run_page_offers_the_engagements_other_runs(lead_client, two_runs):
     plain, judged = two_runs
-    details = lead_client.get(
-        reverse("admin:workflows_workflowrun_change", args=(judged.pk,))
-    ).context["run_details"]
-    assert details.compare_with == [plain]
+    response = lead_client.get(reverse("admin:workflows_workflowrun_change", args=(judged.pk,)))
+    assert response.context["run_details"].compare_with == [plain]
+    # Its form stands before the change form (forms cannot nest); the fields name it.
+    html = response.content.decode()
+    assert html.index('id="compare-with-form"') < html.index('id="workflowrun_form"')
+    assert html.count('form="compare-with-form"') == 3
 
 
 def test_runs_outside_your_engagements_are_not_found(
