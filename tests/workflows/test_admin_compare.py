@@ -73,7 +73,8 @@ def test_two_runs_side_by_side_with_their_differences(lead_client, two_runs):
     assert not factors["108-120"].changed
     assert {key for key, _, _ in comparison.options} >= {"exclude", "selected_factors", "tail"}
     html = response.content.decode()
-    for section in ("compare-origins", "compare-factor-table", "compare-emergence-table"):
+    sections = ("compare-origins", "compare-factor-table", "compare-emergence-table")
+    for section in (*sections, "compare-ibnr-chart"):
         assert f'id="{section}"' in html
 
 
