@@ -8,12 +8,14 @@ and looks up what they name (the triangle, the exposure, the prior run).
 
 input_params (all workflows): ``triangle_artefact`` (artefact id, required),
 ``cumulative`` (bool, required), ``measure`` (paid or incurred, required), ``layout``
-(long, wide or auto; default auto), ``allow_negative_development`` (bool; default true
-for the reserving computations, which then warn naming the cell; false for data
-validation, which reports it as a failed check). Reserve calculation and IBNR
-estimation also take the reserving choices of `workflows.reserving.RESERVING_PARAMS`
-(method, averages, exclusions, selected factors, tail, exposure, a-priori loss ratio,
-bootstrap settings, prior run): see docs/reserving-methods.md.
+(long, wide or auto; default auto), ``columns`` (the long layout's origin,
+development and value columns by the file's own headers; optional),
+``allow_negative_development`` (bool; default true for the reserving computations,
+which then warn naming the cell; false for data validation, which reports it as a
+failed check). Reserve calculation and IBNR estimation also take the reserving
+choices of `workflows.reserving.RESERVING_PARAMS` (method, averages, exclusions,
+selected factors, tail, exposure, a-priori loss ratio, bootstrap settings, prior
+run): see docs/reserving-methods.md.
 """
 
 from __future__ import annotations
@@ -134,6 +136,7 @@ class DataValidation(TriangleWorkflow):
             cumulative=self.params["cumulative"],
             measure=self.params["measure"],
             allow_negative_development=self.params["allow_negative_development"],
+            columns=self.params.get("columns"),
         )
 
     def write_report(self) -> None:
