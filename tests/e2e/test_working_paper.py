@@ -9,6 +9,8 @@ Screenshots of each page at each width: test-output/e2e/<test>/.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.core.files.base import ContentFile
 
@@ -158,3 +160,10 @@ def test_two_runs_compared_from_the_run_list(sign_in, alice, engagement, screens
     expect(page.locator("#compare-origins tr.compare-total")).to_contain_text("Total")
     expect(page.locator("#compare-factor-table td.changed")).to_have_text("1.7500")
     at_each_width(page, screenshots, "compare", "#compare")
+    # The run page offers the other run to compare with, and still fits a phone.
+    page.goto(f"/admin/workflows/workflowrun/{judged.pk}/change/")
+    expect(page.locator("#compare-with-run option")).to_have_text(re.compile("RAA chain ladder"))
+    at_each_width(page, screenshots, "run-page-with-compare", "#run-working-paper")
+    with page.expect_navigation():
+        page.click("#compare-with button")
+    expect(page.locator("#compare-origins")).to_be_visible()

@@ -13,7 +13,11 @@ from workflows.reserving import (
     chain_ladder_mack,
     fit_development,
 )
-from workflows.reserving.outputs.svg import development_pattern_svg, reserve_ranges_svg
+from workflows.reserving.outputs.svg import (
+    development_pattern_svg,
+    ibnr_comparison_svg,
+    reserve_ranges_svg,
+)
 from workflows.reserving.working_paper import (
     ReserveRange,
     candidate_averages,
@@ -86,3 +90,13 @@ def test_fully_developed_origins_have_no_range(raa):
     result = bootstrap_odp(raa, random_seed=1, n_sims=200).to_dict()
     labels = [r.label for r in working_paper(raa, result).ranges]
     assert "1981" not in labels and labels[-1] == "Total"
+
+
+def test_the_ibnr_comparison_draws_both_runs_and_negative_bars_left_of_zero():
+    svg = ibnr_comparison_svg(
+        (("2023", 100.0, 120.0), ("2024", -10.0, None), ("2025", None, None)),
+        ("Plain", "<Judged>"),
+    )
+    assert svg.count("<rect") == 2 + 3  # the legend's two, then three bars
+    assert "&lt;Judged&gt;" in svg and "2025" not in svg
+    assert ibnr_comparison_svg((), ("a", "b")) == ""

@@ -73,7 +73,8 @@ def test_two_runs_side_by_side_with_their_differences(lead_client, two_runs):
     assert not factors["108-120"].changed
     assert {key for key, _, _ in comparison.options} >= {"exclude", "selected_factors", "tail"}
     html = response.content.decode()
-    for section in ("compare-origins", "compare-factor-table", "compare-emergence-table"):
+    sections = ("compare-origins", "compare-factor-table", "compare-emergence-table")
+    for section in (*sections, "compare-ibnr-chart"):
         assert f'id="{section}"' in html
 
 
@@ -115,10 +116,12 @@ def test_the_changelist_action_opens_the_comparison(lead_client, two_runs):
 
 def test_the_run_page_offers_the_engagements_other_runs(lead_client, two_runs):
     plain, judged = two_runs
-    details = lead_client.get(
-        reverse("admin:workflows_workflowrun_change", args=(judged.pk,))
-    ).context["run_details"]
-    assert details.compare_with == [plain]
+    response = lead_client.get(reverse("admin:workflows_workflowrun_change", args=(judged.pk,)))
+    assert response.context["run_details"].compare_with == [plain]
+    # Its form stands before the change form (forms cannot nest); the fields name it.
+    html = response.content.decode()
+    assert html.index('id="compare-with-form"') < html.index('id="workflowrun_form"')
+    assert html.count('form="compare-with-form"') == 3
 
 
 def test_runs_outside_your_engagements_are_not_found(

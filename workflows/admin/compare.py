@@ -14,7 +14,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from django.utils.safestring import SafeString, mark_safe
+
 from workflows.reserving import actual_vs_expected, compare_results
+from workflows.reserving.outputs.svg import ibnr_comparison_svg
 
 from ..models import WorkflowRun
 from .run_page import METHOD_LABELS, RESERVING_TYPES
@@ -70,6 +73,7 @@ class Comparison:
     emergence_total: dict[str, str] | None
     emergence_warnings: list[str]
     emergence_problem: str
+    ibnr_svg: SafeString
 
 
 def parse_run_ids(values: list[str]) -> list[uuid.UUID]:
@@ -104,6 +108,10 @@ def compare_runs(runs: list[WorkflowRun]) -> Comparison:
     first, second = sorted(runs, key=lambda run: (run.created_at, str(run.pk)))
     a, b = first.output_summary, second.output_summary
     compared = compare_results(a, b)
+    bars = tuple(
+        (str(row["origin"]), (row["first"] or {}).get("ibnr"), (row["second"] or {}).get("ibnr"))
+        for row in compared["origins"]
+    )
     rows = [_origin(row) for row in compared["origins"]]
     totals = compared["totals"]
     total = _origin({"origin": "Total", "first": totals["first"], "second": totals["second"]})
@@ -123,6 +131,8 @@ def compare_runs(runs: list[WorkflowRun]) -> Comparison:
         emergence_total=emergence_total,
         emergence_warnings=warnings,
         emergence_problem=problem,
+        # Built by workflows.reserving.outputs.svg, which escapes every text it writes.
+        ibnr_svg=mark_safe(ibnr_comparison_svg(bars, (first.name, second.name))),
     )
 
 

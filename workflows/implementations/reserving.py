@@ -410,8 +410,9 @@ class ReserveCalculation(TriangleWorkflow):
             file_name=f"{self.file_stem}_chart.png",
             artefact_type=ArtefactType.CHART,
             name=self.artefact_name("latest and ultimate by origin"),
-            description="Latest and ultimate by origin; error bars are ±1 Mack standard error "
-            "(chain ladder) or ±1 standard deviation of the simulated IBNR (bootstrap).",
+            description="Latest and ultimate by origin; error bars span the IBNR's percentiles "
+            "(chain ladder: a lognormal on Mack's standard error; bootstrap: the simulated "
+            "ones), never below the latest.",
             metadata=self.input_metadata(),
         )
         if self.result.bootstrap is not None:

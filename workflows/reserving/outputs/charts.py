@@ -11,6 +11,7 @@ import math
 
 from workflows.reserving.outputs.files import CHART_DPI, png
 from workflows.reserving.results import ReserveResult, percentile_key
+from workflows.reserving.working_paper import reserve_ranges
 
 HEATMAP_COLOUR_CAP = math.log(3.0)
 METHOD_TITLES = {
@@ -92,8 +93,10 @@ def render_heatmap_png(analysis: dict, *, title: str | None = None) -> bytes:
 def render_reserve_chart_png(result: ReserveResult, *, title: str | None = None) -> bytes:
     """Return a PNG bar chart of latest and ultimate by origin.
 
-    The error bars are ±1 Mack standard error (chain ladder) or ±1 standard deviation
-    of the simulated IBNR (bootstrap); the other methods have none.
+    The error bars span the IBNR's lowest to highest percentile added to the latest:
+    the bootstrap's simulated ones, or a lognormal's with the IBNR as mean and Mack's
+    standard error as standard deviation (chain ladder), so no bar reaches below the
+    latest (a negative IBNR) as ±1 standard error would; the other methods have none.
     """
     import numpy as np
     from matplotlib.figure import Figure
@@ -103,15 +106,23 @@ def render_reserve_chart_png(result: ReserveResult, *, title: str | None = None)
     positions = np.arange(len(origins))
     latest = [origin.latest for origin in result.origins]
     ultimate = [origin.ultimate for origin in result.origins]
-    if result.bootstrap is not None:
-        errors = [origin.ibnr_std or 0.0 for origin in result.origins]
-        error_label = "Ultimate ± 1 std. dev. (bootstrap)"
-    elif result.method == "chain_ladder":
-        errors = [origin.mack_se or 0.0 for origin in result.origins]
-        error_label = "Ultimate ± 1 Mack S.E."
-    else:
-        errors = None
-        error_label = "Ultimate"
+    ranges = {r.label: r.percentiles for r in reserve_ranges(result.to_dict())}
+    errors = None
+    error_label = "Ultimate"
+    if ranges and (result.bootstrap is not None or result.method == "chain_ladder"):
+        below, above = [], []
+        for origin in result.origins:
+            levels = ranges.get(origin.origin)
+            low = origin.latest + levels[0][1] if levels else origin.ultimate
+            high = origin.latest + levels[-1][1] if levels else origin.ultimate
+            below.append(max(origin.ultimate - low, 0.0))
+            above.append(max(high - origin.ultimate, 0.0))
+        errors = [below, above]
+        first, last = next(iter(ranges.values()))[0][0], next(iter(ranges.values()))[-1][0]
+        source = "bootstrap" if result.bootstrap is not None else "lognormal, Mack S.E."
+        error_label = (
+            f"Ultimate; bars: IBNR P{percentile_key(first)}–P{percentile_key(last)} ({source})"
+        )
 
     figure = Figure(figsize=(max(6.0, 0.6 * len(origins) + 2.0), 4.5), dpi=CHART_DPI)
     axes = figure.add_subplot()

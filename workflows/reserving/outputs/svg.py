@@ -178,3 +178,58 @@ def _level(level: float) -> str:
 
 def _age(age: int | float) -> str:
     return str(int(age)) if isinstance(age, float) and age.is_integer() else str(age)
+
+
+def ibnr_comparison_svg(
+    rows: tuple[tuple[str, float | None, float | None], ...], names: tuple[str, str]
+) -> str:
+    """Return each origin's IBNR in two runs as pairs of horizontal bars (the latest origins).
+
+    ``rows`` are (origin, first IBNR, second IBNR); a missing figure draws no bar. The
+    axis includes zero, so a negative IBNR shows as a bar to the left of it.
+    """
+    rows = tuple(row for row in rows if row[1] is not None or row[2] is not None)
+    if not rows:
+        return ""
+    rows = rows[-MAX_RANGE_ROWS:]
+    row_h, left, right, top, bottom = 24, 64, 70, 24, 30
+    height = top + bottom + row_h * len(rows)
+    values = [v for _, a, b in rows for v in (a, b) if v is not None]
+    low, high = min(0.0, *values), max(0.0, *values) or 1.0
+    plot_w = WIDTH - left - right
+
+    def x(value: float) -> float:
+        return left + plot_w * (value - low) / (high - low)
+
+    colours = (BAR_COLOUR, "#c0862f")
+    parts = [_open(height, f"IBNR by origin: {names[0]} and {names[1]}")]
+    for index, (name, colour) in enumerate(zip(names, colours, strict=True)):
+        legend_x = left + index * plot_w / 2
+        parts.append(
+            f'<rect x="{legend_x:.1f}" y="6" width="10" height="10" fill="{colour}"/>'
+            f'<text x="{legend_x + 14:.1f}" y="15">{escape(name[:40])}</text>'
+        )
+    for tick in _ticks(low, high):
+        parts.append(
+            f'<line x1="{x(tick):.1f}" x2="{x(tick):.1f}" y1="{top}" y2="{height - bottom}" '
+            'stroke="currentColor" stroke-opacity="0.15"/>'
+            f'<text x="{x(tick):.1f}" y="{height - bottom + 14}" text-anchor="middle">'
+            f"{_short(tick)}</text>"
+        )
+    for index, (origin, first, second) in enumerate(rows):
+        y = top + row_h * index
+        parts.append(
+            f'<text x="{left - 6}" y="{y + row_h / 2 + 4:.1f}" text-anchor="end">'
+            f"{escape(origin)}</text>"
+        )
+        for offset, (value, colour) in enumerate(zip((first, second), colours, strict=True)):
+            if value is None:
+                continue
+            start, end = sorted((x(0.0), x(value)))
+            parts.append(
+                f'<rect x="{start:.1f}" y="{y + 3 + offset * 9:.1f}" '
+                f'width="{max(end - start, 0.5):.1f}" height="8" fill="{colour}">'
+                f"<title>{escape(origin)}: {value:,.0f}</title></rect>"
+            )
+    parts.append("</svg>")
+    return "".join(parts)
