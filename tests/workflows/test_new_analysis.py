@@ -142,6 +142,19 @@ class TestStepTwoTheColumns:
         assert preview.rows[0][1][0] == "1,000" and preview.rows[-1][1][1] == ""
         assert 'id="triangle-grid"' in response.content.decode()
 
+    def test_headers_of_its_own_are_mapped_by_hand(self, lead_client, engagement, actuary):
+        content = client_file(5, header="Jahr,Monate,Zahlung")
+        triangle = upload_triangle(engagement, actor=actuary, content=content, name="German")
+        page = lead_client.get(url("workflows_analysis_columns", engagement.pk, triangle.pk))
+        assert page.context["form"].initial == {"layout": "long"}
+        assert page.context["preview"] is None
+        assert "Choose the columns to see the triangle." in page.content.decode()
+        mapping = {**COLUMNS, "origin": "Jahr", "development": "Monate", "value": "Zahlung"}
+        preview = lead_client.get(
+            url("workflows_analysis_preview", engagement.pk, triangle.pk), mapping
+        ).context["preview"]
+        assert preview.problems == () and len(preview.rows) == 5
+
     def test_a_bad_mapping_names_every_problem_by_cell(
         self, lead_client, engagement, client_triangle
     ):

@@ -203,7 +203,9 @@ class AnalysisViews:
             return None, str(error)
         if any(name in request.GET for name in ("layout", "origin")):
             return ColumnsForm(request.GET, headers=headers.names), ""
-        initial = {"layout": "long" if headers.long_columns else "wide"}
+        # Recognised long columns, else a wide header of ages, else columns to map.
+        wide = headers.long_columns is None and headers.wide
+        initial = {"layout": "wide" if wide else "long"}
         initial.update(headers.long_columns or {})
         return ColumnsForm(headers=headers.names, initial=initial), ""
 
