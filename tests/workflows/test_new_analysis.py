@@ -26,7 +26,8 @@ from tests.admin_fixtures import (
 from tests.factories.states import admin_messages, database_state
 from workflows.admin.pages import NEW_ANALYSIS
 from workflows.models import WorkflowRun
-from workflows.services import RERUN_UNCHANGED
+from workflows.selectors import NO_WORKER_ALIVE
+from workflows.services import RERUN_UNCHANGED, workflow_run_create, workflow_run_queue
 
 from .conftest import sample_csv, upload_triangle
 
@@ -374,6 +375,30 @@ class TestTheRunsLiveStatus:
         run.save(update_fields=["status"])
         fragment = lead_client.get(status, headers={"HX-Request": "true"})
         assert fragment["HX-Refresh"] == "true" and b"hx-get" not in fragment.content
+
+    def test_a_queued_run_with_no_worker_alive_says_how_to_start_one(
+        self, lead_client, engagement, client_triangle, settings
+    ):
+        run = workflow_run_create(
+            engagement=engagement,
+            workflow_type="reserve_calculation",
+            name="Waiting",
+            input_params={
+                "triangle_artefact": str(client_triangle.pk),
+                "cumulative": True,
+                "measure": "paid",
+            },
+            actor=engagement.lead_actuary,
+        )
+        workflow_run_queue(run=run, actor=engagement.lead_actuary, enqueue=False)
+        settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+        fragment = lead_client.get(url("workflows_workflowrun_status", run.pk))
+        assert NO_WORKER_ALIVE in fragment.content.decode()
+        settings.TASKS = {
+            "default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}
+        }
+        fragment = lead_client.get(url("workflows_workflowrun_status", run.pk))
+        assert NO_WORKER_ALIVE not in fragment.content.decode()
 
 
 class TestWhoMay:

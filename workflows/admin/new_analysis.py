@@ -46,7 +46,7 @@ from ..choices import WorkflowStatus, WorkflowType
 from ..implementations.reserving_inputs import RESERVE_PARAMS, artefact_bytes
 from ..models import WorkflowRun
 from ..reserving.triangles.read import file_headers
-from ..selectors import triangle_inputs
+from ..selectors import triangle_inputs, worker_warning
 from ..services import workflow_run_rerun, workflow_run_submit
 from .analysis_forms import ColumnsForm, TriangleUploadForm, columns_query, read_preview
 from .selections import (
@@ -493,6 +493,7 @@ class RunStatus:
     text: str
     url: str
     seconds: int = POLL_SECONDS
+    warning: str = ""  # a queued run with no worker alive to pick it up
 
 
 def run_status(run: WorkflowRun) -> RunStatus:
@@ -502,6 +503,7 @@ def run_status(run: WorkflowRun) -> RunStatus:
         live=run.status in LIVE_STATUSES,
         text=text.format(step=run.current_step, count=run.step_count),
         url=reverse("admin:workflows_workflowrun_status", args=(run.pk,)),
+        warning=worker_warning() if run.status == WorkflowStatus.QUEUED else "",
     )
 
 
