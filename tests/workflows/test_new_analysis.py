@@ -156,6 +156,18 @@ class TestStepTwoTheColumns:
         ).context["preview"]
         assert preview.problems == () and len(preview.rows) == 5
 
+    def test_an_unreadable_file_is_said_so_and_the_next_step_sends_back(
+        self, lead_client, engagement, actuary
+    ):
+        triangle = upload_triangle(engagement, actor=actuary, content=b" \n", name="Empty")
+        columns = url("workflows_analysis_columns", engagement.pk, triangle.pk)
+        page = lead_client.get(columns)
+        assert "is empty" in page.context["unreadable"]
+        response = lead_client.get(
+            url("workflows_analysis_method", engagement.pk, triangle.pk), COLUMNS
+        )
+        assert response.status_code == 302 and response["Location"].startswith(columns)
+
     def test_a_bad_mapping_names_every_problem_by_cell(
         self, lead_client, engagement, client_triangle
     ):

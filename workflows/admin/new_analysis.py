@@ -45,6 +45,7 @@ from records.exceptions import DomainError
 from ..choices import WorkflowStatus, WorkflowType
 from ..implementations.reserving_inputs import RESERVE_PARAMS, artefact_bytes
 from ..models import WorkflowRun
+from ..reserving import TriangleError
 from ..reserving.triangles.read import file_headers
 from ..selectors import triangle_inputs, worker_warning
 from ..services import workflow_run_rerun, workflow_run_submit
@@ -199,7 +200,7 @@ class AnalysisViews:
         """Return the columns form for the file (bound to the query, or guessed), or None."""
         try:
             headers = file_headers(data, artefact.file_name)
-        except Exception as error:  # TriangleError: the file cannot be read at all
+        except TriangleError as error:  # the file cannot be read at all
             return None, str(error)
         if any(name in request.GET for name in ("layout", "origin")):
             return ColumnsForm(request.GET, headers=headers.names), ""
@@ -271,7 +272,10 @@ class AnalysisViews:
         """Return (artefact, triangle params, preview) from the columns in `source`."""
         artefact = triangle_of(engagement, artefact_id)
         data = self._bytes(artefact)
-        headers = file_headers(data, artefact.file_name)
+        try:
+            headers = file_headers(data, artefact.file_name)
+        except TriangleError:  # the columns page says why
+            return artefact, None, None
         columns = ColumnsForm(source, headers=headers.names)
         if not columns.is_valid():
             return artefact, None, None
