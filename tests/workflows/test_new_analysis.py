@@ -272,6 +272,27 @@ class TestStepThreeAndRun:
             "bornhuetter_ferguson"
         )
 
+    def test_an_exposure_file_that_cannot_be_used_is_refused_and_not_kept(
+        self, lead_client, engagement, client_triangle
+    ):
+        premium = "AccidentYear,EarnedPremium\n1900,2000\n1901,2100\n"  # 2 of 10 origins
+        exposure = SimpleUploadedFile("short.csv", premium.encode(), content_type="text/csv")
+        before = database_state()
+        response = lead_client.post(
+            url("workflows_analysis_method", engagement.pk, client_triangle.pk),
+            method_data(
+                method="bornhuetter_ferguson", exposure_file=exposure, apriori_loss_ratio="0.7"
+            ),
+        )
+        assert response.status_code == 200
+        [error] = response.context["form"].non_field_errors()
+        assert error == (
+            "The exposure: “short.csv v1” (short.csv) cannot be used: the exposure has no "
+            "value for the triangle's origin(s) 1902, 1903, 1904, 1905, 1906, 1907, 1908, 1909"
+        )
+        assert "Invalid input_params" not in error
+        assert database_state() == before
+
     def test_bf_without_exposure_is_refused_next_to_the_field(
         self, lead_client, engagement, client_triangle
     ):

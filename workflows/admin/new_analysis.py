@@ -22,6 +22,7 @@ services, so it is checked and audited like any other.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +47,7 @@ from ..choices import WorkflowStatus, WorkflowType
 from ..implementations.reserving_inputs import RESERVE_PARAMS, artefact_bytes
 from ..models import WorkflowRun
 from ..reserving import TriangleError
+from ..reserving.triangles import MSG_NEGATIVE_HINT, MSG_NEGATIVE_HINT_FORM
 from ..reserving.triangles.read import file_headers
 from ..selectors import triangle_inputs, worker_warning
 from ..services import workflow_run_rerun, workflow_run_submit
@@ -55,9 +57,12 @@ from .selections import (
     SelectionsForm,
     initial_from_params,
     selection_panel,
+    words,
 )
 
 ADD_PERMISSION = "workflows.add_workflowrun"
+# How the services frame a refusal of input_params (`workflows.registry.INVALID_PARAMS`).
+INVALID_PARAMS_PREFIX = re.compile(r"^Invalid input_params \([a-z_0-9]+\): ")
 TEMPLATES = "admin/workflows/new_analysis/"
 # The statuses in which a run's page keeps asking for its status.
 LIVE_STATUSES = frozenset({WorkflowStatus.PENDING, WorkflowStatus.QUEUED, WorkflowStatus.RUNNING})
@@ -531,5 +536,7 @@ def _period_fields(form: SelectionsForm) -> list[tuple[Any, Any, Any]]:
 
 
 def _form_words(message: str) -> str:
-    """Return a service refusal with the parameter names this form does not show."""
-    return message.replace("Invalid input_params (reserve_calculation): ", "")
+    """Return a service refusal without the API's framing, in the form's words."""
+    message = words(INVALID_PARAMS_PREFIX.sub("", message))
+    message = message.replace(MSG_NEGATIVE_HINT, MSG_NEGATIVE_HINT_FORM)
+    return message[:1].upper() + message[1:]
