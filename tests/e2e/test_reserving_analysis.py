@@ -143,6 +143,9 @@ def test_a_client_file_to_signed_off_chain_ladder_and_bf(
     page.press("#id_reason_8", "Tab")
     settle(page)
     expect(page.locator("#selected-factors td").nth(8)).to_have_text("1.0100")
+    page.select_option("#id_tail", "exponential")
+    settle(page)
+    expect(page.locator("#selected-tail")).to_contain_text("xponential")
     page.fill("#id_name", "Acme chain ladder: judgment")
     screenshots.take(page, "rerun-exclusion")
     # The grid scrolls sideways: show its last periods, where the override is.
@@ -156,6 +159,7 @@ def test_a_client_file_to_signed_off_chain_ladder_and_bf(
     assert rerun.rerun_of == first
     assert rerun.input_params["exclude"] == [["1982", 12]]
     assert rerun.input_params["selected_factors"]["108"]["factor"] == 1.01
+    assert rerun.input_params["tail"] == {"method": "exponential"}
 
     # A Bornhuetter-Ferguson on the same triangle, with the premium uploaded on the way.
     page.goto(f"/admin/engagements/engagement/{engagement.pk}/change/")

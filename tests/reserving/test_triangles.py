@@ -98,6 +98,18 @@ def test_a_bad_column_mapping_names_every_problem_and_the_headers_found():
     assert "a data validation run lists them all" in str(caught.value)
 
 
+def test_headers_of_no_layout_ask_for_a_column_mapping():
+    with pytest.raises(TriangleError) as caught:
+        _read(b"Jahr,Monate,Zahlung\n" + CLIENT_ROWS, "client.csv")
+    assert str(caught.value) == (
+        "row 1: the headers ('Jahr', 'Monate', 'Zahlung') are neither the long layout's "
+        "origin, development and value columns nor the development ages of a wide layout; "
+        "say which column holds what with a column mapping (origin, development, value): "
+        "“New reserving analysis” on the engagement page in the admin, or the columns "
+        "parameter in the API"
+    )
+
+
 def test_a_column_mapping_is_for_the_long_layout():
     mapping = {"origin": "a", "development": "b", "value": "c"}
     with pytest.raises(TriangleError, match=r"a column mapping .* is for the long layout"):

@@ -26,7 +26,8 @@ from tests.admin_fixtures import (
 from tests.factories.states import admin_messages, database_state
 from workflows.admin.pages import NEW_ANALYSIS
 from workflows.models import WorkflowRun
-from workflows.services import RERUN_UNCHANGED
+from workflows.selectors import NO_WORKER_ALIVE
+from workflows.services import RERUN_UNCHANGED, workflow_run_create, workflow_run_queue
 
 from .conftest import sample_csv, upload_triangle
 
@@ -142,6 +143,31 @@ class TestStepTwoTheColumns:
         assert preview.rows[0][1][0] == "1,000" and preview.rows[-1][1][1] == ""
         assert 'id="triangle-grid"' in response.content.decode()
 
+    def test_headers_of_its_own_are_mapped_by_hand(self, lead_client, engagement, actuary):
+        content = client_file(5, header="Jahr,Monate,Zahlung")
+        triangle = upload_triangle(engagement, actor=actuary, content=content, name="German")
+        page = lead_client.get(url("workflows_analysis_columns", engagement.pk, triangle.pk))
+        assert page.context["form"].initial == {"layout": "long"}
+        assert page.context["preview"] is None
+        assert "Choose the columns to see the triangle." in page.content.decode()
+        mapping = {**COLUMNS, "origin": "Jahr", "development": "Monate", "value": "Zahlung"}
+        preview = lead_client.get(
+            url("workflows_analysis_preview", engagement.pk, triangle.pk), mapping
+        ).context["preview"]
+        assert preview.problems == () and len(preview.rows) == 5
+
+    def test_an_unreadable_file_is_said_so_and_the_next_step_sends_back(
+        self, lead_client, engagement, actuary
+    ):
+        triangle = upload_triangle(engagement, actor=actuary, content=b" \n", name="Empty")
+        columns = url("workflows_analysis_columns", engagement.pk, triangle.pk)
+        page = lead_client.get(columns)
+        assert "is empty" in page.context["unreadable"]
+        response = lead_client.get(
+            url("workflows_analysis_method", engagement.pk, triangle.pk), COLUMNS
+        )
+        assert response.status_code == 302 and response["Location"].startswith(columns)
+
     def test_a_bad_mapping_names_every_problem_by_cell(
         self, lead_client, engagement, client_triangle
     ):
@@ -245,6 +271,26 @@ class TestStepThreeAndRun:
         assert run.status == "waiting_approval" and run.output_summary["method"] == (
             "bornhuetter_ferguson"
         )
+
+    def test_an_exposure_file_that_cannot_be_used_is_refused_before_it_is_stored(
+        self, lead_client, engagement, client_triangle
+    ):
+        premium = "AccidentYear,EarnedPremium\n1900,2000\n1901,2100\n"  # 2 of 10 origins
+        exposure = SimpleUploadedFile("short.csv", premium.encode(), content_type="text/csv")
+        before = database_state()
+        response = lead_client.post(
+            url("workflows_analysis_method", engagement.pk, client_triangle.pk),
+            method_data(
+                method="bornhuetter_ferguson", exposure_file=exposure, apriori_loss_ratio="0.7"
+            ),
+        )
+        assert response.status_code == 200
+        [error] = response.context["form"].errors["exposure_file"]
+        assert error == (
+            "the exposure has no value for the triangle's origin(s) 1902, 1903, 1904, 1905, "
+            "1906, 1907, 1908, 1909"
+        )
+        assert database_state() == before
 
     def test_bf_without_exposure_is_refused_next_to_the_field(
         self, lead_client, engagement, client_triangle
@@ -361,6 +407,30 @@ class TestTheRunsLiveStatus:
         run.save(update_fields=["status"])
         fragment = lead_client.get(status, headers={"HX-Request": "true"})
         assert fragment["HX-Refresh"] == "true" and b"hx-get" not in fragment.content
+
+    def test_a_queued_run_with_no_worker_alive_says_how_to_start_one(
+        self, lead_client, engagement, client_triangle, settings
+    ):
+        run = workflow_run_create(
+            engagement=engagement,
+            workflow_type="reserve_calculation",
+            name="Waiting",
+            input_params={
+                "triangle_artefact": str(client_triangle.pk),
+                "cumulative": True,
+                "measure": "paid",
+            },
+            actor=engagement.lead_actuary,
+        )
+        workflow_run_queue(run=run, actor=engagement.lead_actuary, enqueue=False)
+        settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+        fragment = lead_client.get(url("workflows_workflowrun_status", run.pk))
+        assert NO_WORKER_ALIVE in fragment.content.decode()
+        settings.TASKS = {
+            "default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}
+        }
+        fragment = lead_client.get(url("workflows_workflowrun_status", run.pk))
+        assert NO_WORKER_ALIVE not in fragment.content.decode()
 
 
 class TestWhoMay:

@@ -22,6 +22,7 @@ services, so it is checked and audited like any other.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,8 +46,10 @@ from records.exceptions import DomainError
 from ..choices import WorkflowStatus, WorkflowType
 from ..implementations.reserving_inputs import RESERVE_PARAMS, artefact_bytes
 from ..models import WorkflowRun
+from ..reserving import TriangleError
+from ..reserving.triangles import MSG_NEGATIVE_HINT, MSG_NEGATIVE_HINT_FORM
 from ..reserving.triangles.read import file_headers
-from ..selectors import triangle_inputs
+from ..selectors import triangle_inputs, worker_warning
 from ..services import workflow_run_rerun, workflow_run_submit
 from .analysis_forms import ColumnsForm, TriangleUploadForm, columns_query, read_preview
 from .selections import (
@@ -54,9 +57,12 @@ from .selections import (
     SelectionsForm,
     initial_from_params,
     selection_panel,
+    words,
 )
 
 ADD_PERMISSION = "workflows.add_workflowrun"
+# How the services frame a refusal of input_params (`workflows.registry.INVALID_PARAMS`).
+INVALID_PARAMS_PREFIX = re.compile(r"^Invalid input_params \([a-z_0-9]+\): ")
 TEMPLATES = "admin/workflows/new_analysis/"
 # The statuses in which a run's page keeps asking for its status.
 LIVE_STATUSES = frozenset({WorkflowStatus.PENDING, WorkflowStatus.QUEUED, WorkflowStatus.RUNNING})
@@ -199,11 +205,13 @@ class AnalysisViews:
         """Return the columns form for the file (bound to the query, or guessed), or None."""
         try:
             headers = file_headers(data, artefact.file_name)
-        except Exception as error:  # TriangleError: the file cannot be read at all
+        except TriangleError as error:  # the file cannot be read at all
             return None, str(error)
         if any(name in request.GET for name in ("layout", "origin")):
             return ColumnsForm(request.GET, headers=headers.names), ""
-        initial = {"layout": "long" if headers.long_columns else "wide"}
+        # Recognised long columns, else a wide header of ages, else columns to map.
+        wide = headers.long_columns is None and headers.wide
+        initial = {"layout": "wide" if wide else "long"}
         initial.update(headers.long_columns or {})
         return ColumnsForm(headers=headers.names, initial=initial), ""
 
@@ -269,7 +277,10 @@ class AnalysisViews:
         """Return (artefact, triangle params, preview) from the columns in `source`."""
         artefact = triangle_of(engagement, artefact_id)
         data = self._bytes(artefact)
-        headers = file_headers(data, artefact.file_name)
+        try:
+            headers = file_headers(data, artefact.file_name)
+        except TriangleError:  # the columns page says why
+            return artefact, None, None
         columns = ColumnsForm(source, headers=headers.names)
         if not columns.is_valid():
             return artefact, None, None
@@ -491,6 +502,7 @@ class RunStatus:
     text: str
     url: str
     seconds: int = POLL_SECONDS
+    warning: str = ""  # a queued run with no worker alive to pick it up
 
 
 def run_status(run: WorkflowRun) -> RunStatus:
@@ -500,6 +512,7 @@ def run_status(run: WorkflowRun) -> RunStatus:
         live=run.status in LIVE_STATUSES,
         text=text.format(step=run.current_step, count=run.step_count),
         url=reverse("admin:workflows_workflowrun_status", args=(run.pk,)),
+        warning=worker_warning() if run.status == WorkflowStatus.QUEUED else "",
     )
 
 
@@ -523,5 +536,7 @@ def _period_fields(form: SelectionsForm) -> list[tuple[Any, Any, Any]]:
 
 
 def _form_words(message: str) -> str:
-    """Return a service refusal with the parameter names this form does not show."""
-    return message.replace("Invalid input_params (reserve_calculation): ", "")
+    """Return a service refusal without the API's framing, in the form's words."""
+    message = words(INVALID_PARAMS_PREFIX.sub("", message))
+    message = message.replace(MSG_NEGATIVE_HINT, MSG_NEGATIVE_HINT_FORM)
+    return message[:1].upper() + message[1:]

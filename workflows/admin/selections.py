@@ -24,17 +24,22 @@ from django import forms
 from artefacts.choices import INPUT_DATA_TYPES, RETIRED_STATUSES
 from artefacts.models import Artefact
 
+from ..implementations.reserving_inputs import MAX_TRIANGLE_FILE_SIZE
 from ..reserving import (
     AVERAGES,
     DevelopmentError,
+    ExposureError,
     ReservingInputError,
     TriangleData,
     check_against_triangle,
     fit_development,
     fit_tail,
+    match_exposure,
     parse_options,
+    read_exposure,
 )
 from ..reserving.methods.common import age_key
+from ..reserving.options import EXPOSURE_METHODS
 
 METHOD_CHOICES = (
     ("chain_ladder", "Chain ladder (Mack standard errors)"),
@@ -87,6 +92,9 @@ PARAM_WORDS = (
 UPLOAD_PLACEHOLDER = "exposure file to upload"
 EXPOSURE_NEEDED = "Choose the exposure (e.g. earned premium by origin), or upload its file."
 EXPOSURE_BOTH = "Choose an exposure or upload one, not both."
+EXPOSURE_TOO_LARGE = (
+    "The exposure file is {size:,} bytes, more than the {limit:,} bytes it may have."
+)
 REASON_NEEDED = "Give the reason for the selected factor."
 TAIL_FACTOR_NEEDED = "Give the tail factor you select (at least 1)."
 FACTOR_NEEDED = "Give the factor this reason is for."
@@ -207,6 +215,8 @@ class SelectionsForm(forms.Form):
             self.add_error("tail_factor", TAIL_FACTOR_NEEDED)
         if data.get("exposure_artefact") is not None and data.get("exposure_file"):
             self.add_error("exposure_file", EXPOSURE_BOTH)
+        elif data.get("exposure_file") and data.get("method") in EXPOSURE_METHODS:
+            self._check_exposure_file(data["exposure_file"])
         if self.errors:
             return data
         params = self.reserving_params(data)
@@ -221,6 +231,21 @@ class SelectionsForm(forms.Form):
             return data
         self.params = params
         return data
+
+    def _check_exposure_file(self, upload) -> None:
+        """Refuse an exposure file that does not give the triangle's origins, before storing it."""
+        if upload.size > MAX_TRIANGLE_FILE_SIZE:
+            self.add_error(
+                "exposure_file",
+                EXPOSURE_TOO_LARGE.format(size=upload.size, limit=MAX_TRIANGLE_FILE_SIZE),
+            )
+            return
+        data = upload.read()
+        upload.seek(0)
+        try:
+            match_exposure(read_exposure(data, upload.name), self.triangle)
+        except ExposureError as error:
+            self.add_error("exposure_file", str(error))
 
     def reserving_params(self, data: dict[str, Any]) -> dict[str, Any]:
         """Return the reserving input_params the fields make (the triangle's are added later)."""

@@ -25,6 +25,7 @@ from workflows.reserving.triangles.messages import (
     MSG_EMPTY_ORIGIN,
     MSG_EMPTY_VALUE,
     MSG_EXTRA_CELL,
+    MSG_LAYOUT_UNKNOWN,
     MSG_LONG_COLUMNS_MISSING,
     MSG_MAPPED_COLUMN_MISSING,
     MSG_MAPPED_COLUMN_TWICE,
@@ -145,6 +146,10 @@ def choose_layout(
         run(CHECK_FILE, problems)
         return "long", columns
     columns, missing = long_columns(header, measure)
+    if layout == "auto" and missing and not ages_header(header):
+        # Not the long layout's headers, and not a wide header row of ages either.
+        found = ", ".join(repr(cells.text(cell)) for cell in header if cell is not None)
+        run(CHECK_FILE, [MSG_LAYOUT_UNKNOWN.format(row=header_row, found=found)])
     if layout == "auto":
         layout = "long" if not missing else "wide"
     if layout == "long" and missing:
@@ -171,6 +176,17 @@ def build_grid(rows, layout: str, columns: dict[str, int], run: Run) -> Grid:
     grid.grain = origin_grain(grid.origins)
     grid.origins = sorted_origins(grid.origins, grid.grain)
     return grid
+
+
+def ages_header(header: list[object]) -> bool:
+    """Return whether any header after the first reads as a development age (a wide file)."""
+    for cell in header[1:]:
+        try:
+            cells.age(cell)
+        except (ValueError, TypeError):
+            continue
+        return True
+    return False
 
 
 def mapped_columns(

@@ -44,6 +44,12 @@ MSG_MAPPING_NEEDS_LONG = (
     "a column mapping (origin, development, value) is for the long layout; a wide file "
     "has its origins in column A and one column per development age"
 )
+MSG_LAYOUT_UNKNOWN = (
+    "row {row}: the headers ({found}) are neither the long layout's origin, development "
+    "and value columns nor the development ages of a wide layout; say which column holds "
+    "what with a column mapping (origin, development, value): “New reserving analysis” "
+    "on the engagement page in the admin, or the columns parameter in the API"
+)
 MSG_EMPTY_ORIGIN = "row {row}, column {column}: the origin is empty"
 MSG_EMPTY_VALUE = "row {row}, column {column}: the value is empty"
 MSG_NOT_A_NUMBER = "row {row}, column {column}: {value!r} is not a number"

@@ -34,6 +34,7 @@ from workflows.reserving.triangles.data import (
 from workflows.reserving.triangles.layouts import (
     ROLES,
     Grid,
+    ages_header,
     build_grid,
     choose_layout,
     long_columns,
@@ -105,7 +106,9 @@ def file_headers(data: bytes, file_name: str, measure: str = "paid") -> FileHead
     columns, missing = long_columns(header, measure)
     names = tuple("" if cell is None else cells.text(cell) for cell in header)
     found = {role: names[columns[role]] for role in ROLES} if not missing else None
-    return FileHeaders(names=names, long_columns=found, data_rows=len(rows) - 1)
+    return FileHeaders(
+        names=names, long_columns=found, wide=ages_header(header), data_rows=len(rows) - 1
+    )
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,7 @@ class FileHeaders:
 
     names: tuple[str, ...]
     long_columns: dict[str, str] | None
+    wide: bool  # whether the headers after the first read as development ages
     data_rows: int
 
 
