@@ -88,7 +88,7 @@ def _resource_names(events) -> dict:
         model = models_by_name.get(resource_type)
         if model is None:
             continue
-        for obj in model._base_manager.filter(pk__in=ids):
+        for obj in model._base_manager.filter(pk__in=ids).select_related(*_names_path(model)):
             found[(resource_type, str(obj.pk))] = obj
     names = {}
     for event in events:
@@ -109,6 +109,21 @@ def _resource_names(events) -> dict:
             url = ""
         names[event.pk] = (f"{kind.capitalize()} “{obj}”", url)
     return names
+
+
+def _names_path(model) -> list[str]:
+    """Return the relations a row's name reads, two levels deep (an approval's artefact,
+    a review point's approval and its run): read with the rows, not one query each."""
+    paths = []
+    for field in model._meta.concrete_fields:
+        if (field.many_to_one or field.one_to_one) and field.related_model is not None:
+            paths.append(field.name)
+            paths += [
+                f"{field.name}__{inner.name}"
+                for inner in field.related_model._meta.concrete_fields
+                if (inner.many_to_one or inner.one_to_one) and inner.related_model is not None
+            ]
+    return paths
 
 
 class NamedAuditChangeList(ChangeList):

@@ -116,6 +116,12 @@ def humanize_code(code: Any) -> str:
     return sentence[:1].upper() + sentence[1:]
 
 
+def field_label(key: Any) -> str:
+    """Return a stored key as a label: "checked_on" -> "Checked on", "move" -> "Move"."""
+    text = humanize_code(key) or str(key)
+    return text[:1].upper() + text[1:]
+
+
 def readable_value(value: Any) -> str:
     """Return any stored value (JSON included) as plain text: lists joined, dicts as pairs."""
     if value is None or value == "" or value == {} or value == []:
@@ -130,7 +136,7 @@ def readable_value(value: Any) -> str:
         )
     if isinstance(value, dict):
         return "; ".join(
-            f"{humanize_code(key)}: {readable_value(item)}" for key, item in value.items()
+            f"{field_label(key)}: {readable_value(item)}" for key, item in value.items()
         )
     if isinstance(value, list | tuple):
         return ", ".join(readable_value(item) for item in value)
