@@ -149,6 +149,19 @@ class Approval(LifecycleModel, TraceableModel, UUIDModel):
     def get_absolute_url(self):
         return reverse("admin:approvals_approval_change", args=(self.pk,))
 
+    def subject_label(self) -> str:
+        """Return what is decided, named so two approvals never read the same.
+
+        The artefact and its version, else the workflow run, else the engagement
+        (read `workflow_run` and `artefact` with select_related in lists).
+        """
+        kind = self.get_approval_type_display()
+        if self.artefact_id is not None:
+            return f"{kind} of {self.artefact}"
+        if self.workflow_run_id is not None:
+            return f"{kind} of run “{self.workflow_run}”"
+        return f"{kind} of {self.engagement}"
+
     @property
     def is_pending(self) -> bool:
         """Return whether the approval still awaits a decision."""

@@ -8,6 +8,7 @@ what a decision would answer.
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -110,6 +111,43 @@ def approval_decider_refusal(
                 day=day.isoformat(),
             )
     return None
+
+
+# The services' refusals name the person in the third person ("bob may not decide
+# approval “…”: they requested it"); the page says it to the viewer.
+_SECOND_PERSON = (
+    (
+        re.compile(r"^(?:Cannot|.+? may not) (\w+) approval “.*?”: it "),
+        r"You cannot \1 this approval: it ",
+    ),
+    (re.compile(r"^Cannot approve approval “.*?”: "), "You cannot approve this yet: "),
+    (re.compile(r"^.+? may not (\w+) approval “.*?”: "), r"You may not \1 this approval: "),
+    (re.compile(r"^.+? may not (.+?) engagement “(.*?)”: "), r"You may not \1 engagement “\2”: "),
+    (re.compile(r"\bthey are\b"), "you are"),
+    (re.compile(r"\bthey hold\b"), "you hold"),
+    (re.compile(r"\bthey\b"), "you"),
+    (re.compile(r"\btheir\b"), "your"),
+)
+
+
+def approval_refusal_for_viewer(
+    *, approval: Approval, user: AbstractUser, move: str = "approve"
+) -> str | None:
+    """Return, addressed to `user` ("You may not …: you requested it"), why they may not
+    `move` the pending `approval` now; None if they may.
+
+    The same checks as `approval_decision_refusal` (the services' own), said to the
+    person looking at the page rather than about them.
+    """
+    refusal = approval_decision_refusal(approval=approval, user=user, move=move)
+    return None if refusal is None else addressed_to_viewer(refusal)
+
+
+def addressed_to_viewer(message: str) -> str:
+    """Return a services' refusal about someone as a sentence to them ("You may not …")."""
+    for pattern, replacement in _SECOND_PERSON:
+        message = pattern.sub(replacement, message, count=1)
+    return message
 
 
 def approval_unresolved_points_refusal(

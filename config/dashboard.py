@@ -1,5 +1,9 @@
 """What the admin's index shows a user: the work waiting for them, scoped to their engagements.
 
+First the person doing the work (issue 17): my runs waiting for review, my open
+requests, the review points waiting for my answer, my failed runs, and where to start
+a reserving analysis; then what waits for my decision and the team's state.
+
 Each section is one bounded query (the pending approvals add one check per shown
 row): the dashboard costs the same with ten rows or ten million. A section shows
 only if the user may view its model in the admin.
@@ -11,9 +15,17 @@ import datetime
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from django.db.models import Prefetch, Q
 from django.utils import timezone
 
-from approvals.selectors import PendingDecision, approvals_awaiting_decision_by
+from approvals.choices import ApprovalStatus, ReviewPointStatus
+from approvals.models import Approval, ReviewPoint
+from approvals.selectors import (
+    PendingDecision,
+    annotated_unresolved,
+    approvals_awaiting_decision_by,
+    with_unresolved_point_counts,
+)
 from audit.choices import Severity
 from audit.models import AuditLog
 from engagements.choices import EngagementStatus
@@ -34,6 +46,14 @@ OPEN_STATUSES = (EngagementStatus.DRAFT, EngagementStatus.ACTIVE, EngagementStat
 IN_PROGRESS_STATUSES = (WorkflowStatus.QUEUED, WorkflowStatus.RUNNING, WorkflowStatus.PAUSED)
 
 
+@dataclass(frozen=True)
+class OpenRequest:
+    """A pending approval I asked for, and how many of its review points are unresolved."""
+
+    approval: Approval
+    unresolved: int
+
+
 @dataclass
 class Dashboard:
     """The sections of one user's dashboard; None: the user may not view that model."""
@@ -47,6 +67,10 @@ class Dashboard:
     runs_in_progress: list[WorkflowRun] | None = None
     failed_runs: list[WorkflowRun] | None = None
     critical_events: list[AuditLog] | None = None
+    my_runs_in_review: list[WorkflowRun] | None = None
+    my_requests: list[OpenRequest] | None = None
+    points_to_answer: list[ReviewPoint] | None = None
+    start_engagements: list[Engagement] | None = None
     sees_every_engagement: bool = False
     notes: list[str] = field(default_factory=list)
     # Said when runs wait for a worker and none is alive (workflows.selectors.worker_warning).
@@ -70,7 +94,76 @@ def dashboard_for(user: AbstractUser) -> Dashboard:
         dashboard.worker_warning = worker_warning()
     if user.has_perm("audit.view_auditlog"):
         dashboard.critical_events = critical_events(user)
+    if user.has_perm("workflows.view_workflowrun"):
+        dashboard.my_runs_in_review = my_runs_in_review(user)
+    if user.has_perm("approvals.view_approval"):
+        dashboard.my_requests = my_open_requests(user)
+        dashboard.points_to_answer = review_points_to_answer(user)
+    if user.has_perm("workflows.add_workflowrun"):
+        dashboard.start_engagements = engagements_to_start_in(user)
     return dashboard
+
+
+def _mine(user: AbstractUser) -> Q:
+    """Runs the user created, queued or started."""
+    return Q(created_by=user) | Q(queued_by=user) | Q(started_by=user)
+
+
+def my_runs_in_review(user: AbstractUser) -> list[WorkflowRun]:
+    """Return the user's runs waiting for their workflow approval, the longest waiting first.
+
+    Each with its pending approvals (one query for all of them).
+    """
+    pending = Approval.objects.filter(status=ApprovalStatus.PENDING).select_related(
+        "designated_approver"
+    )
+    return list(
+        scope_to_user(WorkflowRun.objects.all(), user)
+        .filter(_mine(user), status=WorkflowStatus.WAITING_APPROVAL)
+        .select_related("engagement")
+        .prefetch_related(Prefetch("approvals", queryset=pending, to_attr="pending_approvals"))
+        .order_by("updated_at")[:SECTION_LIMIT]
+    )
+
+
+def my_open_requests(user: AbstractUser) -> list[OpenRequest]:
+    """Return the pending approvals the user asked for, oldest first, with open points."""
+    approvals = with_unresolved_point_counts(
+        scope_to_user(Approval.objects.all(), user).filter(
+            requested_by=user, status=ApprovalStatus.PENDING
+        )
+    )
+    rows = approvals.select_related(
+        "engagement", "artefact", "workflow_run", "designated_approver"
+    ).order_by("requested_at")[:SECTION_LIMIT]
+    return [OpenRequest(a, sum(annotated_unresolved(a).values())) for a in rows]
+
+
+def review_points_to_answer(user: AbstractUser) -> list[ReviewPoint]:
+    """Return the open review points the user answers as preparer, the oldest first.
+
+    Points on pending approvals the user requested, or of engagements they lead, that
+    someone else raised (nobody answers their own point: the services' rule).
+    """
+    return list(
+        scope_to_user(ReviewPoint.objects.all(), user, engagement_path="approval__engagement")
+        .filter(status=ReviewPointStatus.OPEN, approval__status=ApprovalStatus.PENDING)
+        .filter(Q(approval__requested_by=user) | Q(approval__engagement__lead_actuary=user))
+        .exclude(raised_by=user)
+        .select_related(
+            "raised_by", "approval__artefact", "approval__workflow_run", "approval__engagement"
+        )
+        .order_by("created_at")[:SECTION_LIMIT]
+    )
+
+
+def engagements_to_start_in(user: AbstractUser) -> list[Engagement]:
+    """Return the user's active engagements, where a reserving analysis may be started."""
+    return list(
+        engagements_visible_to(user)
+        .filter(status=EngagementStatus.ACTIVE)
+        .order_by("client_code", "name")[:SECTION_LIMIT]
+    )
 
 
 def engagements_due(user: AbstractUser, *, today: datetime.date) -> list[Engagement]:
@@ -98,10 +191,14 @@ def runs_in_progress(user: AbstractUser) -> list[WorkflowRun]:
 
 
 def runs_failed_recently(user: AbstractUser) -> list[WorkflowRun]:
-    """Return the user's workflow runs that failed within FAILED_WITHIN_DAYS, latest first."""
+    """Return my workflow runs that failed within FAILED_WITHIN_DAYS, latest first.
+
+    Mine: those I created, queued or started, and those of engagements I lead.
+    """
     since = timezone.now() - datetime.timedelta(days=FAILED_WITHIN_DAYS)
     return list(
         scope_to_user(WorkflowRun.objects.all(), user)
+        .filter(_mine(user) | Q(engagement__lead_actuary=user))
         .filter(status=WorkflowStatus.FAILED, completed_at__gte=since)
         .select_related("engagement")
         .order_by("-completed_at")[:SECTION_LIMIT]

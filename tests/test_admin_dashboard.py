@@ -106,7 +106,11 @@ class TestPendingApprovals:
         assert all(item.refusal is None for item in items)
         html = response.content.decode()
         assert reverse("admin:approvals_approval_change", args=(designated.pk,)) in html
-        assert reverse("admin:approvals_approval_change", args=(own.pk,)) not in html
+        # My own request is listed among my open requests, never among those I decide.
+        decide = html[html.index('id="dashboard-approvals"') :]
+        decide = decide[: decide.index('id="dashboard-due"')]
+        assert reverse("admin:approvals_approval_change", args=(own.pk,)) not in decide
+        assert [r.approval for r in section(response, "my_requests")] == [own]
 
     def test_work_i_did_is_not_offered_to_me(self, client, active, lead, actuaries_group):
         # Carol is a reviewer on the team but created the artefact: not independent.

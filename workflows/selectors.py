@@ -1,5 +1,8 @@
 """Reads about workflow runs that other apps build on: which artefacts a run reads as input.
 
+Also which triangles a new run may read (`triangle_inputs`): the admin's run form and
+the guided analysis offer the same ones.
+
 The artefacts app reaches three of them through its hooks (`artefacts.hooks`, registered
 by `WorkflowsConfig.ready()`): the inputs of an engagement's runs (its input data), the
 runs that may support a data reliance entry, and why a run cannot support one. And the
@@ -15,6 +18,9 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.utils import timezone
 
+from artefacts.choices import RETIRED_STATUSES, ArtefactType
+from artefacts.models import Artefact
+from engagements.selectors import scope_to_user
 from records.exceptions import Conflict
 
 from .choices import OPEN_STATUSES, WorkflowStatus, WorkflowType
@@ -24,7 +30,6 @@ from .registry import input_artefact_ids
 if TYPE_CHECKING:
     from django.db.models import QuerySet
 
-    from artefacts.models import Artefact
     from engagements.models import Engagement
 
 # Runs whose results nobody relies on: their inputs are not the engagement's input data.
@@ -141,6 +146,24 @@ def engagement_require_no_open_runs(engagement: Engagement) -> None:
                 states=", ".join(sorted(set(open_states))),
             )
         )
+
+
+def triangle_inputs(engagement_id: uuid.UUID | None, user) -> QuerySet[Artefact]:
+    """Return the triangles a run may read: uploaded triangle input data the user may see.
+
+    Only artefacts of type Triangle that no run produced and that are still in use
+    (not superseded, archived or deleted), of the engagement when one is given. With
+    no `user` the caller has checked who may see the engagement.
+    """
+    choices = Artefact.objects.filter(
+        artefact_type=ArtefactType.TRIANGLE, workflow_run__isnull=True
+    ).exclude(status__in=RETIRED_STATUSES)
+    if user is not None:
+        choices = scope_to_user(choices, user)
+    choices = choices.select_related("engagement")
+    if engagement_id is not None:
+        choices = choices.filter(engagement_id=engagement_id)
+    return choices.order_by("engagement__client_code", "-created_at")
 
 
 # --- the worker fleet ----------------------------------------------------------------

@@ -34,6 +34,7 @@ from records.admin import (
     form_data,
     move_link,
 )
+from records.formatting import format_date, humanize_code, person, readable_value
 from workflows.models import WorkflowRun
 
 from ..choices import (
@@ -45,6 +46,7 @@ from ..choices import (
 from ..lineage import lineage_people
 from ..models import Approval, DisclosureChecklist, ReviewPoint
 from ..selectors import (
+    addressed_to_viewer,
     approval_decider_refusal,
     approval_decision_refusal,
     approval_unresolved_points_refusal,
@@ -61,6 +63,7 @@ from ..services import (
     review_memo_export,
     review_point_raise,
 )
+from .decision import approval_run, decision_subject
 from .disclosures import disclosure_view
 
 REQUEST_FIELDS = ("approval_type", "artefact", "engagement", "workflow_run", "request_notes")
@@ -72,9 +75,9 @@ COI_STATEMENT_HELP = (
 # The change page's sections; the other fields go to a collapsed "Record" section.
 REQUEST_GROUP = (
     "approval_type",
-    "status",
+    "status_chip",
     "artefact",
-    "workflow_run",
+    "run_link",
     "engagement",
     "requested_by",
     "requested_at",
@@ -88,10 +91,19 @@ DECISION_GROUP = (
     "conflict_of_interest_statement",
     "decision_notes",
     "rejection_reason",
-    "approver_qualifications",
+    "qualifications_display",
 )
 REVOCATION_GROUP = ("revoked_by", "revoked_at", "revocation_reason")
 MAY_DECIDE = "You may decide this approval."
+READ_ONLY_DECIDED = (
+    "This approval is {status}: its record is fixed and nothing on it can be edited."
+)
+READ_ONLY_NOT_REQUESTER = (
+    "Only the person who asked for this approval, {requester}, may edit its request; "
+    "you see it read-only."
+)
+# Fields the change page shows in place of the stored ones (readable, linked).
+DISPLAY_FIELDS = ("status_chip", "run_link", "qualifications_display", "metadata_display")
 
 REVIEW_POINT_TEXT_HELP = "The challenge: what is questioned, and why."
 REVIEW_POINT_SUBJECT_HELP = "Optional: the {what} of this engagement the point concerns."
@@ -231,10 +243,9 @@ class ReviewPointsSection:
 @admin.register(Approval)
 class ApprovalAdmin(ServiceAdminMixin, RecordAdmin):
     list_display = (
-        "approval_type",
-        "artefact",
+        "subject_column",
         "engagement",
-        "status",
+        "status_chip",
         "requested_by",
         "designated_approver",
         "approver",
@@ -245,6 +256,7 @@ class ApprovalAdmin(ServiceAdminMixin, RecordAdmin):
     search_fields = ("request_notes", "decision_notes", "artefact__name", "engagement__name")
     list_select_related = (
         "artefact",
+        "workflow_run",
         "engagement",
         "requested_by",
         "designated_approver",
@@ -321,9 +333,22 @@ class ApprovalAdmin(ServiceAdminMixin, RecordAdmin):
                 refusal = decider_refusal or approval_unresolved_points_refusal(
                     approval=obj, unresolved=unresolved
                 )
-                context["decision_refusal"] = refusal
+                context["decision_refusal"] = refusal and addressed_to_viewer(refusal)
                 context["decision_allowed"] = MAY_DECIDE if refusal is None else ""
                 may_review = decider_refusal is None
+            if not self._may_edit(request, obj):
+                # Everything is read-only for this viewer: no Save buttons to press in vain.
+                context.update(
+                    show_save=False,
+                    show_save_and_continue=False,
+                    show_save_and_add_another=False,
+                    read_only_reason=READ_ONLY_DECIDED.format(
+                        status=obj.get_status_display().lower()
+                    )
+                    if not obj.is_pending
+                    else READ_ONLY_NOT_REQUESTER.format(requester=person(obj.requested_by)),
+                )
+            context["decision_subject"] = decision_subject(obj, request.user)
             context["review_points"] = self._review_points(
                 request, obj, points, may_review=may_review
             )
@@ -388,6 +413,13 @@ class ApprovalAdmin(ServiceAdminMixin, RecordAdmin):
             )
         return section
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, object_id)
+        if obj is not None:
+            # The page is titled by its subject (the artefact and version, or the run).
+            extra_context = {**(extra_context or {}), "subtitle": obj.subject_label()}
+        return super().change_view(request, object_id, form_url, extra_context)
+
     def get_move_form(self, request, move, obj=None):
         if move.name == "raise_review_point" and obj is not None:
             return RaiseReviewPointForm.for_approval(obj)
@@ -430,11 +462,98 @@ class ApprovalAdmin(ServiceAdminMixin, RecordAdmin):
         readonly = super().get_readonly_fields(request, obj)
         if obj is None:
             return readonly
-        # What is to be approved is fixed at request; only a pending request may be edited.
-        extra = ["approval_type", "artefact", "engagement", "workflow_run"]
-        if not obj.is_pending:
+        # What is to be approved is fixed at request; only a pending request may be edited,
+        # and only by its requester (the service's rule): anyone else sees it read-only.
+        extra = ["approval_type", "artefact", "engagement", "workflow_run", *DISPLAY_FIELDS]
+        if not self._may_edit(request, obj):
             extra += sorted(EDITABLE_FIELDS)
         return (*readonly, *(f for f in extra if f not in readonly))
+
+    def get_fields(self, request, obj=None):
+        fields = list(super().get_fields(request, obj))
+        if obj is None:
+            return [f for f in fields if f not in DISPLAY_FIELDS]
+        # The stored JSON and codes are shown through their readable counterparts.
+        hidden = {"status", "workflow_run", "approver_qualifications"}
+        if not self._may_edit(request, obj):
+            hidden.add("metadata")
+        else:
+            hidden.add("metadata_display")
+        return [f for f in fields if f not in hidden]
+
+    def _may_edit(self, request, obj) -> bool:
+        """Return whether the viewer may edit the approval's request (the service's rule)."""
+        return obj.is_pending and (
+            request.user.pk == obj.requested_by_id or request.user.is_superuser
+        )
+
+    def move_offered(self, request, move, obj):
+        # Approve and Reject only to those the services would let decide.
+        if move.name in DECISION_MOVES and obj.is_pending:
+            return (
+                approval_decision_refusal(approval=obj, user=request.user, move=move.name) is None
+            )
+        return True
+
+    @admin.display(description="Approval", ordering="requested_at")
+    def subject_column(self, obj):
+        return obj.subject_label()
+
+    @admin.display(description="Status", ordering="status")
+    def status_chip(self, obj):
+        return format_html(
+            '<span class="workspace-badge status-{}">{}</span>',
+            obj.status,
+            obj.get_status_display(),
+        )
+
+    @admin.display(description="Workflow run")
+    def run_link(self, obj):
+        run = approval_run(obj)
+        if run is None:
+            return "—"
+        url = reverse("admin:workflows_workflowrun_change", args=(run.pk,))
+        via = "" if obj.workflow_run_id else " (the run that produced the artefact)"
+        return format_html('<a href="{}">{}</a>{}', url, run, via)
+
+    @admin.display(description="Approver's qualifications")
+    def qualifications_display(self, obj):
+        recorded = obj.approver_qualifications or {}
+        items = [q for q in recorded.get("qualifications") or () if isinstance(q, dict)]
+        if not items:
+            return "—"
+        checked = recorded.get("checked_on")
+        lines = format_html_join(
+            "",
+            "<li>{} ({}), member {}, valid from {}{}</li>",
+            (
+                (
+                    q.get("designation"),
+                    q.get("issuing_body"),
+                    q.get("membership_number"),
+                    format_date(q.get("valid_from")),
+                    f" to {format_date(q.get('valid_until'))}" if q.get("valid_until") else "",
+                )
+                for q in items
+            ),
+        )
+        note = (
+            format_html(' <span class="workspace-note">checked on {}</span>', format_date(checked))
+            if checked
+            else ""
+        )
+        return format_html('<ul class="workspace-list">{}</ul>{}', lines, note)
+
+    @admin.display(description="Metadata")
+    def metadata_display(self, obj):
+        data = obj.metadata or {}
+        if not data:
+            return "—"
+        return format_html_join(
+            "",
+            "<div>{}: {}</div>",
+            ((humanize_code(key), readable_value(value)) for key, value in data.items()),
+        )
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -47,6 +47,9 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
+    # htmx for the admin pages that react without a reload (the guided reserving
+    # analysis); its script is served from django-htmx's own static files, never a CDN.
+    "django_htmx",
     # The project's apps, lowest layer first (docs/developers/architecture.md): each registers its
     # hooks in AppConfig.ready(), in this order.
     "records",
@@ -72,6 +75,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "records.middleware.RequestContextMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # request.htmx: whether a request came from htmx (a fragment, not a page).
+    "django_htmx.middleware.HtmxMiddleware",
     # Last: turns a login refused for too many failures into a 429 (config.security).
     "axes.middleware.AxesMiddleware",
 ]
@@ -136,6 +141,8 @@ LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# One way to show dates, times and numbers everywhere (issue 17): config/formats/.
+FORMAT_MODULE_PATH = ["config.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
@@ -346,3 +353,9 @@ NOTIFICATIONS_MAX_ATTEMPTS = env.int("NOTIFICATIONS_MAX_ATTEMPTS", default=5)
 NOTIFICATIONS_RETRY_DELAY = env.int("NOTIFICATIONS_RETRY_DELAY", default=60)
 # Seconds a webhook receiver has to answer one delivery.
 NOTIFICATIONS_WEBHOOK_TIMEOUT = env.int("NOTIFICATIONS_WEBHOOK_TIMEOUT", default=10)
+
+# The AI assistant's MCP tool server (docs/api/mcp.md): the largest triangle an agent may
+# upload inline, in bytes (never above ARTEFACT_MAX_UPLOAD_SIZE), and the longest a tool
+# waits for a run, in seconds. Its stdio command reads the token from AI_ACTUARY_TOKEN.
+MCP_MAX_UPLOAD_BYTES = env.int("MCP_MAX_UPLOAD_BYTES", default=1024 * 1024)
+MCP_MAX_WAIT_SECONDS = env.int("MCP_MAX_WAIT_SECONDS", default=120)

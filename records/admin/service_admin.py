@@ -330,6 +330,14 @@ class ServiceAdminMixin:
                 done += 1
         return done
 
+    def move_offered(self, request, move: AdminMove, obj) -> bool:
+        """Return whether the change page offers `move` on `obj` to this viewer.
+
+        All available moves by default; an admin whose services would refuse the
+        viewer says so here, so a button is never shown to someone who may not press it.
+        """
+        return True
+
     def move_url(self, obj, move: str) -> str:
         """Return the URL of `move` on `obj` (its intermediate page, or where to POST)."""
         return reverse(
@@ -340,6 +348,8 @@ class ServiceAdminMixin:
         buttons = []
         for move in self.get_service_moves():
             if not move.object_tool or not move.is_available(obj):
+                continue
+            if not self.move_offered(request, move, obj):
                 continue
             url = self.move_url(obj, move.name)
             if move.form is None:

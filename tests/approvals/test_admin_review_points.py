@@ -14,7 +14,7 @@ from django.urls import reverse
 from approvals.choices import ApprovalType
 from approvals.errors import APPROVAL_OPEN_POINTS
 from approvals.models import Approval, ReviewPoint
-from approvals.selectors import approval_decision_refusal
+from approvals.selectors import addressed_to_viewer, approval_decision_refusal
 from approvals.services import (
     approval_reject,
     approval_request,
@@ -25,6 +25,7 @@ from approvals.services import (
 from artefacts.models import Artefact
 from audit.choices import AuditAction
 from engagements.services import engagement_activate
+from records.formatting import person
 from tests.admin_fixtures import (
     actuaries_group,
     count_queries,
@@ -199,8 +200,12 @@ class TestOpenPointsStopTheApproval:
         expected = APPROVAL_OPEN_POINTS.format(approval=sign_off, count=1, severities="1 major")
         assert approval_decision_refusal(approval=sign_off, user=point.raised_by) == expected
         page = reviewer_client.get(change_url(sign_off))
-        assert page.context["decision_refusal"] == expected
+        # The page says it to the reviewer; Approve is not offered, Reject still is.
+        assert page.context["decision_refusal"] == addressed_to_viewer(expected)
+        assert page.context["decision_refusal"].startswith("You cannot approve this yet: 1 review")
         assert 'id="decision-refusal"' in page.content.decode()
+        assert approval_move(sign_off, "approve") not in page.content.decode()
+        assert approval_move(sign_off, "reject") in page.content.decode()
         assert (
             reviewer_client.get(approval_move(sign_off, "approve")).context["move_warning"]
             == expected
@@ -298,7 +303,8 @@ class TestResolveAndReopen:
         assert [e.action for e in audit_events_since(mark)] == [AuditAction.REVIEW_POINT_RESOLVE]
         page = reviewer_client.get(change_url(sign_off))
         assert page.context["decision_refusal"] is None
-        assert "resolved by reviewer" in page.content.decode()
+        # People are named as people read them (records.formatting.person).
+        assert f"resolved by {person(qualified_reviewer)}" in page.content.decode()
         assert actions(page, answered) == ["reopen"]
 
         response = reviewer_client.post(

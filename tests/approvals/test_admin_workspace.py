@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from approvals.choices import ApprovalType
 from approvals.models import Approval
+from approvals.selectors import addressed_to_viewer
 from approvals.services import approval_approve, approval_request
 from audit.choices import AuditAction
 from tests.admin_fixtures import (
@@ -217,9 +218,14 @@ class TestDecide:
 def _assert_refused(client, approval, expected):
     """The approval page and the approve page say why; approving is refused, nothing changes."""
     page = client.get(change_url(approval))
-    assert expected in page.context["decision_refusal"]
-    assert 'id="decision-refusal"' in page.content.decode()
-    assert expected in client.get(move_url(approval, "approve")).context["move_warning"]
+    warning = client.get(move_url(approval, "approve")).context["move_warning"]
+    assert expected in warning
+    # The page says it to the viewer, and offers no Approve or Reject to press in vain.
+    assert page.context["decision_refusal"] == addressed_to_viewer(warning)
+    assert page.context["decision_refusal"].startswith("You ")
+    html = page.content.decode()
+    assert 'id="decision-refusal"' in html
+    assert move_url(approval, "approve") not in html and move_url(approval, "reject") not in html
     before = database_state()
     response = client.post(
         move_url(approval, "approve"),
