@@ -23,7 +23,7 @@ import datetime
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.db import DEFAULT_DB_ALIAS
+from django.db import DEFAULT_DB_ALIAS, models
 from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -116,7 +116,8 @@ def changed_tables(watermark: dict, *, using: str = DEFAULT_DB_ALIAS) -> list[Ta
     records, histories = [], []
     for model in record_models():
         manager = model._base_manager.using(using)
-        touched = Q(pk__in=audited_ids)
+        # The audit log names resources by UUID: only models keyed by one can match.
+        touched = Q(pk__in=audited_ids) if isinstance(model._meta.pk, models.UUIDField) else Q()
         if any(f.name == "updated_at" for f in model._meta.concrete_fields):
             touched |= Q(updated_at__gte=since)
         deleted: tuple[str, ...] = ()
