@@ -5,6 +5,7 @@ from rest_framework import serializers
 
 from records.api.serializers import (
     ActiveUserField,
+    AvailableMovesField,
     JSONObjectField,
     RecordSerializer,
     VisiblePrimaryKeyRelatedField,
@@ -18,7 +19,10 @@ AUDIT_FIELDS = ("created_at", "updated_at", "created_by", "updated_by")
 class TeamMemberSummarySerializer(serializers.ModelSerializer):
     """A team member as shown inside an engagement: who, and in which role."""
 
-    username = serializers.CharField(source="user.get_username", read_only=True)
+    # The field, not get_username(): DRF inspects a method's signature on every row.
+    username = serializers.CharField(
+        source=f"user.{get_user_model().USERNAME_FIELD}", read_only=True
+    )
 
     class Meta:
         model = EngagementMember
@@ -43,9 +47,7 @@ class EngagementSerializer(RecordSerializer):
     config = JSONObjectField(required=False, help_text="Engagement settings (a JSON object).")
     metadata = JSONObjectField(required=False, help_text="Tags and custom fields (a JSON object).")
     team = TeamMemberSummarySerializer(many=True, read_only=True)
-    available_moves = serializers.ListField(
-        child=serializers.CharField(),
-        read_only=True,
+    available_moves = AvailableMovesField(
         help_text="The transition actions allowed from the current status, computed by the "
         "server. complete is also checked against the engagement's work when you call it "
         "(409 while a run is open or before the final sign-off is approved).",

@@ -175,3 +175,19 @@ class ActiveUserField(serializers.PrimaryKeyRelatedField):
         if not kwargs.get("read_only"):
             kwargs.setdefault("queryset", get_user_model().objects.filter(is_active=True))
         super().__init__(**kwargs)
+
+
+class AvailableMovesField(serializers.ListField):
+    """The lifecycle moves allowed from the record's status (`available_moves()`), read-only.
+
+    Calls the method itself: DRF would inspect its signature on every row to learn
+    whether it may call it, a third of a 100-row list's time (issue 18).
+    """
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("child", serializers.CharField())
+        kwargs["read_only"] = True
+        super().__init__(**kwargs)
+
+    def get_attribute(self, instance):
+        return instance.available_moves()

@@ -228,8 +228,13 @@ def test_a_killed_worker_is_reaped_by_the_other_which_runs_the_next_run(
         busy = wait_for(
             lambda: WorkerHeartbeat.objects.filter(run=slow).first(), what="a worker on the run"
         )
-        slow.refresh_from_db()
-        assert slow.status == WorkflowStatus.RUNNING
+
+        # The heartbeat names the run as the worker takes its task, just before the claim.
+        def running():
+            slow.refresh_from_db()
+            return slow.status == WorkflowStatus.RUNNING
+
+        wait_for(running, what="the run to start")
 
         os.kill(busy.pid, signal.SIGKILL)
 

@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from engagements.models import Engagement
 from records.api.serializers import (
+    AvailableMovesField,
     InputSerializer,
     JSONObjectField,
     RecordSerializer,
@@ -47,9 +48,7 @@ class WorkflowRunSerializer(RecordSerializer):
     duration_seconds = serializers.FloatField(
         read_only=True, allow_null=True, help_text="Run time; null until it started and ended."
     )
-    available_moves = serializers.ListField(
-        child=serializers.CharField(),
-        read_only=True,
+    available_moves = AvailableMovesField(
         help_text="The moves the run's lifecycle allows from its current status, computed "
         "by the server. Not each is yours to make: await_approval is the runner's (no "
         "endpoint); a run of a type the runner executes (data_validation, "
