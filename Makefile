@@ -19,10 +19,11 @@ DOCS_HOST ?= 127.0.0.1
 DOCS_PORT ?= 8001
 DOCS_SITE_DIR ?= site
 
-.PHONY: help run test test-postgres test-all bench lint format migrations-check install clean check-python docs docs-build
+.PHONY: help run serve test test-postgres test-all bench lint format migrations-check install clean check-python docs docs-build
 
 help:
 	@echo "make run            create the virtualenv, install, migrate, load demo data, serve on http://$(HOST):$(PORT)/admin/"
+	@echo "make serve          production-style: gunicorn (gunicorn.conf.py) and the workers of the Procfile"
 	@echo "make test           run the test suite (SQLite unless DATABASE_URL is set)"
 	@echo "make test-postgres  run the test suite on PostgreSQL ($(PG_TEST_URL))"
 	@echo "make test-all       run everything, slow tests included, on SQLite and PostgreSQL"
@@ -56,8 +57,16 @@ run: install
 	@echo ""
 	@echo "  AI Actuary back office: http://$(HOST):$(PORT)/admin/"
 	@echo "  Log in as admin / admin (superuser), or an actuary: alice / alice, bob / bob."
+	@echo "  A worker runs beside the web server (Procfile.dev): queued runs complete."
 	@echo ""
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	HOST=$(HOST) PORT=$(PORT) PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/honcho start -f Procfile.dev
+
+# Production-style serving on this machine: gunicorn and the workers, as the Procfile says,
+# with the settings of the environment (docs/operators/deployment.md#serving).
+serve: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	HOST=$(HOST) PORT=$(PORT) PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/honcho start -f Procfile
 
 test: install
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)

@@ -33,6 +33,7 @@ from engagements.models import Engagement
 from engagements.selectors import VIEW_ALL_PERMISSION, engagements_visible_to, scope_to_user
 from workflows.choices import WorkflowStatus
 from workflows.models import WorkflowRun
+from workflows.selectors import worker_warning
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractUser
@@ -72,6 +73,8 @@ class Dashboard:
     start_engagements: list[Engagement] | None = None
     sees_every_engagement: bool = False
     notes: list[str] = field(default_factory=list)
+    # Said when runs wait for a worker and none is alive (workflows.selectors.worker_warning).
+    worker_warning: str = ""
 
 
 def dashboard_for(user: AbstractUser) -> Dashboard:
@@ -88,6 +91,7 @@ def dashboard_for(user: AbstractUser) -> Dashboard:
     if user.has_perm("workflows.view_workflowrun"):
         dashboard.runs_in_progress = runs_in_progress(user)
         dashboard.failed_runs = runs_failed_recently(user)
+        dashboard.worker_warning = worker_warning()
     if user.has_perm("audit.view_auditlog"):
         dashboard.critical_events = critical_events(user)
     if user.has_perm("workflows.view_workflowrun"):

@@ -5,6 +5,8 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from config.health import healthz
+
 admin.site.site_header = "AI Actuary back office"
 admin.site.site_title = "AI Actuary"
 admin.site.index_title = "Workspace"
@@ -19,6 +21,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     # Log in and out of the browsable API with a session.
     path("api/auth/", include("rest_framework.urls")),
+    # Liveness for load balancers and monitors: no login, nothing secret (config/health.py).
+    path("healthz", healthz, name="healthz"),
 ]
 
 # MEDIA_ROOT is deliberately never served as static files, not even with DEBUG on:

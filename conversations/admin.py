@@ -1,10 +1,14 @@
 """Admin for AI assistant conversations, through `conversations.services`.
 
 Messages are appended, never edited or deleted: existing ones are read-only, new
-ones go through `chat_message_add` (which bumps the session's last activity).
+ones go through `chat_message_add` (which bumps the session's last activity). A tool
+call an agent made through the MCP server (`conversations.mcp`) shows with its
+arguments, its outcome and links to the objects it touched.
 """
 
 from django.contrib import admin
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html, format_html_join
 
 from records.admin import EngagementListFilter, RecordAdmin, ServiceAdminMixin, adopt, changed_data
 
@@ -27,18 +31,71 @@ def scope_to_owner(queryset, user, *, path="user"):
     return queryset.filter(**{path: user})
 
 
+def touched_links(touched) -> str:
+    """Return links to the admin pages of the objects a tool call touched (text if none)."""
+    items = []
+    for item in touched or ():
+        if not isinstance(item, dict) or "." not in str(item.get("model", "")):
+            continue
+        app_label, model_name = item["model"].split(".", 1)
+        label = item.get("label") or item.get("id")
+        try:
+            url = reverse(f"admin:{app_label}_{model_name}_change", args=(item.get("id"),))
+        except NoReverseMatch:
+            items.append((format_html("{} {}", model_name, label),))
+            continue
+        items.append((format_html('<a href="{}">{} {}</a>', url, model_name, label),))
+    return format_html_join(", ", "{}", items)
+
+
+def tool_call_summary(message: ChatMessage) -> str:
+    """Return what a tool message records: the call's arguments, or its outcome and links."""
+    metadata = message.metadata if isinstance(message.metadata, dict) else {}
+    calls = metadata.get("tool_calls") or []
+    if not calls:
+        return "-"
+    call = calls[0] if isinstance(calls[0], dict) else {}
+    function = call.get("function") or {}
+    if function:
+        # The call: its arguments, and what its result says it touched.
+        replies = [r for r in message.replies.all() if r.tool_call_id == message.tool_call_id]
+        touched = replies[0].metadata.get("touched") if replies else None
+        return format_html(
+            "<code>{}({})</code><br>{}",
+            function.get("name", message.tool_name),
+            function.get("arguments", ""),
+            touched_links(touched),
+        )
+    error = metadata.get("error") or {}
+    return format_html(
+        "{} {}<br>{}",
+        call.get("status", ""),
+        error.get("code", ""),
+        touched_links(metadata.get("touched")),
+    )
+
+
 class ChatMessageInline(admin.TabularInline):
     model = ChatMessage
     fk_name = "session"
     extra = 0
-    fields = ("created_at", "role", "content", "tool_name")
-    readonly_fields = ("created_at",)
+    fields = ("created_at", "role", "content", "tool_name", "tool_call")
+    readonly_fields = ("created_at", "tool_call")
     ordering = ("created_at",)
     can_delete = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("replies")
 
     def has_change_permission(self, request, obj=None):
         # Existing messages are shown read-only; new rows are still offered.
         return False
+
+    @admin.display(description="tool call")
+    def tool_call(self, obj):
+        if obj.pk is None:
+            return "-"
+        return tool_call_summary(obj)
 
 
 @admin.register(Session)
@@ -107,12 +164,18 @@ class ChatMessageAdmin(ServiceAdminMixin, RecordAdmin):
     list_select_related = ("session",)
     autocomplete_fields = ("session",)
     raw_id_fields = ("parent",)
-    readonly_fields = ("created_at",)
+    readonly_fields = ("created_at", "tool_call")
     ordering = ("-created_at",)
 
     @admin.display(description="content")
     def short_content(self, obj):
         return obj.content[:80]
+
+    @admin.display(description="tool call")
+    def tool_call(self, obj):
+        if obj.pk is None:
+            return "-"
+        return tool_call_summary(obj)
 
     def get_queryset(self, request):
         return scope_to_owner(super().get_queryset(request), request.user, path="session__user")

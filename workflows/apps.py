@@ -29,3 +29,7 @@ class WorkflowsConfig(AppConfig):
             "workflows.ReplayRecord",
             rows=lambda engagement_id: Q(run__engagement_id=engagement_id),
         )
+        scoping.register_outside_engagements(
+            "workflows.WorkerHeartbeat",
+            reason="a worker process's liveness, not a record of any engagement",
+        )

@@ -54,6 +54,16 @@ class WorkflowRun(LifecycleModel, SoftDeleteModel, TraceableModel, TrackedModel)
     # What the runner ran, recorded when it starts the run (ASOP 56): the inputs' ids,
     # versions and SHA-256, the parameters' hash, the code and library versions.
     provenance = models.JSONField(default=empty_dict, blank=True, editable=False)
+    # The run this one re-runs with changed choices (`workflow_run_rerun`): runs never
+    # change, so judgment applied to a result is a new run that says where it came from.
+    rerun_of = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="reruns",
+    )
 
     history = HistoricalRecords()
 
@@ -103,6 +113,32 @@ class WorkflowRun(LifecycleModel, SoftDeleteModel, TraceableModel, TrackedModel)
         if not self.step_count:
             return 0
         return max(0, min(100, round(100 * self.current_step / self.step_count)))
+
+    @property
+    def result_headline(self) -> dict | None:
+        """Return a reserving result's method and total latest, ultimate and IBNR, or None.
+
+        Read from the output summary the run already holds (no query): None for a run
+        without reserving totals (other types, not finished, or work reported elsewhere
+        without them).
+        """
+        summary = self.output_summary if isinstance(self.output_summary, dict) else {}
+        totals = summary.get("totals")
+        if not isinstance(totals, dict):
+            return None
+        figures = {}
+        for key in ("latest", "ultimate", "ibnr"):
+            value = totals.get(key)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                return None
+            figures[key] = float(value)
+        method = summary.get("method") or totals.get("method")
+        measure = summary.get("measure")
+        return {
+            "method": method if isinstance(method, str) else None,
+            "measure": measure if isinstance(measure, str) else None,
+            **figures,
+        }
 
     def queue(self):
         """Queue the run for a worker: pending → queued."""
@@ -198,3 +234,37 @@ class ReplayRecord(TrackedModel):
     def __str__(self):
         outcome = "matched" if self.matched else "did not match"
         return f"Replay of {self.run} on {self.replayed_at:%Y-%m-%d %H:%M} ({outcome})"
+
+
+class WorkerHeartbeat(models.Model):
+    """A background worker process that is (or was) alive: `manage.py run_workers` keeps it.
+
+    The worker writes its row when it starts, refreshes `last_seen_at` every few seconds
+    from a thread of its own (so a long step does not silence it), names the task and
+    run it is executing, and deletes the row when it stops cleanly. A row whose
+    `last_seen_at` is older than the dead-after limit belongs to a worker that died
+    (`kill -9`, power loss): the reaper (`workflows.services.workers_reap`) settles its
+    run and removes it.
+    """
+
+    worker_id = models.CharField(max_length=64, unique=True)
+    hostname = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # What the worker is executing now (empty while it waits for a task).
+    task_id = models.UUIDField(null=True, blank=True)
+    run = models.ForeignKey(
+        WorkflowRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    # When each worker started and stopped (or was reaped): heartbeats themselves are
+    # plain UPDATEs, which the history does not record.
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ("-last_seen_at",)
+        verbose_name = "worker heartbeat"
+
+    def __str__(self):
+        return f"worker {self.worker_id} on {self.hostname} (pid {self.pid})"

@@ -1,26 +1,36 @@
 """Reads about workflow runs that other apps build on: which artefacts a run reads as input.
 
+Also which triangles a new run may read (`triangle_inputs`): the admin's run form and
+the guided analysis offer the same ones.
+
 The artefacts app reaches three of them through its hooks (`artefacts.hooks`, registered
 by `WorkflowsConfig.ready()`): the inputs of an engagement's runs (its input data), the
-runs that may support a data reliance entry, and why a run cannot support one.
+runs that may support a data reliance entry, and why a run cannot support one. And the
+worker fleet's liveness (`workers_alive`), which the dashboard and /healthz show.
 """
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from typing import TYPE_CHECKING
 
+from django.conf import settings
+from django.utils import timezone
+
+from artefacts.choices import RETIRED_STATUSES, ArtefactType
+from artefacts.models import Artefact
+from engagements.selectors import scope_to_user
 from records.exceptions import Conflict
 from records.formatting import status_label
 
 from .choices import OPEN_STATUSES, WorkflowStatus, WorkflowType
-from .models import WorkflowRun
+from .models import WorkerHeartbeat, WorkflowRun
 from .registry import input_artefact_ids
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
 
-    from artefacts.models import Artefact
     from engagements.models import Engagement
 
 # Runs whose results nobody relies on: their inputs are not the engagement's input data.
@@ -139,3 +149,67 @@ def engagement_require_no_open_runs(engagement: Engagement) -> None:
                 states=", ".join(sorted(set(open_states))),
             )
         )
+
+
+def triangle_inputs(engagement_id: uuid.UUID | None, user) -> QuerySet[Artefact]:
+    """Return the triangles a run may read: uploaded triangle input data the user may see.
+
+    Only artefacts of type Triangle that no run produced and that are still in use
+    (not superseded, archived or deleted), of the engagement when one is given. With
+    no `user` the caller has checked who may see the engagement.
+    """
+    choices = Artefact.objects.filter(
+        artefact_type=ArtefactType.TRIANGLE, workflow_run__isnull=True
+    ).exclude(status__in=RETIRED_STATUSES)
+    if user is not None:
+        choices = scope_to_user(choices, user)
+    choices = choices.select_related("engagement")
+    if engagement_id is not None:
+        choices = choices.filter(engagement_id=engagement_id)
+    return choices.order_by("engagement__client_code", "-created_at")
+
+
+# --- the worker fleet ----------------------------------------------------------------
+
+WORKER_DEFAULTS = {
+    "POLL_INTERVAL": 0.2,
+    "CONCURRENCY": 1,
+    "HEARTBEAT_INTERVAL": 5.0,
+    "DEAD_AFTER": 30.0,
+    "REAP_INTERVAL": 30.0,
+}
+# What the dashboard, the run page and /healthz say when no worker is alive.
+NO_WORKER_ALIVE = (
+    "No worker is running: queued workflow runs wait until one starts. Start one with "
+    "`python manage.py run_workers` (or `make run`, which starts the web server and a worker)."
+)
+
+
+def worker_settings() -> dict[str, float]:
+    """Return the worker options (settings.TASK_WORKERS over the defaults)."""
+    return {**WORKER_DEFAULTS, **getattr(settings, "TASK_WORKERS", {})}
+
+
+def workers_alive(*, now: datetime.datetime | None = None) -> int:
+    """Return how many workers recorded a heartbeat within the dead-after limit."""
+    now = now or timezone.now()
+    cutoff = now - datetime.timedelta(seconds=worker_settings()["DEAD_AFTER"])
+    return WorkerHeartbeat.objects.filter(last_seen_at__gte=cutoff).count()
+
+
+def workers_dead(*, now: datetime.datetime | None = None) -> QuerySet[WorkerHeartbeat]:
+    """Return the heartbeats of workers silent for longer than the dead-after limit."""
+    now = now or timezone.now()
+    cutoff = now - datetime.timedelta(seconds=worker_settings()["DEAD_AFTER"])
+    return WorkerHeartbeat.objects.filter(last_seen_at__lt=cutoff).order_by("last_seen_at")
+
+
+def workers_needed() -> bool:
+    """Return whether runs wait for a worker process (the database task backend)."""
+    backend = settings.TASKS.get("default", {}).get("BACKEND", "")
+    return backend.startswith("django_tasks_db.")
+
+
+def worker_warning() -> str:
+    """Return NO_WORKER_ALIVE when runs wait for a worker and none is alive, else ""."""
+    return NO_WORKER_ALIVE if workers_needed() and not workers_alive() else ""

@@ -6,6 +6,9 @@ package; it is the service layer of the Backup and Recovery records. By concern:
 - `scope`: what a backup holds (everything or one engagement) and its tables;
 - `archive`: the archive format, serialization, hashing streams, progress bars;
 - `create`: writing an archive and its Backup row, and expiring it;
+- `changes`: what changed since a backup (incremental and differential archives);
+- `audit_archive`: audit-log archives (a segment of the chain) and their verification;
+- `chain`: finding and checking the bases an archive builds on, merging a chain;
 - `manifest`: locating an archive and checking it before anything is written;
 - `walk`: planning a restore read-only, then writing it as planned;
 - `restore`: the restore service and its Recovery row;
@@ -38,6 +41,32 @@ from .archive import (
     safe_storage_name,
     terminal_progress,
 )
+from .audit_archive import (
+    LIVE_MISMATCH,
+    NOT_AN_AUDIT_ARCHIVE,
+    PREVIOUS_MISMATCH,
+    SEGMENT_BROKEN,
+    SegmentCheck,
+    audit_segment,
+    default_since,
+    verify_audit_archive,
+)
+from .chain import (
+    BASE_ALTERED,
+    BASE_MISSING,
+    CHAIN_TOO_LONG,
+    ChainLink,
+    merged_archive,
+    resolve_chain,
+)
+from .changes import (
+    CHAIN_TYPES,
+    CHANGE_MARGIN,
+    NO_BASE_BACKUP,
+    chain_base,
+    changed_tables,
+    current_watermark,
+)
 from .create import (
     ARCHIVE_WRITE_FAILED,
     BACKUP_NOT_DUE,
@@ -46,6 +75,7 @@ from .create import (
     archive_file_name,
     backup_create,
     backup_expire,
+    base_link,
     record_backup_event,
     write_archive,
 )
@@ -132,7 +162,12 @@ __all__ = [
     "BACKUP_ARCHIVE_MISSING",
     "BACKUP_NOT_DUE",
     "BACKUP_NOT_RESTORABLE",
+    "BASE_ALTERED",
+    "BASE_MISSING",
     "CATALOGUE_LABELS",
+    "CHAIN_TOO_LONG",
+    "CHAIN_TYPES",
+    "CHANGE_MARGIN",
     "CHECKSUM_MISMATCH",
     "CHECKSUM_SUFFIX",
     "COPY_CHUNK_SIZE",
@@ -146,6 +181,7 @@ __all__ = [
     "FORMAT_NAME",
     "FORMAT_UNSUPPORTED",
     "FORMAT_VERSION",
+    "LIVE_MISMATCH",
     "MANIFEST_INVALID",
     "MANIFEST_MEMBER",
     "MANIFEST_MISSING",
@@ -157,9 +193,12 @@ __all__ = [
     "MEMBER_UNLISTED",
     "MEMBER_UNSAFE",
     "MORE_PROBLEMS",
+    "NOT_AN_AUDIT_ARCHIVE",
     "NOT_ENGAGEMENT_SCOPED",
+    "NO_BASE_BACKUP",
     "NO_SUCH_ARCHIVE",
     "PART_SUFFIX",
+    "PREVIOUS_MISMATCH",
     "RESTORE_BATCH_SIZE",
     "RESTORE_FAILED",
     "RESTORE_REFUSED",
@@ -167,6 +206,7 @@ __all__ = [
     "ROW_CONFLICT",
     "ROW_OUT_OF_PLACE",
     "ROW_UNREADABLE",
+    "SEGMENT_BROKEN",
     "SNAPSHOT_FAILED",
     "TABLE_NOT_RESTORABLE",
     "TABLE_UNKNOWN",
@@ -177,6 +217,7 @@ __all__ = [
     "BackupError",
     "BackupFailed",
     "BackupScope",
+    "ChainLink",
     "ExactJSONEncoder",
     "HashingReader",
     "Manifest",
@@ -188,19 +229,28 @@ __all__ = [
     "RestorePlan",
     "RestoreRefused",
     "RestoreResult",
+    "SegmentCheck",
     "Table",
     "TableKind",
     "Tally",
     "app_version",
     "archive_file_name",
+    "audit_segment",
     "backup_create",
     "backup_expire",
     "backup_restore",
+    "base_link",
+    "chain_base",
+    "changed_tables",
     "checksum_path",
+    "current_watermark",
+    "default_since",
     "dump_rows",
     "file_sha256",
+    "merged_archive",
     "record_backup_event",
     "record_models",
+    "resolve_chain",
     "resolve_source",
     "rows_as_records",
     "safe_storage_name",
@@ -208,5 +258,6 @@ __all__ = [
     "serializer_options",
     "terminal_progress",
     "verify_archive",
+    "verify_audit_archive",
     "write_archive",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import logging
 import os
@@ -24,7 +25,7 @@ from records.scoping import engagement_model
 from records.services import save_with_history
 from records.transactions import audited_transaction
 
-from ..choices import AuditAction, BackupStatus, Severity
+from ..choices import AuditAction, BackupStatus, BackupType, Severity
 from ..models import Backup
 from ..services import audit_record
 from .archive import (
@@ -47,6 +48,8 @@ from .archive import (
     file_sha256,
     safe_storage_name,
 )
+from .audit_archive import audit_segment, default_since
+from .changes import CHAIN_TYPES, chain_base, changed_tables, current_watermark
 from .errors import BackupFailed
 from .scope import BackupScope, Table, TableKind, _file_fields, scope_tables, serializer_options
 
@@ -71,6 +74,7 @@ class ArchiveSummary:
     file_bytes: int
     problems: list[str]
     manifest: dict
+    manifest_sha256: str
 
 
 @contextmanager
@@ -103,13 +107,21 @@ def write_archive(
     backup_id: uuid.UUID | None = None,
     progress: ProgressFactory = NoProgress,
     using: str = DEFAULT_DB_ALIAS,
+    backup_type: str | None = None,
+    base: dict | None = None,
+    audit_since: int | None = None,
 ) -> ArchiveSummary:
     """Write the archive of `scope` to `path` (and its .sha256 file); return what it holds.
 
     Rows are streamed table by table from one consistent read of the database into a
     temporary file, then into the archive; files are streamed from storage in chunks.
-    Nothing is left at `path` if it fails.
+    With a `base` (the link to the backup an incremental or differential builds on,
+    with its watermark), only what changed after the base's watermark is archived.
+    An audit-logs archive holds the chain's entries after `audit_since` and the hashes
+    before and after them; an artefacts archive the files of the scope's artefacts and
+    no rows. Nothing is left at `path` if it fails.
     """
+    backup_type = backup_type or scope.backup_type
     created_at = timezone.now()
     mtime = int(created_at.timestamp())
     part = path.with_name(path.name + PART_SUFFIX)
@@ -121,8 +133,22 @@ def write_archive(
             tempfile.TemporaryDirectory(prefix="backup-") as staging,
             tarfile.open(part, "w:gz", format=tarfile.PAX_FORMAT, compresslevel=6) as tar,
         ):
-            tables = scope_tables(scope, using)
-            file_names = _archived_file_names(tables)
+            watermark = segment = None
+            if backup_type in CHAIN_TYPES:
+                watermark = current_watermark(using, created_at)
+            if backup_type == BackupType.AUDIT_LOGS:
+                tables, segment = audit_segment(audit_since or 0, using)
+                file_names = []
+            elif backup_type == BackupType.ARTEFACTS:
+                # The files of every artefact version in scope, and no rows.
+                tables = []
+                file_names = _archived_file_names(scope_tables(scope, using))
+            else:
+                if base is None:
+                    tables = scope_tables(scope, using)
+                else:
+                    tables = changed_tables(base["watermark"], using=using)
+                file_names = _archived_file_names(tables)
             total = sum(table.queryset.count() for table in tables) + len(file_names)
             with progress("Backing up", total) as bar:
                 for table in tables:
@@ -142,13 +168,19 @@ def write_archive(
                             "kind": str(table.kind),
                             "member": table.member,
                             "rows": rows.count,
+                            "complete": table.complete,
+                            "deleted": list(table.deleted),
                         }
                     )
-                for name, (storage, expected_hash) in file_names:
+                for name, (storage, expected_hash, field_label) in file_names:
                     stored = _add_file(tar, storage, name, expected_hash, mtime, problems)
                     if stored is not None:
                         members[FILES_PREFIX + name] = stored
-                        files_json[name] = stored
+                        files_json[name] = {
+                            **stored,
+                            "field": field_label,
+                            "recorded_sha256": expected_hash,
+                        }
                         file_bytes += stored["size"]
                     bar.update(1)
             manifest = {
@@ -161,6 +193,10 @@ def write_archive(
                 "created_at": created_at.isoformat(),
                 "backup_id": None if backup_id is None else str(backup_id),
                 "scope": scope.as_json(),
+                "backup_type": str(backup_type),
+                "base": None if base is None else _link_fields(base),
+                "watermark": watermark,
+                "audit_segment": segment,
                 "tables": tables_json,
                 "counts": counts,
                 "files": files_json,
@@ -168,6 +204,7 @@ def write_archive(
                 "members": members,
             }
             encoded = json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8")
+            manifest_sha256 = hashlib.sha256(encoded).hexdigest()
             info = tarfile.TarInfo(MANIFEST_MEMBER)
             info.size, info.mtime, info.mode = len(encoded), mtime, 0o644
             tar.addfile(info, _BytesReader(encoded))
@@ -186,15 +223,37 @@ def write_archive(
         file_bytes=file_bytes,
         problems=problems,
         manifest=manifest,
+        manifest_sha256=manifest_sha256,
     )
 
 
-def _archived_file_names(tables: list[Table]) -> list[tuple[str, tuple[Any, str]]]:
-    """Return (storage name, (storage, expected SHA-256)) of every file the rows reference.
+# What an archive records of its base: enough to find it and to prove it is the same one.
+LINK_FIELDS = ("backup_id", "backup_type", "archive_name", "archive_sha256", "manifest_sha256")
 
-    Identical bytes shared by several artefacts are archived once.
+
+def _link_fields(base: dict) -> dict:
+    return {key: base.get(key) for key in LINK_FIELDS}
+
+
+def base_link(base: Backup) -> dict:
+    """Return the link an archive building on `base` records (and the watermark it starts at)."""
+    return {
+        "backup_id": str(base.pk),
+        "backup_type": base.backup_type,
+        "archive_name": Path(base.storage_path).name,
+        "archive_sha256": base.checksum,
+        "manifest_sha256": base.metadata.get("manifest_sha256", ""),
+        "watermark": base.metadata["watermark"],
+    }
+
+
+def _archived_file_names(tables: list[Table]) -> list[tuple[str, tuple[Any, str, str]]]:
+    """Return (storage name, (storage, expected SHA-256, field)) of every file rows reference.
+
+    Identical bytes shared by several artefacts are archived once; the field
+    ("app_label.model.field") tells a restore which storage the file goes to.
     """
-    files: dict[str, tuple[Any, str]] = {}
+    files: dict[str, tuple[Any, str, str]] = {}
     for table in tables:
         if table.kind != TableKind.RECORDS:
             continue
@@ -204,8 +263,11 @@ def _archived_file_names(tables: list[Table]) -> list[tuple[str, tuple[Any, str]
             rows = (
                 table.queryset.exclude(**{file_field.attname: ""}).order_by().values_list(*columns)
             )
+            field_label = f"{table.label}.{file_field.name}"
             for name, *expected in rows.distinct():
-                files.setdefault(name, (file_field.storage, expected[0] if expected else ""))
+                files.setdefault(
+                    name, (file_field.storage, expected[0] if expected else "", field_label)
+                )
     return sorted(files.items())
 
 
@@ -232,9 +294,13 @@ def _add_file(tar, storage, name: str, expected_hash: str, mtime: int, problems:
 
 
 def archive_file_name(scope: BackupScope, backup: Backup, when: datetime.datetime) -> str:
-    """Return the file name of a new archive: scope, UTC time, backup id."""
+    """Return the file name of a new archive: type and scope, UTC time, backup id."""
     stamp = when.astimezone(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     what = "full" if scope.engagement_id is None else f"engagement-{scope.engagement_id}"
+    if backup.backup_type not in (BackupType.FULL, BackupType.ENGAGEMENT):
+        what = backup.backup_type.replace("_", "-")
+        if scope.engagement_id is not None:
+            what += f"-engagement-{scope.engagement_id}"
     return f"backup-{what}-{stamp}-{str(backup.pk)[:8]}{ARCHIVE_SUFFIX}"
 
 
@@ -250,8 +316,15 @@ def backup_create(
     record_event: bool = True,
     progress: ProgressFactory = NoProgress,
     using: str = DEFAULT_DB_ALIAS,
+    backup_type: str | None = None,
+    audit_since: int | None = None,
 ) -> Backup:
     """Write a backup archive of `scope` and record it as a completed Backup row.
+
+    `backup_type` incremental or differential writes what changed since the chain's
+    last backup or last full backup (BackupFailed, nothing written, without a full);
+    audit_logs the audit entries after `audit_since` (default: after the last audit-log
+    archive); artefacts the files of the scope's artefacts only.
 
     The row moves pending → in_progress → completed (or failed) through its lifecycle
     methods, with history; on completion it holds the size, record count, tables,
@@ -260,6 +333,12 @@ def backup_create(
     records its snapshot's event itself, after the restored audit chain). Raises
     BackupFailed (the row failed, no archive left) if writing fails.
     """
+    backup_type = backup_type or scope.backup_type
+    base = None
+    if backup_type in CHAIN_TYPES and backup_type != BackupType.FULL:
+        base = base_link(chain_base(backup_type, using=using))
+    if backup_type == BackupType.AUDIT_LOGS and audit_since is None:
+        audit_since = default_since(using)
     engagement = None
     if scope.engagement_id is not None:
         engagement = (
@@ -267,12 +346,14 @@ def backup_create(
         )
     now = timezone.now()
     backup = Backup(
-        backup_type=scope.backup_type,
+        backup_type=backup_type,
         engagement=engagement,
         description=description,
         expires_at=now + datetime.timedelta(days=keep_days) if keep_days else None,
         metadata={"scope": scope.as_json(), **(metadata or {})},
     )
+    if base is not None:
+        backup.metadata["base"] = _link_fields(base)
     directory = Path(str(output_dir or settings.BACKUP_ROOT)).resolve()
     path = directory / archive_file_name(scope, backup, now)
     backup.name = name or path.name.removesuffix(ARCHIVE_SUFFIX)
@@ -283,7 +364,14 @@ def backup_create(
     try:
         directory.mkdir(parents=True, exist_ok=True)
         summary = write_archive(
-            scope=scope, path=path, backup_id=backup.pk, progress=progress, using=using
+            scope=scope,
+            path=path,
+            backup_id=backup.pk,
+            progress=progress,
+            using=using,
+            backup_type=backup_type,
+            base=base,
+            audit_since=audit_since,
         )
     except BaseException as error:
         # Interrupted too (Ctrl-C): the row must not stay in progress for ever.
@@ -306,6 +394,9 @@ def backup_create(
         "files": summary.files,
         "file_bytes": summary.file_bytes,
         "problems": summary.problems,
+        "manifest_sha256": summary.manifest_sha256,
+        "watermark": summary.manifest["watermark"],
+        "audit_segment": summary.manifest["audit_segment"],
     }
     backup.complete()
     save_with_history(backup, actor=actor, reason="Completed")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tarfile
 import uuid
@@ -81,6 +82,8 @@ class ManifestTable:
     member: str
     rows: int
     model: type[models.Model]
+    complete: bool = True
+    deleted: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,17 @@ class Manifest:
     scope: BackupScope
     tables: tuple[ManifestTable, ...]
     members: dict[str, dict]
+    sha256: str = ""
+
+    @property
+    def backup_type(self) -> str:
+        """Return the type of backup the archive is (archives of format 1 name only the scope)."""
+        return self.data.get("backup_type") or self.scope.backup_type
+
+    @property
+    def base(self) -> dict | None:
+        """Return the link to the backup this archive builds on (None: it stands alone)."""
+        return self.data.get("base")
 
     @property
     def total_rows(self) -> int:
@@ -231,9 +245,25 @@ def _parse_manifest(path: Path, raw: bytes) -> Manifest:
                 raise RestoreRefused(TABLE_NOT_RESTORABLE.format(path=path, label=label))
             if entry["member"] not in members:
                 raise RestoreRefused(MEMBER_MISSING.format(path=path, name=entry["member"]))
-            tables.append(ManifestTable(label, kind, entry["member"], int(entry["rows"]), model))
+            tables.append(
+                ManifestTable(
+                    label,
+                    kind,
+                    entry["member"],
+                    int(entry["rows"]),
+                    model,
+                    bool(entry.get("complete", True)),
+                    tuple(str(pk) for pk in entry.get("deleted", ())),
+                )
+            )
     except RestoreRefused:
         raise
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise RestoreRefused(MANIFEST_INVALID.format(path=path, error=error)) from error
-    return Manifest(data=data, scope=scope, tables=tuple(tables), members=members)
+    return Manifest(
+        data=data,
+        scope=scope,
+        tables=tuple(tables),
+        members=members,
+        sha256=hashlib.sha256(raw).hexdigest(),
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tarfile
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.db import DEFAULT_DB_ALIAS, transaction
@@ -18,13 +18,14 @@ from django.db import DEFAULT_DB_ALIAS, transaction
 from records.scoping import engagement_model
 from records.services import save_with_history
 
-from ..choices import AuditAction, Severity
+from ..choices import AuditAction, BackupType, Severity
 from ..models import Backup, Recovery
 from ..services import audit_record
 from .archive import NoProgress, ProgressFactory, file_sha256
+from .chain import ChainLink, merged_archive, resolve_chain
 from .create import DEFAULT_KEEP_DAYS, backup_create, record_backup_event
 from .errors import BackupError, BackupFailed, RestoreFailed, RestoreRefused
-from .manifest import ARCHIVE_UNREADABLE, ArchiveSource, Manifest, resolve_source, verify_archive
+from .manifest import ARCHIVE_UNREADABLE, ArchiveSource, Manifest, resolve_source
 from .walk import RestoreMode, RestorePlan, _RestoreWalk
 
 RESTORE_FAILED = "Restore of {archive} failed and was rolled back: {error}"
@@ -41,6 +42,7 @@ class RestoreResult:
     recovery: Recovery | None = None
     snapshot: Backup | None = None
     dry_run: bool = False
+    chain: list[ChainLink] = field(default_factory=list)
 
     @property
     def nothing_to_do(self) -> bool:
@@ -61,7 +63,9 @@ def backup_restore(
 ) -> RestoreResult:
     """Restore a backup archive (a Backup id or a path) exactly as it was written.
 
-    1. Check the archive's SHA-256 and every member hash (RestoreRefused, nothing written).
+    1. Check the archive's SHA-256 and every member hash (RestoreRefused, nothing written);
+       for an incremental or differential archive, find and check every base down to
+       the full backup and every link, then merge the chain (see `chain`).
     2. Plan read-only: every row is new, unchanged, or conflicting (exists with other
        values); refuse conflicts unless `mode` merges or overwrites, and audit entries
        that differ or cannot be linked to the chain head (RestoreRefused).
@@ -73,10 +77,41 @@ def backup_restore(
        after the restored chain.
     """
     archive = resolve_source(source, using=using)
-    manifest = verify_archive(archive, progress=progress)
+    chain = resolve_chain(archive, progress=progress, using=using)
+    with merged_archive(chain, progress=progress) as (readable, manifest):
+        return _restore_checked(
+            archive=archive,
+            readable=readable,
+            manifest=manifest,
+            chain=chain,
+            mode=mode,
+            dry_run=dry_run,
+            actor=actor,
+            snapshot_dir=snapshot_dir,
+            snapshot_keep_days=snapshot_keep_days,
+            progress=progress,
+            using=using,
+        )
+
+
+def _restore_checked(
+    *,
+    archive: ArchiveSource,
+    readable: ArchiveSource,
+    manifest: Manifest,
+    chain: list[ChainLink],
+    mode: RestoreMode,
+    dry_run: bool,
+    actor,
+    snapshot_dir,
+    snapshot_keep_days,
+    progress: ProgressFactory,
+    using: str,
+) -> RestoreResult:
+    """Plan and (unless a dry run) restore a checked archive; `readable` is what is walked."""
     try:
         plan = _RestoreWalk(
-            source=archive,
+            source=readable,
             manifest=manifest,
             mode=mode,
             write=False,
@@ -88,7 +123,9 @@ def backup_restore(
         raise RestoreRefused(ARCHIVE_UNREADABLE.format(path=archive.path, error=error)) from error
     if plan.refusal_count:
         raise RestoreRefused(plan.refusal_message())
-    result = RestoreResult(source=archive, manifest=manifest, plan=plan, dry_run=dry_run)
+    result = RestoreResult(
+        source=archive, manifest=manifest, plan=plan, dry_run=dry_run, chain=chain
+    )
     if dry_run or result.nothing_to_do:
         return result
 
@@ -102,7 +139,10 @@ def backup_restore(
             "merge": mode == RestoreMode.MERGE,
             "source": str(archive.path),
         },
-        metadata=_recovery_metadata(archive, manifest),
+        metadata={
+            **_recovery_metadata(archive, manifest),
+            "chain": [link.as_json() for link in chain],
+        },
     )
     save_with_history(recovery, actor=actor, reason="Requested", created=True)
     recovery.start()
@@ -119,6 +159,10 @@ def backup_restore(
             description=f"Taken before {recovery.name}",
             metadata={"pre_recovery_snapshot": True, "recovery_id": str(recovery.pk)},
             record_event=False,
+            # An artefacts archive writes files only: its snapshot is of the files.
+            backup_type=(
+                BackupType.ARTEFACTS if manifest.backup_type == BackupType.ARTEFACTS else None
+            ),
             progress=progress,
             using=using,
         )
@@ -132,7 +176,7 @@ def backup_restore(
     save_with_history(recovery, actor=actor, reason="Snapshot written")
 
     walk = _RestoreWalk(
-        source=archive, manifest=manifest, mode=mode, write=True, using=using, progress=progress
+        source=readable, manifest=manifest, mode=mode, write=True, using=using, progress=progress
     )
     try:
         with transaction.atomic(using=using):
@@ -197,7 +241,7 @@ def _register_archive(archive: ArchiveSource, manifest: Manifest, *, actor, usin
     backup = Backup(
         name=f"Imported {archive.path.name}",
         description="Archive restored from a file this database had no backup row for.",
-        backup_type=scope.backup_type,
+        backup_type=manifest.backup_type,
         storage_path=str(archive.path),
         file_size_bytes=size,
         checksum=checksum,

@@ -92,11 +92,17 @@ class TableKind(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Table:
-    """One table of a backup: its model, its role and, when writing, the rows in scope."""
+    """One table of a backup: its model, its role and, when writing, the rows in scope.
+
+    `complete` is false when the rows are only those changed since the base backup (an
+    incremental or differential archive); `deleted` then names the rows deleted since.
+    """
 
     model: type[models.Model]
     kind: TableKind
     queryset: models.QuerySet | None = None
+    complete: bool = True
+    deleted: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
+from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core import serializers
@@ -24,6 +25,7 @@ from django.core.serializers.base import DeserializationError
 from django.db import connections, models
 
 from ..chain import GENESIS_HASH
+from ..choices import BackupType
 from ..models import AuditChainHead, AuditLog
 from .archive import (
     COPY_CHUNK_SIZE,
@@ -67,6 +69,11 @@ AUDIT_ENTRY_CHANGED = (
 )
 FILE_CONFLICT = "file {name}: exists in storage with other bytes (SHA-256 {found})"
 FILE_NAME_UNSAFE = "file “{name}”: not a safe storage name"
+FILE_FIELD_UNKNOWN = "file {name}: the archive names field “{field}”, which this back office lacks"
+FILE_NOT_AS_RECORDED = (
+    "file {name}: the archived bytes (SHA-256 {actual}) are not those its record names "
+    "({recorded}); they were archived as found"
+)
 RESTORE_REFUSED = "Restore refused, nothing was changed:\n  {problems}"
 MORE_PROBLEMS = "… and {count} more"
 
@@ -169,6 +176,26 @@ class _RestoreWalk:
         self.written_files: list[Any] = []
         self.restored_models: set[type[models.Model]] = set()
         self.head: tuple[int, str] | None = None
+        if manifest.backup_type == BackupType.ARTEFACTS:
+            self._files_of_artefact_archive()
+
+    def _files_of_artefact_archive(self) -> None:
+        """Note the storage of every file an artefacts archive holds (it has no rows)."""
+        for name, info in (self.manifest.data.get("files") or {}).items():
+            label, _dot, field_name = str(info.get("field") or "").rpartition(".")
+            try:
+                storage = apps.get_model(label)._meta.get_field(field_name).storage
+            except (LookupError, ValueError, AttributeError):
+                self._problem(FILE_FIELD_UNKNOWN.format(name=name, field=info.get("field")))
+                continue
+            self.needed_files[name] = storage
+            recorded = info.get("recorded_sha256")
+            if recorded and recorded != info.get("sha256"):
+                self.plan.warnings.append(
+                    FILE_NOT_AS_RECORDED.format(
+                        name=name, actual=info.get("sha256"), recorded=recorded
+                    )
+                )
 
     def run(self) -> RestorePlan:
         """Walk the archive; in the write pass raise RestoreFailed at the first problem."""

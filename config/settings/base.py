@@ -47,6 +47,9 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
+    # htmx for the admin pages that react without a reload (the guided reserving
+    # analysis); its script is served from django-htmx's own static files, never a CDN.
+    "django_htmx",
     # The project's apps, lowest layer first (docs/developers/architecture.md): each registers its
     # hooks in AppConfig.ready(), in this order.
     "records",
@@ -72,6 +75,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "records.middleware.RequestContextMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # request.htmx: whether a request came from htmx (a fragment, not a page).
+    "django_htmx.middleware.HtmxMiddleware",
     # Last: turns a login refused for too many failures into a 429 (config.security).
     "axes.middleware.AxesMiddleware",
 ]
@@ -107,7 +112,22 @@ DATABASES = {
     "default": env.db_url_config(DATABASE_URL or f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
-DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
+# Persistent connections (issue 18: opening one cost 8-26 ms a request), checked before
+# each request reuses them, so a restarted database server costs one failed check.
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", env.bool("CONN_HEALTH_CHECKS", default=True))
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # SQLite with a web server and a worker writing at once (`make run`): write-ahead
+    # logging lets readers through while one writes, and IMMEDIATE transactions take the
+    # write lock when they begin, so a busy database makes a writer wait (up to 20 s)
+    # rather than fail with "database is locked" half-way through.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -194,6 +214,18 @@ TASKS = {
         "BACKEND": env.str("TASKS_BACKEND", default="django_tasks_db.DatabaseBackend"),
         "QUEUES": ["default"],
     }
+}
+
+# Workers (`manage.py run_workers`, docs/operators/workers.md): how often an idle worker
+# looks for a task, how many worker processes one command starts, how often each records
+# its heartbeat, after how long without one a worker counts as dead (its run is then
+# settled by the reaper), and how often live workers run the reaper.
+TASK_WORKERS = {
+    "POLL_INTERVAL": env.float("WORKER_POLL_INTERVAL", default=0.2),
+    "CONCURRENCY": env.int("WORKER_CONCURRENCY", default=1),
+    "HEARTBEAT_INTERVAL": env.float("WORKER_HEARTBEAT_INTERVAL", default=5.0),
+    "DEAD_AFTER": env.float("WORKER_DEAD_AFTER", default=30.0),
+    "REAP_INTERVAL": env.float("WORKER_REAP_INTERVAL", default=30.0),
 }
 
 LOGIN_URL = "admin:login"
@@ -317,3 +349,9 @@ NOTIFICATIONS_MAX_ATTEMPTS = env.int("NOTIFICATIONS_MAX_ATTEMPTS", default=5)
 NOTIFICATIONS_RETRY_DELAY = env.int("NOTIFICATIONS_RETRY_DELAY", default=60)
 # Seconds a webhook receiver has to answer one delivery.
 NOTIFICATIONS_WEBHOOK_TIMEOUT = env.int("NOTIFICATIONS_WEBHOOK_TIMEOUT", default=10)
+
+# The AI assistant's MCP tool server (docs/api/mcp.md): the largest triangle an agent may
+# upload inline, in bytes (never above ARTEFACT_MAX_UPLOAD_SIZE), and the longest a tool
+# waits for a run, in seconds. Its stdio command reads the token from AI_ACTUARY_TOKEN.
+MCP_MAX_UPLOAD_BYTES = env.int("MCP_MAX_UPLOAD_BYTES", default=1024 * 1024)
+MCP_MAX_WAIT_SECONDS = env.int("MCP_MAX_WAIT_SECONDS", default=120)

@@ -18,28 +18,19 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, transaction
 
-from approvals.choices import ApprovalType
 from approvals.models import Approval
-from approvals.services import approval_approve, approval_reject, approval_request
 from artefacts.files import artefact_storage
 from artefacts.models import Artefact
-from artefacts.services import artefact_new_version
 from audit import backup as backups
 from audit.choices import AuditAction
 from audit.models import AuditChainHead, AuditLog, Backup, Recovery
 from conversations.models import ChatMessage, Session
-from conversations.services import chat_message_add, session_create
 from engagements.models import Engagement, EngagementMember
 from engagements.services import engagement_update
 from records.exceptions import Conflict
 from tests.factories import EngagementFactory, EngagementMemberFactory, UserFactory
-from tests.factories.states import NO_CONFLICT, active_engagement, artefact_in, run_in, upload
+from tests.factories.states import active_engagement
 from workflows.models import WorkflowRun
-from workflows.services import (
-    workflow_run_cancel,
-    workflow_run_complete,
-    workflow_run_delete,
-)
 
 pytestmark = pytest.mark.django_db
 
@@ -71,60 +62,6 @@ def backup_root(settings, tmp_path):
     """Write archives and snapshots of every test to its own folder."""
     settings.BACKUP_ROOT = tmp_path / "backups"
     return settings.BACKUP_ROOT
-
-
-@pytest.fixture
-def built(engagement, actuary, reviewer):
-    """An active engagement with everything in it, reached through the services."""
-    engagement = active_engagement(engagement, actor=actuary)
-    engagement = engagement_update(
-        engagement=engagement, actor=actuary, data={"description": "Year-end reserving, Q4"}
-    )
-    run = run_in(engagement, actor=actuary, start=True)
-    run = workflow_run_complete(run=run, actor=actuary, output_summary={"ibnr": 1234.5})
-    cancelled = run_in(engagement, actor=actuary, name="Abandoned run")
-    cancelled = workflow_run_cancel(run=cancelled, actor=actuary)
-    workflow_run_delete(run=cancelled, actor=actuary)  # soft-deleted rows are kept too
-
-    first = artefact_in(engagement, actor=actuary, workflow_run=run)
-    review = approval_request(
-        approval_type=ApprovalType.ARTEFACT_REVIEW, artefact=first, actor=actuary
-    )
-    approval_approve(
-        approval=review,
-        actor=reviewer,
-        notes="Checked against the ledger",
-        conflict_of_interest_statement=NO_CONFLICT,
-    )
-    second = artefact_new_version(
-        artefact=Artefact.objects.get(pk=first.pk),
-        upload=upload(b"origin,development,value\n2020,12,101\n", "triangle.csv"),
-        actor=actuary,
-    )
-    second_review = approval_request(
-        approval_type=ApprovalType.ARTEFACT_REVIEW, artefact=second, actor=actuary
-    )
-    approval_reject(
-        approval=second_review,
-        actor=reviewer,
-        reason="tail_factor",
-        conflict_of_interest_statement=NO_CONFLICT,
-    )
-
-    session = session_create(actor=actuary, engagement=engagement, title="Tail factors")
-    question = chat_message_add(
-        session=session, role="user", content="Which tail factor?", actor=actuary
-    )
-    chat_message_add(
-        session=Session.objects.get(pk=session.pk),
-        role="assistant",
-        content="1.02, as last year.",
-        actor=actuary,
-        parent=question,
-        metadata={"tokens": 12, "latency": 0.25},
-        agent_runtime=True,
-    )
-    return Engagement.objects.get(pk=engagement.pk)
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from workflows.reserving import (
     reserve_result_xlsx,
     triangle_analysis,
 )
+from workflows.reserving.outputs.workbook import RESULTS_HEADER_ROW
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -81,13 +82,15 @@ def test_reserve_xlsx_is_readable_with_a_totals_row(raa_result):
 
     workbook = load_workbook(io.BytesIO(reserve_result_xlsx(raa_result)))
     assert workbook.sheetnames == ["Reserves", "Development factors", "Options"]
-    rows = list(workbook["Reserves"].iter_rows(values_only=True))
+    # Below the working paper's header block (tests/reserving/test_workbook.py).
+    rows = list(workbook["Reserves"].iter_rows(min_row=RESULTS_HEADER_ROW, values_only=True))
     assert rows[0][:3] == ("Origin", "Development age", "Latest")
     assert len(rows) == 12
     assert rows[-1][0] == "Total"
-    assert rows[-1][5] == pytest.approx(52_135.23, abs=0.01)
+    # Ultimate and IBNR are formulas now; the figures without one stay values.
+    assert rows[-1][5] == f"=SUM(F{RESULTS_HEADER_ROW + 1}:F{RESULTS_HEADER_ROW + 10})"
     assert rows[-1][6] == pytest.approx(26_909.01, abs=0.01)
-    assert workbook["Reserves"].cell(row=12, column=1).font.bold
+    assert workbook["Reserves"].cell(row=RESULTS_HEADER_ROW + 11, column=1).font.bold
     factors = list(workbook["Development factors"].iter_rows(values_only=True))
     assert factors[0][:6] == ("Period", "From age", "To age", "LDF", "CDF", "Source")
     assert factors[-1][:3] == ("120-Ult", 120, "Ult")

@@ -67,6 +67,43 @@ def test_long_header_aliases_are_matched_case_insensitively():
     assert triangle.values == ((100.0, 150.0), (110.0, 160.0), (120.0,))
 
 
+CLIENT_ROWS = b"2020,12,100\n2020,24,150\n2021,12,110\n2021,24,160\n2022,12,120\n"
+
+
+def test_a_client_file_with_camel_case_headers_is_read():
+    triangle = _read(b"AccidentYear,DevMonths,PaidLoss\n" + CLIENT_ROWS, "client.csv")
+    assert triangle.input_layout == "long"
+    assert triangle.values == ((100.0, 150.0), (110.0, 160.0), (120.0,))
+
+
+def test_a_column_mapping_reads_any_headers():
+    data = b"Jahr,Monate,Zahlung\n" + CLIENT_ROWS
+    mapping = {"origin": "JAHR", "development": "Monate", "value": "zahlung"}
+    triangle = _read(data, "client.csv", columns=mapping)
+    assert triangle.input_layout == "long" and triangle.origins == ("2020", "2021", "2022")
+    assert triangle.values == ((100.0, 150.0), (110.0, 160.0), (120.0,))
+
+
+def test_a_bad_column_mapping_names_every_problem_and_the_headers_found():
+    data = b"Jahr,Monate,Zahlung\n" + CLIENT_ROWS
+    mapping = {"origin": "Jahr", "development": "Jahr", "value": "Betrag"}
+    with pytest.raises(TriangleError) as caught:
+        _read(data, "client.csv", columns=mapping)
+    assert [issue.message for issue in caught.value.issues] == [
+        "row 1: the development column is mapped to 'Jahr', already the origin column; "
+        "map each role to its own column",
+        "row 1: the value column is mapped to 'Betrag', which is not a header of the file "
+        "(headers found: 'Jahr', 'Monate', 'Zahlung')",
+    ]
+    assert "a data validation run lists them all" in str(caught.value)
+
+
+def test_a_column_mapping_is_for_the_long_layout():
+    mapping = {"origin": "a", "development": "b", "value": "c"}
+    with pytest.raises(TriangleError, match=r"a column mapping .* is for the long layout"):
+        _read(b"a,b,c\n" + CLIENT_ROWS, "client.csv", layout="wide", columns=mapping)
+
+
 @pytest.mark.parametrize(("measure", "first_value"), [("paid", 60.0), ("incurred", 100.0)])
 def test_long_layout_takes_the_column_of_the_measure(measure, first_value):
     data = (

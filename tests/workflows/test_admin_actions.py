@@ -3,12 +3,14 @@
 import pytest
 from django.urls import reverse
 
+from artefacts.choices import ArtefactType
 from audit.choices import AuditAction
 from engagements.services import engagement_activate, engagement_complete
 from tests.factories import SuperUserFactory
 from tests.factories.states import (
     admin_form_data,
     admin_messages,
+    artefact_in,
     audit_events_since,
     audit_mark,
     database_state,
@@ -50,10 +52,16 @@ def move_url(run, move):
     return reverse("admin:workflows_workflowrun_move", args=(run.pk, move))
 
 
+@pytest.fixture
+def runnable(engagement, actuary):
+    return runnable_run_in(engagement, actor=actuary)
+
+
 @pytest.mark.parametrize(
     ("steps", "shown"),
     [
-        ([], {"queue", "start", "cancel"}),
+        # A custom run is worked on outside the back office: never queued or started here.
+        ([], {"cancel"}),
         ([workflow_run_start], {"pause", "cancel"}),
         ([workflow_run_start, workflow_run_pause], {"resume", "cancel"}),
         ([workflow_run_cancel], set()),
@@ -68,14 +76,37 @@ def test_the_change_page_shows_only_the_moves_valid_now(admin_client, run, actua
         assert (move_url(run, move) in html) == (move in shown), move
 
 
-def test_start_button_records_who_started_the_run(admin_client, admin_user, run):
+def test_a_runnable_run_offers_queue_never_start(admin_client, runnable):
+    html = admin_client.get(change_url(runnable)).content.decode()
+    assert move_url(runnable, "queue") in html and move_url(runnable, "cancel") in html
+    assert move_url(runnable, "start") not in html
+
+
+@pytest.mark.parametrize("kind", ["custom", "runnable"])
+def test_start_is_no_move_of_the_admin(admin_client, run, runnable, kind):
+    target = run if kind == "custom" else runnable
+    before = database_state()
+    assert admin_client.post(move_url(target, "start")).status_code == 404
+    assert database_state() == before
+
+
+def test_start_is_no_admin_action(admin_client):
+    actions = admin_client.get(CHANGELIST).context["action_form"].fields["action"].choices
+    names = {name for name, _label in actions}
+    assert "move_queue" in names and "move_start" not in names
+
+
+def test_queue_button_records_who_queued_the_run(
+    admin_client, admin_user, runnable, django_capture_on_commit_callbacks
+):
     mark = audit_mark()
-    response = admin_client.post(move_url(run, "start"))
+    with django_capture_on_commit_callbacks(execute=False):
+        response = admin_client.post(move_url(runnable, "queue"))
     assert response.status_code == 302
-    run.refresh_from_db()
-    assert run.status == "running" and run.started_by == admin_user
+    runnable.refresh_from_db()
+    assert runnable.status == "queued" and runnable.queued_by == admin_user
     [event] = audit_events_since(mark)
-    assert event.action == AuditAction.WORKFLOW_START and event.user == admin_user
+    assert event.action == AuditAction.WORKFLOW_UPDATE and event.user == admin_user
 
 
 def test_a_refused_move_shows_the_message_and_changes_nothing(admin_client, run):
@@ -103,36 +134,40 @@ def test_the_queue_action_reports_each_refusal(admin_client, engagement, actuary
     assert len(refused) == 1 and refused[0].startswith("Already running: Cannot queue")
 
 
-def test_adding_a_run_goes_through_the_service(admin_client, admin_user, engagement):
+def test_adding_a_run_goes_through_the_service(admin_client, admin_user, engagement, actuary):
+    triangle = artefact_in(engagement, actor=actuary, artefact_type=ArtefactType.TRIANGLE)
     data = admin_form_data(admin_client.get(ADD)) | {
         "engagement": engagement.pk,
-        # A runner type without its inputs is refused (tests/workflows/test_admin_workspace.py).
-        "workflow_type": "custom",
+        "workflow_type": "data_validation",
         "name": "Paid triangle",
         "period": "2025-Q4",
-        "step_count": "3",
-        "input_params": "{}",
-        "metrics": "{}",
+        "triangle_artefact": triangle.pk,
+        "cumulative": "true",
+        "measure": "paid",
     }
     response = admin_client.post(ADD, data)
     assert response.status_code == 302, response.context["adminform"].form.errors
     run = WorkflowRun.objects.get(name="Paid triangle")
     assert run.status == "pending" and run.created_by == admin_user
+    # Set by the service: the runner's step count, the parameters with their defaults.
+    assert run.step_count == 3 and run.input_params["triangle_artefact"] == str(triangle.pk)
     assert run.history.latest().history_change_reason == "Created"
 
 
 def test_adding_a_run_to_a_completed_engagement_is_refused(
     admin_client, engagement, actuary, reviewer
 ):
+    triangle = artefact_in(engagement, actor=actuary, artefact_type=ArtefactType.TRIANGLE)
     engagement = engagement_activate(engagement=engagement, actor=actuary)
     final_sign_off(engagement, requester=actuary, approver=reviewer)
     engagement_complete(engagement=engagement, actor=actuary)
     data = admin_form_data(admin_client.get(ADD)) | {
         "engagement": engagement.pk,
-        "workflow_type": "custom",
+        "workflow_type": "data_validation",
         "name": "Too late",
-        "step_count": "0",
-        "input_params": "{}",
+        "triangle_artefact": triangle.pk,
+        "cumulative": "true",
+        "measure": "paid",
     }
     before = database_state()
     response = admin_client.post(ADD, data)
@@ -142,13 +177,33 @@ def test_adding_a_run_to_a_completed_engagement_is_refused(
     assert database_state() == before
 
 
-def test_a_pending_run_is_edited_through_the_service(admin_client, admin_user, run):
+def test_a_pending_run_is_edited_through_the_service(admin_client, admin_user, runnable):
+    run = runnable
     data = admin_form_data(admin_client.get(change_url(run))) | {"name": "Renamed"}
     response = admin_client.post(change_url(run), data)
-    assert response.status_code == 302
+    assert response.status_code == 302, admin_messages(response)
     run.refresh_from_db()
     assert run.name == "Renamed" and run.updated_by == admin_user
     assert run.history.latest().history_change_reason == "Edited: name"
+
+
+def test_a_run_of_a_type_without_a_runner_is_read_only(admin_client, run):
+    page = admin_client.get(change_url(run))
+    assert "name" not in page.context["adminform"].form.fields
+    assert "triangle_artefact" not in page.context["adminform"].form.fields
+
+
+def test_the_form_offers_only_runnable_types_and_no_internal_fields(admin_client):
+    form = admin_client.get(ADD).context["adminform"].form
+    offered = {value for value, _label in form.fields["workflow_type"].choices if value}
+    assert offered == {
+        "data_validation",
+        "triangle_analysis",
+        "reserve_calculation",
+        "ibnr_estimation",
+    }
+    for internal in ("agent_name", "step_count", "input_params", "metrics", "output_summary"):
+        assert internal not in form.fields, internal
 
 
 def test_a_started_run_is_read_only(admin_client, run, actuary):

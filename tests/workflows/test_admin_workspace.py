@@ -20,7 +20,6 @@ from tests.admin_fixtures import (
     reviewer_client,
 )
 from tests.factories.states import NO_CONFLICT, admin_form_data, admin_messages, database_state
-from workflows.admin import NOT_A_TRIANGLE_WORKFLOW
 from workflows.choices import WorkflowType
 from workflows.implementations.base import Step, WorkflowImplementation
 from workflows.models import WorkflowRun
@@ -171,8 +170,6 @@ class TestReservingForm:
             "engagement": engagement.pk,
             "workflow_type": WorkflowType.RESERVE_CALCULATION,
             "name": "Chain ladder from the form",
-            "input_params": "{}",
-            "step_count": "0",
         }
         return client.post(ADD, data | fields)
 
@@ -237,11 +234,11 @@ class TestReservingForm:
             ({"measure": "incurred"}, "triangle_artefact", "cumulative is required"),
             (
                 {"cumulative": "true", "measure": "paid", "workflow_type": "custom"},
-                "triangle_artefact",
-                NOT_A_TRIANGLE_WORKFLOW.format(workflow_type="custom"),
+                "workflow_type",
+                "Select a valid choice. custom is not one of the available choices.",
             ),
         ],
-        ids=["raa-negative-development", "no-cumulative", "not-a-triangle-workflow"],
+        ids=["raa-negative-development", "no-cumulative", "type-without-a-runner"],
     )
     def test_bad_inputs_are_shown_next_to_the_field(
         self, lead_client, engagement, raa, fields, field, message
@@ -253,16 +250,32 @@ class TestReservingForm:
         assert message in " ".join(errors[field]), errors
         assert database_state() == before
 
-    def test_bad_json_parameters_are_shown_next_to_the_json(self, lead_client, engagement, raa):
+    def test_the_negative_development_refusal_names_the_form_field(
+        self, lead_client, engagement, raa
+    ):
         response = self._post(
-            lead_client,
-            engagement,
-            input_params=f'{{"triangle_artefact": "{raa.pk}", "cumulative": true, '
-            '"measure": "paid", "colour": "blue"}',
+            lead_client, engagement, triangle_artefact=raa.pk, cumulative="true", measure="paid"
         )
-        assert response.status_code == 200
-        [error] = response.context["adminform"].form.errors["input_params"]
-        assert "unknown parameter(s) colour" in error
+        [error] = response.context["adminform"].form.errors["triangle_artefact"]
+        assert "tick “Allow negative development”" in error
+        assert "input_params" not in error and "validate_triangle" not in error
+
+    def test_a_triangle_is_required(self, lead_client, engagement):
+        response = self._post(lead_client, engagement, cumulative="true", measure="paid")
+        [error] = response.context["adminform"].form.errors["triangle_artefact"]
+        assert error == "Choose the triangle a reserve_calculation run reads."
+
+    def test_only_uploaded_triangles_in_use_are_offered(
+        self, lead_client, engagement, genins, raa, completed, actuary
+    ):
+        csv_file = upload_triangle(engagement, actor=actuary, content=sample_csv("raa"))
+        csv_file.artefact_type = "csv"
+        csv_file.save(update_fields=["artefact_type"])
+        form = lead_client.get(f"{ADD}?engagement={engagement.pk}").context["adminform"].form
+        offered = set(form.fields["triangle_artefact"].queryset)
+        assert offered == {genins, raa}
+        outputs = set(completed.artefacts.all())
+        assert outputs and not outputs & offered
 
     def test_the_triangles_offered_are_this_engagements(
         self, lead_client, engagement, genins, outsider_engagement, outsider
@@ -288,6 +301,34 @@ class TestReservingForm:
         assert run.input_params["tail_factor"] == 1.1
         assert run.history.latest().history_change_reason == "Edited: input_params"
 
-    def test_the_form_lists_the_parameters_each_type_takes(self, lead_client):
-        html = lead_client.get(ADD).content.decode()
-        assert "reserve_calculation: triangle_artefact, layout, cumulative" in html
+
+def test_the_run_list_shows_method_ultimate_and_ibnr(
+    lead_client, engagement, lead, django_assert_max_num_queries
+):
+    from tests.factories.states import run_in
+    from workflows.services import workflow_run_complete
+
+    def reported(number):
+        run = run_in(engagement, actor=lead, start=True, name=f"Reserves {number}")
+        summary = {
+            "method": "bornhuetter_ferguson",
+            "totals": {"latest": 1000.0, "ultimate": 1_234_567.4 + number, "ibnr": 98_765.0},
+        }
+        return workflow_run_complete(run=run, actor=lead, output_summary=summary)
+
+    url = reverse("admin:workflows_workflowrun_changelist")
+    reported(0)
+    lead_client.get(url)
+    with django_assert_max_num_queries(12) as few:
+        lead_client.get(url)
+    for number in range(1, 30):
+        reported(number)
+    run_in(engagement, actor=lead, name="Not run yet")
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        response = lead_client.get(url)
+    html = response.content.decode()
+    for heading in ("Method", "Ultimate", "IBNR"):
+        assert f">{heading}</a>" in html or f">{heading}</span>" in html
+    assert '<td class="field-result_method">Bornhuetter-Ferguson</td>' in html
+    assert "1,234,567" in html and "98,765" in html
+    assert html.count('<td class="field-result_ibnr">—</td>') == 1

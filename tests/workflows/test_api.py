@@ -42,6 +42,7 @@ from tests.factories.states import (
 from workflows.models import WorkflowRun
 from workflows.services import (
     workflow_run_cancel,
+    workflow_run_complete,
     workflow_run_fail,
     workflow_run_pause,
     workflow_run_queue,
@@ -491,3 +492,54 @@ def test_list_runs_a_fixed_number_of_queries(
             lambda s=page_size: lead_client.get(RUNS, {"page_size": s})
         )
     assert counts[1] == counts[100]
+
+
+# --- the headline figures of the run lists ----------------------------------------------------
+
+
+def reported_reserves(engagement, lead, number: int) -> WorkflowRun:
+    """Return a run done elsewhere that reported reserving totals (a chain ladder)."""
+    run = run_in(engagement, actor=lead, start=True, name=f"Reserves {number}")
+    summary = {
+        "method": "chain_ladder",
+        "measure": "paid",
+        "totals": {"latest": 1000.0 + number, "ultimate": 1500.0 + number, "ibnr": 500},
+    }
+    return workflow_run_complete(run=run, actor=lead, output_summary=summary)
+
+
+def test_the_list_shows_method_ultimate_and_ibnr(
+    engagement, lead, lead_client, django_assert_max_num_queries
+):
+    from tests.openapi_shapes import assert_shape
+
+    for number in range(20):
+        reported_reserves(engagement, lead, number)
+    other = run_in(engagement, actor=lead, name="No results")
+    counts = {}
+    for page_size in (1, 21):
+        with django_assert_max_num_queries(6):
+            rows = results(lead_client.get(RUNS, {"page_size": page_size, "ordering": "name"}))
+        counts[page_size] = count_queries(
+            lambda s=page_size: lead_client.get(RUNS, {"page_size": s})
+        )
+    assert counts[1] == counts[21]
+    by_name = {row["name"]: row["result_headline"] for row in rows}
+    assert by_name["No results"] is None
+    assert by_name["Reserves 7"] == {
+        "method": "chain_ladder",
+        "measure": "paid",
+        "latest": 1007.0,
+        "ultimate": 1507.0,
+        "ibnr": 500.0,
+    }
+    assert_shape(by_name["Reserves 7"], "RunResultHeadline", complete=True)
+    detail = lead_client.get(f"{RUNS}{other.pk}/").json()
+    assert detail["result_headline"] is None
+
+
+def test_a_summary_without_numeric_totals_has_no_headline(engagement, lead, lead_client):
+    run = run_in(engagement, actor=lead, start=True)
+    summary = {"totals": {"latest": "a lot", "ultimate": 2, "ibnr": 1}}
+    run = workflow_run_complete(run=run, actor=lead, output_summary=summary)
+    assert lead_client.get(f"{RUNS}{run.pk}/").json()["result_headline"] is None

@@ -24,9 +24,11 @@ from artefacts.services import ACCESS_PREVIEW, artefact_open_for_download
 from engagements.selectors import scope_to_user
 from records.exceptions import DomainError
 
-from ..choices import WorkflowType
+from ..choices import WorkflowStatus, WorkflowType
 from ..models import ReplayRecord, WorkflowRun
 from ..registry import implementation_for
+from ..working_papers import APPROVED, WORKFLOW_APPROVAL
+from .working_paper import WorkingPaperView, working_paper_for
 
 # The header of the reserving results CSV (workflows.reserving.outputs.RESERVE_COLUMNS).
 RESERVE_CSV_HEADER = ("origin", "development_age", "latest", "cdf", "ultimate", "ibnr")
@@ -86,6 +88,19 @@ class RunDetails:
     provenance: ProvenanceView | None = None
     replays: list[ReplayView] = field(default_factory=list)
     more_replays: bool = False
+    # Reserving runs: the working paper (triangle to reserves), or why it is not shown.
+    working_paper: WorkingPaperView | None = None
+    working_paper_problem: str = ""
+    # The steps' own time, apart from the time the run waited for its approval.
+    compute_time: str = ""
+    approval_wait: str = ""
+
+    @property
+    def run_approved(self) -> bool:
+        """Return whether the run's workflow approval was given (its working paper: APPROVED)."""
+        return any(
+            a.approval_type == WORKFLOW_APPROVAL and a.status == APPROVED for a in self.approvals
+        )
 
 
 @dataclass
@@ -126,8 +141,16 @@ def run_details(run: WorkflowRun, request) -> RunDetails:
         run.replays.select_related("replayed_by").order_by("-replayed_at")[: REPLAYS_SHOWN + 1]
     )
     reserve_table, problem = None, ""
+    paper, paper_problem = None, ""
     if run.workflow_type in RESERVING_TYPES and summary.get("totals"):
         reserve_table, problem = _reserve_table(artefacts, request)
+        if summary.get("development_factors") and summary.get("origins"):
+            paper, paper_problem = working_paper_for(run, summary, request)
+    approvals = list(
+        run.approvals.select_related("requested_by", "approver", "designated_approver").order_by(
+            "-requested_at"
+        )
+    )
     error = run.error_details if isinstance(run.error_details, dict) else None
     shown_error_keys = {"step", "step_label", "step_number", "step_count", "message"}
     shown_error_keys |= {"exception_type", "traceback"}
@@ -145,17 +168,43 @@ def run_details(run: WorkflowRun, request) -> RunDetails:
         warnings=[str(w) for w in summary.get("warnings") or ()],
         charts=charts,
         results=[a for a in artefacts if a not in charts],
-        approvals=list(
-            run.approvals.select_related(
-                "requested_by", "approver", "designated_approver"
-            ).order_by("-requested_at")
-        ),
+        approvals=approvals,
         error=error,
         error_extra=[(k, v) for k, v in (error or {}).items() if k not in shown_error_keys],
         provenance=_provenance(run, request),
         replays=[_replay_view(record) for record in replays[:REPLAYS_SHOWN]],
         more_replays=len(replays) > REPLAYS_SHOWN,
+        working_paper=paper,
+        working_paper_problem=paper_problem,
+        compute_time=_compute_time(run),
+        approval_wait=_approval_wait(run, approvals),
     )
+
+
+def _compute_time(run: WorkflowRun) -> str:
+    """Return the time the run's steps took (their sum), whatever it waited for after."""
+    metrics = run.metrics if isinstance(run.metrics, dict) else {}
+    seconds = [
+        step.get("seconds")
+        for step in metrics.get("steps") or ()
+        if isinstance(step, dict) and isinstance(step.get("seconds"), int | float)
+    ]
+    return _seconds_text(sum(seconds)) if seconds else ""
+
+
+def _approval_wait(run: WorkflowRun, approvals: list[models.Model]) -> str:
+    """Return how long the run waited (or has waited so far) for its workflow approval."""
+    waits = [a for a in approvals if a.approval_type == WORKFLOW_APPROVAL]
+    if not waits:
+        return ""
+    approval = waits[0]
+    end = approval.reviewed_at or (
+        timezone.now() if run.status == WorkflowStatus.WAITING_APPROVAL else None
+    )
+    if end is None:
+        return ""
+    text = _seconds_text(max((end - approval.requested_at).total_seconds(), 0.0))
+    return text if approval.reviewed_at else f"{text} so far"
 
 
 def _provenance(run: WorkflowRun, request) -> ProvenanceView | None:

@@ -1,9 +1,14 @@
 """Admin for workflow runs: create, edit, replay and move them through `workflows.services`.
 
-The reserving inputs have their own form fields; other types take input_params as
-JSON. The change page (`run_page`) shows the run as an actuary reads it, with a
-Replay button that re-runs it through `workflow_run_replay` and says whether every
-output matched.
+The form offers only the types the back office runs (`workflows.registry`), and their
+inputs as fields that make the run's input_params: the triangle (an uploaded triangle
+of the run's engagement, never a run's output) and how to read it. Internal fields
+(the agent's name, the step count, the raw JSON) are not on the form: the services
+and the runner set them. Queue is offered only for the types the runner executes, and
+Start never: the runner starts such a run, and a type without a runner is worked on
+outside the back office and reported through the API. The change page (`run_page`)
+shows the run as an actuary reads it, with a Replay button that re-runs it through
+`workflow_run_replay` and says whether every output matched.
 """
 
 from __future__ import annotations
@@ -13,8 +18,12 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect
+from django.urls import path, reverse
+from django.utils.text import slugify
 
-from artefacts.choices import ArtefactType
 from artefacts.models import Artefact
 from engagements.selectors import scope_to_user
 from records.admin import (
@@ -28,10 +37,12 @@ from records.admin import (
 )
 from records.exceptions import InvalidInput
 
-from ..choices import WorkflowStatus
+from ..choices import WorkflowStatus, WorkflowType
 from ..models import ReplayRecord, WorkflowRun
-from ..registry import implementation_for, runnable_types, validate_input_params
+from ..registry import implementation_for, runnable_types
 from ..reserving import AVERAGES, LAYOUTS, MEASURES
+from ..reserving.triangles import MSG_NEGATIVE_HINT, MSG_NEGATIVE_HINT_FORM
+from ..selectors import triangle_inputs
 from ..services import (
     EDITABLE_FIELDS,
     EDITABLE_STATUSES,
@@ -42,10 +53,12 @@ from ..services import (
     workflow_run_queue,
     workflow_run_replay,
     workflow_run_resume,
-    workflow_run_start,
     workflow_run_update,
 )
-from .run_page import run_details
+from ..working_papers import run_working_paper_xlsx
+from .new_analysis import AnalysisViews, rerun_url, run_status
+from .run_page import RESERVING_TYPES, run_details
+from .working_paper import read_run_triangle
 
 # The reserving inputs offered as form fields, in the order the form shows them.
 RESERVING_FIELDS = (
@@ -57,29 +70,40 @@ RESERVING_FIELDS = (
     "average",
     "tail_factor",
 )
-# Artefacts a triangle may be read from (CSV or Excel files).
-TRIANGLE_ARTEFACT_TYPES = (
-    ArtefactType.TRIANGLE,
-    ArtefactType.CSV,
-    ArtefactType.EXCEL,
-    ArtefactType.DATA_FILE,
-)
+# The run fields on the form: the reserving inputs make input_params, the services and
+# the runner set the rest (agent_name, step_count).
+FORM_FIELDS = ("engagement", "workflow_type", "name", "description", "period")
 CUMULATIVE_CHOICES = (("", "---------"), ("true", "cumulative"), ("false", "incremental"))
 
 TRIANGLE_HELP = (
-    "Reserving workflows: the triangle (CSV or Excel) to read, from this engagement. "
-    "When chosen, the fields below make the input parameters (the JSON is ignored)."
+    "The triangle (CSV or Excel) to read: a triangle uploaded to this engagement as "
+    "input data (upload one with the artefact type Triangle)."
 )
+TYPE_HELP = (
+    "The analyses the back office runs. To compare methods or make selections, start "
+    "from “New reserving analysis” on the engagement page."
+)
+TRIANGLE_REQUIRED = "Choose the triangle a {workflow_type} run reads."
 TAIL_FACTOR_HELP = (
     "Reserve calculation and IBNR estimation: a factor of at least 1; empty: no tail."
 )
 AVERAGE_HELP = "Reserve calculation and IBNR estimation: how age-to-age factors are averaged."
 NEGATIVE_HELP = "Accept decreases of cumulative values (e.g. salvage, RAA's 1982 at 72–84)."
-PARAMS_HELP_INTRO = "Other types: the parameters as a JSON object. Parameters each type takes: "
 NOT_A_TRIANGLE_WORKFLOW = (
-    "A {workflow_type} run reads no triangle: leave the reserving fields empty and give "
-    "its input parameters as JSON."
+    "A {workflow_type} run reads no triangle: leave the reserving fields empty."
 )
+
+NO_WORKING_PAPER = "This run has no working paper (only reserving runs with results do)."
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+# How the run list names a reserving method.
+METHOD_LABELS = {
+    "chain_ladder": "Chain ladder",
+    "bornhuetter_ferguson": "Bornhuetter-Ferguson",
+    "benktander": "Benktander",
+    "cape_cod": "Cape Cod",
+    "bootstrap_odp": "ODP bootstrap",
+}
 
 # Runs the back office can re-execute: they produced their results and recorded provenance.
 REPLAYABLE_STATUSES = frozenset({WorkflowStatus.COMPLETED, WorkflowStatus.WAITING_APPROVAL})
@@ -91,14 +115,14 @@ REPLAY_MISMATCHED = "Replay of workflow run “{run}”: did not match — {prob
 REPLAY_OUTPUTS_DIFFER = "{names} differ from the stored artefacts (see the replay below)."
 
 
-def expected_parameters_help() -> str:
-    """Return which parameters each runnable workflow type takes (for the form's help)."""
-    parts = []
-    for workflow_type in runnable_types():
-        implementation = implementation_for(workflow_type)
-        accepted = getattr(implementation, "accepted_params", ())
-        parts.append(f"{workflow_type}: {', '.join(accepted) or 'none'}")
-    return PARAMS_HELP_INTRO + "; ".join(parts) + "."
+def is_runnable(run: WorkflowRun) -> bool:
+    """Return whether the runner executes runs of this type (only those are ever queued)."""
+    return implementation_for(run.workflow_type) is not None
+
+
+def can_queue(run: WorkflowRun) -> bool:
+    """Return whether Queue is offered: a pending run of a type the runner executes."""
+    return is_runnable(run) and "queue" in run.available_moves()
 
 
 class WorkflowRunForm(forms.ModelForm):
@@ -130,10 +154,12 @@ class WorkflowRunForm(forms.ModelForm):
 
     class Meta:
         model = WorkflowRun
-        fields = ("engagement", *sorted(EDITABLE_FIELDS))
+        fields = FORM_FIELDS
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if "workflow_type" in self.fields:
+            self._offer_runnable_types()
         if "triangle_artefact" not in self.fields:
             return
         chooser = self.fields["triangle_artefact"]
@@ -148,21 +174,39 @@ class WorkflowRunForm(forms.ModelForm):
                 if value is not None:
                     self.initial[name] = value
 
+    def _offer_runnable_types(self) -> None:
+        """Offer only the types the runner executes (and the run's own, if it is another)."""
+        field = self.fields["workflow_type"]
+        offered = set(runnable_types())
+        if not self.instance._state.adding:
+            offered.add(self.instance.workflow_type)
+        field.choices = [("", "---------")] + [
+            (value, label) for value, label in WorkflowType.choices if value in offered
+        ]
+        field.help_text = TYPE_HELP
+
     def clean(self):
         cleaned_data = super().clean()
         workflow_type = cleaned_data.get("workflow_type") or self.instance.workflow_type
-        used_fields = set(RESERVING_FIELDS) & set(self.changed_data)
-        if used_fields and cleaned_data.get("triangle_artefact") is not None:
-            implementation = implementation_for(workflow_type)
-            accepted = getattr(implementation, "accepted_params", ())
-            if "triangle_artefact" not in accepted:
+        implementation = implementation_for(workflow_type)
+        accepted = getattr(implementation, "accepted_params", ())
+        triangle = cleaned_data.get("triangle_artefact")
+        if "triangle_artefact" not in self.fields:
+            return cleaned_data
+        if "triangle_artefact" not in accepted:
+            if triangle is not None:
                 self.add_error(
                     "triangle_artefact",
                     NOT_A_TRIANGLE_WORKFLOW.format(workflow_type=workflow_type),
                 )
-                return cleaned_data
-            cleaned_data["input_params"] = self._reserving_params(cleaned_data, accepted)
-        self._check_params(cleaned_data, workflow_type, error_field=self._error_field(used_fields))
+            return cleaned_data
+        if triangle is None:
+            self.add_error(
+                "triangle_artefact", TRIANGLE_REQUIRED.format(workflow_type=workflow_type)
+            )
+            return cleaned_data
+        cleaned_data["input_params"] = self._reserving_params(cleaned_data, accepted)
+        self._check_params(cleaned_data, workflow_type)
         return cleaned_data
 
     def _reserving_params(self, data, accepted) -> dict[str, Any]:
@@ -182,23 +226,17 @@ class WorkflowRunForm(forms.ModelForm):
         }
         return {name: value for name, value in params.items() if name in accepted}
 
-    def _error_field(self, used_fields) -> str:
-        return "triangle_artefact" if used_fields else "input_params"
-
-    def _check_params(self, data, workflow_type, *, error_field) -> None:
-        """Report bad inputs next to their field, in the words the services would use."""
-        params = data.get("input_params")
+    def _check_params(self, data, workflow_type) -> None:
+        """Report bad inputs next to the triangle, in the words the services would use."""
         engagement = data.get("engagement") or getattr(self.instance, "engagement", None)
-        if not params or engagement is None or implementation_for(workflow_type) is None:
+        if engagement is None:
             return
-        if error_field not in self.fields:
-            error_field = None
+        implementation = implementation_for(workflow_type)
         try:
-            data["input_params"] = validate_input_params(
-                workflow_type=workflow_type, input_params=params, engagement=engagement
-            )
+            data["input_params"] = implementation.validate_params(data["input_params"], engagement)
         except InvalidInput as error:
-            self.add_error(error_field, error.message)
+            message = error.message.replace(MSG_NEGATIVE_HINT, MSG_NEGATIVE_HINT_FORM)
+            self.add_error("triangle_artefact", message)
 
 
 def _triangle_label(artefact: Artefact) -> str:
@@ -236,7 +274,9 @@ class WorkflowRunAdmin(ServiceAdminMixin, RecordAdmin):
         "progress",
         "started_at",
         "completed_at",
-        "agent_name",
+        "result_method",
+        "result_ultimate",
+        "result_ibnr",
     )
     list_filter = ("status", "workflow_type", EngagementListFilter, "agent_name")
     search_fields = ("name", "description", "period", "engagement__name", "engagement__client_code")
@@ -250,16 +290,12 @@ class WorkflowRunAdmin(ServiceAdminMixin, RecordAdmin):
         "queued_by",
         "completed_at",
         "current_step",
-        "output_summary",
         "error_message",
-        "error_details",
-        "metrics",
     )
 
     service_object_argument = "run"
     service_moves = (
-        AdminMove("queue", "Queue", workflow_run_queue),
-        AdminMove("start", "Start", workflow_run_start),
+        AdminMove("queue", "Queue", workflow_run_queue, available=can_queue),
         AdminMove("pause", "Pause", workflow_run_pause),
         AdminMove("resume", "Resume", workflow_run_resume),
         AdminMove("cancel", "Cancel", workflow_run_cancel),
@@ -278,8 +314,56 @@ class WorkflowRunAdmin(ServiceAdminMixin, RecordAdmin):
     def progress(self, obj):
         return f"{obj.progress_percent}%"
 
+    # The reserving headline, read from the output summary each listed run already holds.
+    @admin.display(description="method")
+    def result_method(self, obj):
+        headline = obj.result_headline
+        if headline is None or not headline["method"]:
+            return "—"
+        return METHOD_LABELS.get(headline["method"], headline["method"])
+
+    @admin.display(description="ultimate")
+    def result_ultimate(self, obj):
+        headline = obj.result_headline
+        return "—" if headline is None else f"{headline['ultimate']:,.0f}"
+
+    @admin.display(description="IBNR")
+    def result_ibnr(self, obj):
+        headline = obj.result_headline
+        return "—" if headline is None else f"{headline['ibnr']:,.0f}"
+
     def get_queryset(self, request):
         return scope_to_user(super().get_queryset(request), request.user)
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "<path:object_id>/working-paper/",
+                self.admin_site.admin_view(self.working_paper_view),
+                name="{}_{}_working_paper".format(*info),
+            ),
+            # The guided analysis, re-runs and the live status (`new_analysis`).
+            *AnalysisViews(self).urls(),
+            *super().get_urls(),
+        ]
+
+    def working_paper_view(self, request, object_id):
+        """Download the run's Excel working paper, written now with the run's current status."""
+        run = self.get_object(request, unquote(object_id))
+        if run is None or not self.has_view_permission(request, run):
+            raise Http404(NO_WORKING_PAPER)
+        summary = run.output_summary if isinstance(run.output_summary, dict) else {}
+        if run.workflow_type not in RESERVING_TYPES or not summary.get("development_factors"):
+            raise Http404(NO_WORKING_PAPER)
+        triangle, problem = read_run_triangle(run, summary, request)
+        if triangle is None:
+            messages.error(request, problem)
+            return redirect(reverse("admin:workflows_workflowrun_change", args=(run.pk,)))
+        response = HttpResponse(run_working_paper_xlsx(run, triangle), content_type=XLSX_TYPE)
+        name = slugify(run.name)[:80] or "run"
+        response["Content-Disposition"] = f'attachment; filename="working_paper_{name}.xlsx"'
+        return response
 
     def get_fieldsets(self, request, obj=None):
         editable = obj is None or obj.status in EDITABLE_STATUSES
@@ -289,27 +373,16 @@ class WorkflowRunAdmin(ServiceAdminMixin, RecordAdmin):
             "name",
             "description",
             "period",
-            "agent_name",
             "status",
         )
         fieldsets = [(None, {"fields": run})]
-        if editable:
+        if editable and (obj is None or is_runnable(obj)):
             fieldsets.append(
                 (
                     "Reserving inputs",
                     {
                         "fields": RESERVING_FIELDS,
-                        "description": "For triangle_analysis, reserve_calculation, "
-                        "ibnr_estimation and data_validation runs.",
-                    },
-                )
-            )
-            fieldsets.append(
-                (
-                    "Input parameters",
-                    {
-                        "fields": ("input_params", "step_count"),
-                        "description": expected_parameters_help(),
+                        "description": "The triangle the run reads and how to read it.",
                     },
                 )
             )
@@ -328,26 +401,31 @@ class WorkflowRunAdmin(ServiceAdminMixin, RecordAdmin):
             return readonly
         # A run stays in its engagement; once started, its record is kept as it ran.
         extra = ["engagement"]
-        if obj.status not in EDITABLE_STATUSES:
-            extra += sorted(EDITABLE_FIELDS)
+        if obj.status not in EDITABLE_STATUSES or not is_runnable(obj):
+            # A type without a runner is defined by whoever works on it (the API).
+            extra += [name for name in FORM_FIELDS if name in EDITABLE_FIELDS]
         return (*readonly, *(f for f in extra if f not in readonly))
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
-        if "triangle_artefact" not in form.base_fields:
-            return form
-        choices = scope_to_user(
-            Artefact.objects.filter(artefact_type__in=TRIANGLE_ARTEFACT_TYPES), request.user
-        ).select_related("engagement")
+        if obj is not None and (obj.status not in EDITABLE_STATUSES or not is_runnable(obj)):
+            # Nothing to edit: the reserving fields (declared, so always there) go too.
+            fixed = type(form.__name__, (form,), {})
+            fixed.base_fields = {
+                name: field
+                for name, field in form.base_fields.items()
+                if name not in RESERVING_FIELDS
+            }
+            return fixed
         engagement_id = obj.engagement_id if obj is not None else _engagement_id_of(request)
-        if engagement_id is not None:
-            choices = choices.filter(engagement_id=engagement_id)
-        choices = choices.order_by("engagement__client_code", "-created_at")
+        choices = triangle_inputs(engagement_id, request.user)
         return type(form.__name__, (form,), {"triangle_choices": choices})
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None and not add:
             context["run_details"] = run_details(obj, request)
+            context["run_status"] = run_status(obj)
+            context["rerun_url"] = rerun_url(obj, request.user)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def save_model(self, request, obj, form, change):
@@ -360,8 +438,8 @@ class WorkflowRunAdmin(ServiceAdminMixin, RecordAdmin):
         else:
             data = changed_data(form, EDITABLE_FIELDS)
             params = form.cleaned_data.get("input_params")
-            # Made from the reserving fields: the JSON field itself did not change.
-            if "input_params" in form.fields and params != form.initial.get("input_params"):
+            # Made from the reserving fields: saved when they change the parameters.
+            if params is not None and params != obj.input_params:
                 data["input_params"] = params
             if not data:
                 return

@@ -389,6 +389,18 @@ class ReportedOutputSummaryShape(OpenShape):
     """
 
 
+class RunResultHeadlineShape(Shape):
+    """A reserving run's headline figures, from its output summary: method and totals."""
+
+    method = serializers.CharField(
+        allow_null=True, help_text="The reserving method (chain_ladder, bornhuetter_ferguson, …)."
+    )
+    measure = serializers.CharField(allow_null=True, help_text="paid or incurred.")
+    latest = serializers.FloatField(help_text="Total of the latest diagonal.")
+    ultimate = serializers.FloatField(help_text="Total estimated ultimate.")
+    ibnr = serializers.FloatField(help_text="Total IBNR: ultimate minus latest.")
+
+
 # The runner's types first: a client tries them in order, the open object last.
 OUTPUT_SUMMARY_SHAPES = (
     ReservingRunSummaryShape,

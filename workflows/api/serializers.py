@@ -19,6 +19,7 @@ from .results import (
     ReplayInputShape,
     ReplayOutputShape,
     RunProvenanceShape,
+    RunResultHeadlineShape,
     WorkflowRunMetricsShape,
 )
 
@@ -64,6 +65,12 @@ class WorkflowRunSerializer(RecordSerializer):
         "TriangleAnalysisSummary, DataValidationSummary); for work done elsewhere, what was "
         "reported. Null until there are results.",
     )
+    result_headline = ShapeField(
+        RunResultHeadlineShape,
+        allow_null=True,
+        help_text="For reserving runs with results: the method and the total latest, ultimate "
+        "and IBNR, read from output_summary (what the run lists show). Null otherwise.",
+    )
     error_details = ShapeField(
         ERROR_DETAILS_SHAPES,
         allow_null=True,
@@ -98,6 +105,7 @@ class WorkflowRunSerializer(RecordSerializer):
             "duration_seconds",
             "input_params",
             "output_summary",
+            "result_headline",
             "error_message",
             "error_details",
             "agent_name",

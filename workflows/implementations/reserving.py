@@ -8,12 +8,14 @@ and looks up what they name (the triangle, the exposure, the prior run).
 
 input_params (all workflows): ``triangle_artefact`` (artefact id, required),
 ``cumulative`` (bool, required), ``measure`` (paid or incurred, required), ``layout``
-(long, wide or auto; default auto), ``allow_negative_development`` (bool; default true
-for the reserving computations, which then warn naming the cell; false for data
-validation, which reports it as a failed check). Reserve calculation and IBNR
-estimation also take the reserving choices of `workflows.reserving.RESERVING_PARAMS`
-(method, averages, exclusions, selected factors, tail, exposure, a-priori loss ratio,
-bootstrap settings, prior run): see docs/reserving-methods.md.
+(long, wide or auto; default auto), ``columns`` (the long layout's origin,
+development and value columns by the file's own headers; optional),
+``allow_negative_development`` (bool; default true for the reserving computations,
+which then warn naming the cell; false for data validation, which reports it as a
+failed check). Reserve calculation and IBNR estimation also take the reserving
+choices of `workflows.reserving.RESERVING_PARAMS` (method, averages, exclusions,
+selected factors, tail, exposure, a-priori loss ratio, bootstrap settings, prior
+run): see docs/reserving-methods.md.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from artefacts.choices import ArtefactType
 from records.exceptions import InvalidInput
 from workflows.reserving import ReservingInputError, check_against_triangle, validate_triangle
+from workflows.working_papers import working_paper_header
 
 from .base import Step, WorkflowImplementation
 from .reserving_inputs import (
@@ -133,6 +136,7 @@ class DataValidation(TriangleWorkflow):
             cumulative=self.params["cumulative"],
             measure=self.params["measure"],
             allow_negative_development=self.params["allow_negative_development"],
+            columns=self.params.get("columns"),
         )
 
     def write_report(self) -> None:
@@ -379,13 +383,17 @@ class ReserveCalculation(TriangleWorkflow):
             "and totals.",
             metadata=self.input_metadata(),
         )
+        # A draft: the approval comes after; the run page's download says APPROVED once given.
         self.store_artefact(
-            reserve_result_xlsx(self.result),
+            reserve_result_xlsx(
+                self.result, triangle=self.triangle, header=working_paper_header(self.run)
+            ),
             file_name=f"{self.file_stem}_reserves.xlsx",
             artefact_type=ArtefactType.EXCEL,
             name=self.artefact_name(f"{name} reserves (Excel)"),
-            description="Reserves by origin, development factors and their sources, the "
-            "options used, and (when used) excluded points, actual vs expected, simulation.",
+            description="The working paper: a header (client, valuation date, run, author, "
+            "DRAFT), the triangle, link ratios with the points left out, averages and "
+            "selections with reasons, reserves with live formulas, options and provenance.",
             metadata=self.input_metadata(),
         )
 

@@ -45,7 +45,10 @@ TRIANGLE_PARAMS = (
     "cumulative",
     "measure",
     "allow_negative_development",
+    "columns",
 )
+# The roles a column mapping names, for a long-layout file with its own headers.
+COLUMN_ROLES = ("origin", "development", "value")
 RESERVE_PARAMS = (*TRIANGLE_PARAMS, *RESERVING_PARAMS)
 # The workflow types whose completed runs a reserve calculation may compare with.
 RESERVING_RUN_TYPES = ("reserve_calculation", "ibnr_estimation")
@@ -74,6 +77,12 @@ TRIANGLE_INVALID = (
     "Triangle artefact “{artefact}” ({file_name}) is not a usable triangle: {problem}"
 )
 EXPOSURE_INVALID = "exposure_artefact: “{artefact}” ({file_name}) cannot be used: {problem}"
+COLUMNS_INVALID = (
+    "columns must map origin, development and value to the file's headers, e.g. "
+    '{{"origin": "AccidentYear", "development": "DevMonths", "value": "PaidLoss"}}, '
+    "not {value!r}."
+)
+COLUMNS_WIDE = "columns maps the columns of a long layout; it cannot be given with layout wide."
 PRIOR_ID_INVALID = "prior_run must be the id (a UUID) of a completed reserving run, not {value!r}."
 PRIOR_NOT_FOUND = (
     "prior_run: client {client} has no reserving run {value} (it does not exist, was "
@@ -103,7 +112,7 @@ def triangle_options(
         raise InvalidInput(
             PARAM_REQUIRED.format(name="triangle_artefact", help=TRIANGLE_ARTEFACT_HELP)
         )
-    return {
+    options = {
         "triangle_artefact": input_params["triangle_artefact"],
         "layout": choice_param(input_params, "layout", LAYOUTS, default="auto"),
         "cumulative": boolean_param(input_params, "cumulative", default=None, help=CUMULATIVE_HELP),
@@ -112,6 +121,26 @@ def triangle_options(
             input_params, "allow_negative_development", default=allow_negative_default
         ),
     }
+    # Kept only when given: the runs made before mappings keep their parameter hashes.
+    columns = column_mapping(input_params.get("columns"))
+    if columns is not None:
+        if options["layout"] == "wide":
+            raise InvalidInput(COLUMNS_WIDE)
+        options["columns"] = columns
+    return options
+
+
+def column_mapping(value: Any) -> dict[str, str] | None:
+    """Return the column mapping (role → the file's header), or None when none is given."""
+    if value is None:
+        return None
+    if (
+        not isinstance(value, dict)
+        or set(value) != set(COLUMN_ROLES)
+        or not all(isinstance(name, str) and name.strip() for name in value.values())
+    ):
+        raise InvalidInput(COLUMNS_INVALID.format(value=value))
+    return {role: value[role].strip() for role in COLUMN_ROLES}
 
 
 def engagement_artefact(param: str, value: Any, engagement: Engagement) -> Artefact:
@@ -177,6 +206,7 @@ def parse_triangle(data: bytes, artefact: Artefact, params: dict[str, Any]) -> T
             cumulative=params["cumulative"],
             measure=params["measure"],
             allow_negative_development=params["allow_negative_development"],
+            columns=params.get("columns"),
         )
     except TriangleError as error:
         raise InvalidInput(

@@ -1,4 +1,4 @@
-"""Every write to workflow runs (`runs`), and their replays (`replay`)."""
+"""Every write to workflow runs (`runs`), their replays (`replay`), and re-runs (`reruns`)."""
 
 from .replay import (
     ACCESS_REPLAY_INPUT,
@@ -13,11 +13,19 @@ from .replay import (
     REPLAY_PARAMETERS_CHANGED,
     workflow_run_replay,
 )
+from .reruns import (
+    RERUN_DESCRIPTION,
+    RERUN_NOT_RUNNABLE,
+    RERUN_UNCHANGED,
+    workflow_run_rerun,
+    workflow_run_submit,
+)
 from .runs import (
     EDITABLE_FIELDS,
     EDITABLE_STATUSES,
     NEW_RUNS,
     NOT_EDITABLE_REASON,
+    RERUN_ELSEWHERE,
     RUN_AWAITS_APPROVAL,
     RUN_ERROR_REQUIRED,
     RUN_NOT_DELETABLE,
@@ -66,6 +74,10 @@ __all__ = [
     "REPLAY_NOT_RUNNABLE",
     "REPLAY_NO_PROVENANCE",
     "REPLAY_PARAMETERS_CHANGED",
+    "RERUN_DESCRIPTION",
+    "RERUN_ELSEWHERE",
+    "RERUN_NOT_RUNNABLE",
+    "RERUN_UNCHANGED",
     "RUNNER_RECORDS",
     "RUNNER_STARTS",
     "RUN_AWAITS_APPROVAL",
@@ -94,8 +106,10 @@ __all__ = [
     "workflow_run_queue",
     "workflow_run_record_provenance",
     "workflow_run_replay",
+    "workflow_run_rerun",
     "workflow_run_resume",
     "workflow_run_start",
+    "workflow_run_submit",
     "workflow_run_update",
     "workflow_run_update_progress",
 ]

@@ -116,6 +116,10 @@ RUN_PROVENANCE_RECORDED = (
     "The provenance of workflow run “{run}” is already recorded: it is what the run ran "
     "with, and it never changes."
 )
+RERUN_ELSEWHERE = (
+    "Workflow run “{run}” belongs to another engagement than “{engagement}”: a re-run "
+    "stays in the engagement of the run it re-runs."
+)
 RUN_PROVENANCE_NOT_RUNNING = (
     "Cannot record the provenance of workflow run “{run}”: it is {status}, not running."
 )
@@ -134,12 +138,17 @@ def workflow_run_create(
     input_params: dict | None = None,
     agent_name: str = "",
     trace_id: str | None = None,
+    rerun_of: WorkflowRun | None = None,
 ) -> WorkflowRun:
     """Create a pending run in an engagement that still accepts work.
 
     A run of a type the runner executes needs valid input_params from the start.
+    `rerun_of` is the run of the same engagement this one re-runs with changes
+    (`workflow_run_rerun`).
     """
     engagement = lock(engagement)
+    if rerun_of is not None and rerun_of.engagement_id != engagement.pk:
+        raise InvalidInput(RERUN_ELSEWHERE.format(run=rerun_of, engagement=engagement))
     engagement_require_member(engagement=engagement, user=actor, verb="add workflow runs to")
     engagement_require_open(engagement=engagement, what=NEW_RUNS)
     implementation = implementation_for(workflow_type)
@@ -159,6 +168,7 @@ def workflow_run_create(
         input_params=input_params or {},
         agent_name=agent_name,
         trace_id=trace_id,
+        rerun_of=rerun_of,
     )
     validate(run)
     create_and_record(

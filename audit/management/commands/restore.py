@@ -3,7 +3,9 @@
 The archive's checksum and every member hash are checked before anything is written;
 existing rows with other values are refused unless --merge or --overwrite; a
 pre-recovery snapshot is written first; the rows go in one transaction; a Recovery
-row and a data_import audit event record it. See docs/operators/backups.md.
+row and a data_import audit event record it. An incremental or differential archive
+is restored with every base it builds on, each archive and link checked first (listed
+by --dry-run). See docs/operators/backups.md.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from audit.backup import (
     terminal_progress,
 )
 
+CHAIN_HEADER = "Chain of {count} archive(s), restored in this order:"
+CHAIN_LINE = "  {position}. {backup_type} backup {backup_id} ({created_at}): {archive}"
 TABLE_LINE = "  {label}: {counts}"
 FILES_LINE = "  files: {counts}"
 WARNING_LINE = "Warning: {warning}"
@@ -87,6 +91,10 @@ class Command(BaseCommand):
         self._report(result)
 
     def _report(self, result: RestoreResult) -> None:
+        if result.dry_run or len(result.chain) > 1:
+            self.stdout.write(CHAIN_HEADER.format(count=len(result.chain)))
+            for position, link in enumerate(result.chain, start=1):
+                self.stdout.write(CHAIN_LINE.format(position=position, **link.as_json()))
         plan = result.plan
         mode = plan.mode
         for label, tally in plan.tables.items():

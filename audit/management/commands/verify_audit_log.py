@@ -1,4 +1,8 @@
-"""Walk the AuditLog hash chain and prove that no entry was changed, removed or inserted."""
+"""Walk the AuditLog hash chain and prove that no entry was changed, removed or inserted.
+
+With --archive, check an audit-log archive instead: its segment of the chain, and that
+it matches the live chain (and, with --previous, follows the previous archive).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS, connections
 from tqdm import tqdm
 
+from audit.backup import BackupError, resolve_source, verify_audit_archive
 from audit.chain import GENESIS_HASH, HASHED_FIELDS, compute_entry_hash
 from audit.models import AuditChainHead, AuditLog
 from audit.triggers import append_only_trigger_problems
@@ -47,6 +52,13 @@ APPENDED_DURING_CHECK = (
     "{count} entries appended while checking (after sequence {sequence}) are checked next time."
 )
 EMPTY = "Audit log is empty: nothing to verify (genesis hash {hash})"
+ARCHIVE_INTACT = (
+    "Audit archive {path} intact: entries {from_sequence}..{to_sequence} ({entries}), hash "
+    "before {head_hash_before}, after {head_hash_after}; live chain: {checked} entries "
+    "identical, {missing} no longer stored here{previous}."
+)
+FOLLOWS = "; follows {previous}"
+PREVIOUS_WITHOUT_ARCHIVE = "--previous goes with --archive."
 
 
 @dataclass(frozen=True)
@@ -90,8 +102,25 @@ class Command(BaseCommand):
         )
         parser.add_argument("--no-progress", action="store_true", help="Hide the progress bar.")
         parser.add_argument("--database", default=DEFAULT_DB_ALIAS)
+        parser.add_argument(
+            "--archive",
+            metavar="BACKUP",
+            help="Check an audit-log archive (a Backup id or a path) against the live chain.",
+        )
+        parser.add_argument(
+            "--previous",
+            metavar="BACKUP",
+            help="With --archive: the audit-log archive before it, which it must follow.",
+        )
 
-    def handle(self, *args, chunk_size, anchor, no_progress, database, **options):
+    def handle(
+        self, *args, chunk_size, anchor, no_progress, database, archive, previous, **options
+    ):
+        if previous and not archive:
+            raise CommandError(PREVIOUS_WITHOUT_ARCHIVE)
+        if archive:
+            self._check_archive(archive, previous, database)
+            return
         anchors = dict(_anchor(value) for value in anchor)
         # The check covers the chain as of this moment: up to the head read now. Writers
         # append entries and move the head in one transaction, so every entry up to it
@@ -132,6 +161,29 @@ class Command(BaseCommand):
             later = AuditLog.objects.using(database).filter(sequence__gt=bound).count()
             if later:
                 self.stdout.write(APPENDED_DURING_CHECK.format(count=later, sequence=bound))
+
+    def _check_archive(self, archive: str, previous: str | None, database: str) -> None:
+        """Check an audit-log archive's segment, against the live chain and the previous one."""
+        try:
+            check = verify_audit_archive(
+                resolve_source(archive, using=database),
+                previous=None if previous is None else resolve_source(previous, using=database),
+                using=database,
+            )
+        except BackupError as error:
+            raise CommandError(error.message) from error
+        self.stdout.write(
+            self.style.SUCCESS(
+                ARCHIVE_INTACT.format(
+                    path=archive,
+                    entries=check.entries,
+                    checked=check.live_checked,
+                    missing=check.live_missing,
+                    previous=FOLLOWS.format(previous=check.previous) if check.previous else "",
+                    **check.segment,
+                )
+            )
+        )
 
     def _walk(self, database, chunk_size, anchors, progress, bound):
         """Check every link in sequence order, one keyset page at a time, up to `bound`.

@@ -15,8 +15,12 @@ from workflows.reserving.triangles.data import (
     TriangleError,
     TriangleIssue,
 )
-from workflows.reserving.triangles.messages import MSG_NEGATIVE_HINT, MSG_ZERO_VALUES
-from workflows.reserving.triangles.read import read_triangle
+from workflows.reserving.triangles.messages import (
+    MSG_NEGATIVE_HINT,
+    MSG_NEGATIVE_HINT_FORM,
+    MSG_ZERO_VALUES,
+)
+from workflows.reserving.triangles.read import FileHeaders, file_headers, read_triangle
 from workflows.reserving.triangles.validate import CHECK_DESCRIPTIONS, validate_triangle
 
 __all__ = [
@@ -26,10 +30,13 @@ __all__ = [
     "LAYOUTS",
     "MEASURES",
     "MSG_NEGATIVE_HINT",
+    "MSG_NEGATIVE_HINT_FORM",
     "MSG_ZERO_VALUES",
+    "FileHeaders",
     "TriangleData",
     "TriangleError",
     "TriangleIssue",
+    "file_headers",
     "read_triangle",
     "validate_triangle",
 ]

@@ -1,8 +1,10 @@
 """The two layouts of a triangle file, read into a grid of cells that remember where they were.
 
 *Long*: one row per cell with origin, development and value columns, found by their
-headers (aliases below, matched case-insensitively). *Wide*: the first column holds the
-origins and every other column is a development age.
+headers (aliases below, matched case-insensitively, camel case split into words), or
+named by a column mapping (role → header) when the file's own headers are none of
+them. *Wide*: the first column holds the origins and every other column is a
+development age.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ from workflows.reserving.triangles.messages import (
     MSG_EMPTY_VALUE,
     MSG_EXTRA_CELL,
     MSG_LONG_COLUMNS_MISSING,
+    MSG_MAPPED_COLUMN_MISSING,
+    MSG_MAPPED_COLUMN_TWICE,
+    MSG_MAPPING_NEEDS_LONG,
     MSG_NO_DATA_ROWS,
     MSG_NOT_A_NUMBER,
 )
@@ -61,6 +66,9 @@ DEVELOPMENT_ALIASES = (
     "dev_period",
     "dev_year",
     "dev_lag",
+    "dev_months",
+    "development_months",
+    "dev_month",
     "age",
     "lag",
     "months",
@@ -81,6 +89,12 @@ VALUE_ALIASES = (
     "incremental",
     "paid_losses",
     "incurred_losses",
+    "paid_loss",
+    "incurred_loss",
+    "paid_amount",
+    "incurred_amount",
+    "paid_claims",
+    "incurred_claims",
     "cumulative_paid",
     "cumulative_incurred",
 )
@@ -110,13 +124,26 @@ class Grid:
     grain: OriginGrain | None = None
 
 
+ROLES = ("origin", "development", "value")
+
+
 def choose_layout(
-    rows, file_name: str, layout: str, measure: str, run: Run
+    rows, file_name: str, layout: str, measure: str, run: Run, mapping: dict | None = None
 ) -> tuple[str, dict[str, int]]:
-    """Return the layout (the one given, or detected for auto) and the long-layout columns."""
+    """Return the layout (the one given, or detected for auto) and the long-layout columns.
+
+    With a ``mapping`` (role → header) the file is read in the long layout from the
+    columns it names.
+    """
     header_row, header = rows[0]
     if len(rows) < 2:
         run(CHECK_FILE, [MSG_NO_DATA_ROWS.format(row=header_row, file=file_name)])
+    if mapping:
+        if layout == "wide":
+            run(CHECK_FILE, [MSG_MAPPING_NEEDS_LONG])
+        columns, problems = mapped_columns(header, header_row, mapping)
+        run(CHECK_FILE, problems)
+        return "long", columns
     columns, missing = long_columns(header, measure)
     if layout == "auto":
         layout = "long" if not missing else "wide"
@@ -144,6 +171,35 @@ def build_grid(rows, layout: str, columns: dict[str, int], run: Run) -> Grid:
     grid.grain = origin_grain(grid.origins)
     grid.origins = sorted_origins(grid.origins, grid.grain)
     return grid
+
+
+def mapped_columns(
+    header: list[object], header_row: int, mapping: dict
+) -> tuple[dict[str, int], list[str]]:
+    """Return the column of each role the mapping names (by header, any case), and problems."""
+    names = [cells.normalise_header(cell) for cell in header]
+    found_text = ", ".join(repr(cells.text(cell)) for cell in header if cell is not None)
+    columns: dict[str, int] = {}
+    problems: list[str] = []
+    for role in ROLES:
+        name = str(mapping.get(role) or "")
+        wanted = cells.normalise_header(name)
+        index = names.index(wanted) if wanted and wanted in names else None
+        if index is None:
+            problems.append(
+                MSG_MAPPED_COLUMN_MISSING.format(
+                    row=header_row, role=role, name=name, found=found_text or "none"
+                )
+            )
+            continue
+        other = next((r for r, i in columns.items() if i == index), None)
+        if other is not None:
+            problems.append(
+                MSG_MAPPED_COLUMN_TWICE.format(row=header_row, role=role, name=name, other=other)
+            )
+            continue
+        columns[role] = index
+    return columns, problems
 
 
 def long_columns(header: list[object], measure: str) -> tuple[dict[str, int], list[str]]:

@@ -32,6 +32,18 @@ MSG_LONG_COLUMNS_MISSING = (
     "row {row}: the long layout needs origin, development and value columns; "
     "missing {missing} (headers found: {found})"
 )
+MSG_MAPPED_COLUMN_MISSING = (
+    "row {row}: the {role} column is mapped to {name!r}, which is not a header of the file "
+    "(headers found: {found})"
+)
+MSG_MAPPED_COLUMN_TWICE = (
+    "row {row}: the {role} column is mapped to {name!r}, already the {other} column; "
+    "map each role to its own column"
+)
+MSG_MAPPING_NEEDS_LONG = (
+    "a column mapping (origin, development, value) is for the long layout; a wide file "
+    "has its origins in column A and one column per development age"
+)
 MSG_EMPTY_ORIGIN = "row {row}, column {column}: the origin is empty"
 MSG_EMPTY_VALUE = "row {row}, column {column}: the value is empty"
 MSG_NOT_A_NUMBER = "row {row}, column {column}: {value!r} is not a number"
@@ -130,4 +142,8 @@ MSG_ZERO_VALUES = (
     "origin {origin} is zero at development age {age}: age-to-age factors from or to a "
     "zero are left out of the averages (chainladder reads zeros as missing)"
 )
-MSG_MORE_PROBLEMS = " (and {count} more problem(s); validate_triangle lists them all)"
+MSG_MORE_PROBLEMS = " (and {count} more problem(s): a data validation run lists them all)"
+# How the admin's forms say what MSG_NEGATIVE_HINT says (they name their own field).
+MSG_NEGATIVE_HINT_FORM = (
+    ". To accept it and run with a warning instead, tick “Allow negative development”"
+)

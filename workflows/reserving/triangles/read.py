@@ -31,7 +31,13 @@ from workflows.reserving.triangles.data import (
     TriangleError,
     TriangleIssue,
 )
-from workflows.reserving.triangles.layouts import Grid, build_grid, choose_layout
+from workflows.reserving.triangles.layouts import (
+    ROLES,
+    Grid,
+    build_grid,
+    choose_layout,
+    long_columns,
+)
 from workflows.reserving.triangles.messages import (
     MSG_BAD_OPTION,
     MSG_LEADING_GAP,
@@ -53,11 +59,13 @@ def read_triangle(
     cumulative: bool,
     measure: str,
     allow_negative_development: bool = False,
+    columns: dict[str, str] | None = None,
 ) -> TriangleData:
     """Return the triangle in ``data`` (CSV or .xlsx), or raise TriangleError.
 
-    The error message is the first problem found, naming its row and column;
-    ``error.issues`` holds every problem of the failing check.
+    ``columns`` maps the long layout's roles (origin, development, value) to the
+    file's own headers. The error message is the first problem found, naming its row
+    and column; ``error.issues`` holds every problem of the failing check.
     """
     outcome = parse_triangle(
         data,
@@ -66,6 +74,7 @@ def read_triangle(
         cumulative=cumulative,
         measure=measure,
         allow_negative_development=allow_negative_development,
+        columns=columns,
     )
     if outcome.triangle is None:
         first, *rest = outcome.issues
@@ -74,6 +83,38 @@ def read_triangle(
             message += MSG_MORE_PROBLEMS.format(count=len(rest))
         raise TriangleError(message, tuple(outcome.issues))
     return outcome.triangle
+
+
+def file_headers(data: bytes, file_name: str, measure: str = "paid") -> FileHeaders:
+    """Return the header row of a triangle file and the long-layout columns found in it.
+
+    Reading is bounded as for ``read_triangle``; an unreadable file raises TriangleError.
+    """
+    issues: list[TriangleIssue] = []
+
+    def report(problems: list[str]) -> None:
+        if problems:
+            issues.extend(TriangleIssue(CHECK_FILE, message) for message in problems)
+            raise Failed
+
+    try:
+        rows = cells.read_rows(data, file_name, report)
+    except Failed:
+        raise TriangleError(issues[0].message, tuple(issues)) from None
+    header = rows[0][1]
+    columns, missing = long_columns(header, measure)
+    names = tuple("" if cell is None else cells.text(cell) for cell in header)
+    found = {role: names[columns[role]] for role in ROLES} if not missing else None
+    return FileHeaders(names=names, long_columns=found, data_rows=len(rows) - 1)
+
+
+@dataclass(frozen=True)
+class FileHeaders:
+    """A file's header row, and its origin, development and value headers when recognised."""
+
+    names: tuple[str, ...]
+    long_columns: dict[str, str] | None
+    data_rows: int
 
 
 @dataclass
@@ -94,6 +135,7 @@ def parse_triangle(
     cumulative: bool,
     measure: str,
     allow_negative_development: bool,
+    columns: dict[str, str] | None = None,
 ) -> Outcome:
     """Run the checks in order; return the triangle or the problems of the failing check."""
     _check_option("layout", layout, LAYOUTS)
@@ -108,8 +150,8 @@ def parse_triangle(
 
     try:
         rows = cells.read_rows(data, file_name, lambda issues: run(CHECK_FILE, issues))
-        outcome.layout, columns = choose_layout(rows, file_name, layout, measure, run)
-        grid = build_grid(rows, outcome.layout, columns, run)
+        outcome.layout, found = choose_layout(rows, file_name, layout, measure, run, columns)
+        grid = build_grid(rows, outcome.layout, found, run)
         run(CHECK_SIZE, size_problems(grid))
         firsts, counts, periods_per_origin = shape(grid, run, cumulative=cumulative)
         values, warnings = _accumulate(

@@ -35,6 +35,9 @@ from workflows.reserving.triangles.messages import (
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
 _EMBEDDED_NUMBER = re.compile(r"^[^\d.+-]*([+-]?\d+(?:\.\d+)?)[^\d]*$")
 
+# A lower-case letter or digit followed by an upper-case one: where camel case splits.
+_CAMEL_CASE = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
 Row = tuple[int, list[object]]
 # Called with the problems of a check; raises to stop reading when there are any.
 Reporter = Callable[[list[str]], None]
@@ -210,8 +213,14 @@ def age(value: object) -> int | float:
 
 
 def normalise_header(value: object) -> str:
-    """Return a header lower-cased with spaces, hyphens and dots turned into underscores."""
-    return re.sub(r"[\s\-.]+", "_", text(value).strip().lower()) if value is not None else ""
+    """Return a header lower-cased with spaces, hyphens and dots turned into underscores.
+
+    Words run together in camel case are split first: AccidentYear → accident_year.
+    """
+    if value is None:
+        return ""
+    split = _CAMEL_CASE.sub("_", text(value).strip())
+    return re.sub(r"[\s\-._]+", "_", split.lower()).strip("_")
 
 
 def fmt(value: float | int) -> str:

@@ -40,6 +40,7 @@ def validate_triangle(
     cumulative: bool,
     measure: str,
     allow_negative_development: bool = False,
+    columns: dict[str, str] | None = None,
 ) -> dict:
     """Return a JSON-serialisable validation report of a triangle file; never raise for bad data.
 
@@ -54,6 +55,7 @@ def validate_triangle(
         cumulative=cumulative,
         measure=measure,
         allow_negative_development=allow_negative_development,
+        columns=columns,
     )
     failed = {issue.check for issue in outcome.issues}
     checks = []
