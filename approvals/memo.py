@@ -15,6 +15,8 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from records.formatting import format_datetime
+
 if TYPE_CHECKING:
     from .models import Approval, ReviewPoint
 
@@ -33,7 +35,8 @@ def _person(user) -> str:
 
 
 def _when(moment: datetime.datetime | None) -> str:
-    return "" if moment is None else f"{moment:%Y-%m-%d %H:%M} UTC"
+    # The one format of moments (records.formatting), its time zone named.
+    return "" if moment is None else format_datetime(moment)
 
 
 def _concerns(point: ReviewPoint) -> str:

@@ -2,7 +2,7 @@
 
 Pages, exports and messages use these (templates through the `readable` filters), so
 a date, a file size or a person reads the same wherever it appears: a moment as
-"5 Dec 2026 06:33 UTC" (settings' DATETIME_FORMAT, config/formats/), a size as
+"5 December 2026 06:33 UTC" (settings' DATETIME_FORMAT, config/formats/), a size as
 "1.2 MB", a number with thousands separators, a person by their name.
 """
 
@@ -32,7 +32,7 @@ CODE_WORDS = {
 
 
 def format_datetime(value: datetime.datetime | None, empty: str = "—") -> str:
-    """Return `value` in the current time zone as "5 Dec 2026 06:33 UTC" (or `empty`)."""
+    """Return `value` in the current time zone as "5 December 2026 06:33 UTC" (or `empty`)."""
     if value is None:
         return empty
     if isinstance(value, str):
@@ -48,7 +48,7 @@ def format_datetime(value: datetime.datetime | None, empty: str = "—") -> str:
 
 
 def format_date(value: datetime.date | None, empty: str = "—") -> str:
-    """Return a day as "5 Dec 2026" (or `empty`)."""
+    """Return a day as "5 December 2026" (or `empty`)."""
     if value is None:
         return empty
     if isinstance(value, str):

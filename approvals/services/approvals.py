@@ -122,7 +122,9 @@ def approval_request(
     engagement_require_member(engagement=engagement, user=actor, verb="request approvals on")
     engagement_require_open(engagement=engagement, what=NEW_APPROVALS)
     if expires_at is not None and expires_at <= timezone.now():
-        raise InvalidInput(APPROVAL_EXPIRY_PAST.format(expires_at=expires_at), field="expires_at")
+        raise InvalidInput(
+            APPROVAL_EXPIRY_PAST.format(expires_at=format_datetime(expires_at)), field="expires_at"
+        )
     checklist = None
     if approval_type == ApprovalType.FINAL_SIGN_OFF:
         _require_reliance_register(engagement, verb="request")
@@ -225,7 +227,8 @@ def approval_update(*, approval: Approval, actor: AbstractUser, data: dict[str, 
         return approval
     if "expires_at" in new and approval.expires_at and approval.expires_at <= timezone.now():
         raise InvalidInput(
-            APPROVAL_EXPIRY_PAST.format(expires_at=approval.expires_at), field="expires_at"
+            APPROVAL_EXPIRY_PAST.format(expires_at=format_datetime(approval.expires_at)),
+            field="expires_at",
         )
     if "designated_approver" in new and approval.designated_approver is not None:
         _require_may_decide(

@@ -9,13 +9,13 @@ register = template.Library()
 
 @register.filter
 def when(value, empty="—"):
-    """A moment as "5 Dec 2026 06:33 UTC"."""
+    """A moment as "5 December 2026 06:33 UTC"."""
     return formatting.format_datetime(value, empty)
 
 
 @register.filter
 def day(value, empty="—"):
-    """A day as "5 Dec 2026"."""
+    """A day as "5 December 2026"."""
     return formatting.format_date(value, empty)
 
 

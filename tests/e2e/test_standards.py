@@ -98,6 +98,11 @@ def submit(page, selector):
         page.click(selector)
 
 
+def submit_to(page, url):
+    """Open a move's page by its address (the page offers no button for it)."""
+    page.goto(url)
+
+
 def test_review_points_reliance_disclosures_and_a_replay(sign_in, alice, bob, screenshots):
     engagement, run = engagement_with_waiting_run(alice, bob)
     approval = Approval.objects.get(workflow_run=run)
@@ -123,8 +128,11 @@ def test_review_points_reliance_disclosures_and_a_replay(sign_in, alice, bob, sc
     )
     screenshots.take(review, "point-raised")
 
-    # Approving is refused while it is open: the approve page warns, the decision says why.
-    submit(review, "a[href$='/move/approve/']")
+    # Approving is refused while it is open: the page offers no Approve (Reject stays), the
+    # approve page opened by hand warns, and the decision says why.
+    expect(review.locator("a[href$='/move/approve/']")).to_have_count(0)
+    expect(review.locator("a[href$='/move/reject/']")).to_have_count(1)
+    submit_to(review, f"/admin/approvals/approval/{approval.pk}/move/approve/")
     expect(review.locator("#move-warning")).to_contain_text("not resolved (1 major)")
     review.fill("#id_conflict_of_interest_statement", COI)
     submit(review, "input[type=submit][value=Approve]")
@@ -138,7 +146,7 @@ def test_review_points_reliance_disclosures_and_a_replay(sign_in, alice, bob, sc
     # The preparer answers it.
     page = sign_in(alice)
     approval_page(page, approval)
-    expect(page.locator("#decision-refusal")).to_contain_text("they requested it")
+    expect(page.locator("#decision-refusal")).to_contain_text("you requested it")
     submit(page, "a.review-point-respond")
     page.fill("#id_response", ANSWER)
     submit(page, "input[type=submit][value=Respond]")
@@ -305,10 +313,14 @@ def test_a_reviewer_who_started_the_run_is_refused_naming_it(sign_in, alice, bob
     # Bob is told before clicking, and refused on deciding, naming the run he started.
     approval_page(review, approval)
     naming = "they started workflow run “Tail factor selection” (reviews must be independent)"
-    expect(review.locator("#decision-refusal")).to_contain_text(naming)
+    # The page says it to him, and offers him no decision to press in vain.
+    expect(review.locator("#decision-refusal")).to_contain_text(
+        "You may not decide this approval: you started workflow run “Tail factor selection”"
+    )
+    expect(review.locator("a[href$='/move/approve/']")).to_have_count(0)
     expect(review.locator("#raise-review-point")).to_have_count(0)
     screenshots.take(review, "refusal-before-clicking")
-    submit(review, "a[href$='/move/approve/']")
+    submit_to(review, f"/admin/approvals/approval/{approval.pk}/move/approve/")
     expect(review.locator("#move-warning")).to_contain_text(naming)
     review.fill("#id_conflict_of_interest_statement", "I only started the spreadsheet run.")
     submit(review, "input[type=submit][value=Approve]")

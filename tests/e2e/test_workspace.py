@@ -112,11 +112,13 @@ def test_a_reserving_run_from_upload_to_sign_off(sign_in, alice, bob, screenshot
     approval = Approval.objects.get(workflow_run=run)
     assert approval.status == "pending" and approval.requested_by == alice
 
-    # The refusal path: the lead may not approve her own work.
+    # The refusal path: the lead may not approve her own work. The page says so, to her,
+    # and offers no Approve; the approve page, opened by hand, is refused by the service.
     page.click("#run-approvals a")
-    expect(page.locator("#decision-refusal")).to_contain_text("they requested it")
+    expect(page.locator("#decision-refusal")).to_contain_text("you requested it")
+    expect(page.locator("a[href$='/move/approve/']")).to_have_count(0)
     with page.expect_navigation():
-        page.click("a[href$='/move/approve/']")
+        page.goto(f"/admin/approvals/approval/{approval.pk}/move/approve/")
     expect(page.locator("#move-warning")).to_contain_text("reviews must be independent")
     page.fill("#id_conflict_of_interest_statement", "None.")
     page.fill("#id_notes", "Looks right to me")
@@ -163,12 +165,14 @@ def test_a_reserving_run_from_upload_to_sign_off(sign_in, alice, bob, screenshot
     screenshots.take(review, "run-completed")
 
     review.goto(f"/admin/engagements/engagement/{engagement.pk}/change/")
-    expect(review.locator("#engagement-timeline")).to_contain_text("approval_approve")
+    expect(review.locator("#engagement-timeline")).to_contain_text(
+        "Bob Castellano (FCAS) approved the workflow approval of run"
+    )
     with review.expect_navigation():
         review.click("a.workspace-timeline-link")
     timeline = review.locator("#timeline")
-    expect(timeline).to_contain_text("workflow_complete")
-    expect(timeline).to_contain_text("Approval granted")
+    expect(timeline).to_contain_text("Bob Castellano completed workflow run")
+    expect(timeline).to_contain_text("Status: Pending → Approved")
     screenshots.take(review, "timeline")
 
 

@@ -6,6 +6,7 @@ import pytest
 from django.db import models
 from django.utils import timezone
 
+from notifications.messages import when as notification_when
 from records.admin.readable import display_for_field
 from records.formatting import (
     format_date,
@@ -20,13 +21,16 @@ from records.formatting import (
 
 def test_a_moment_names_its_time_zone_and_a_day_reads_as_words(settings):
     moment = datetime.datetime(2026, 12, 5, 6, 33, tzinfo=datetime.UTC)
-    assert format_datetime(moment) == "5 Dec 2026 06:33 UTC"
-    assert format_datetime("2026-12-05T06:33:00Z") == "5 Dec 2026 06:33 UTC"
-    assert format_date(datetime.date(2026, 12, 5)) == "5 Dec 2026"
+    assert format_datetime(moment) == "5 December 2026 06:33 UTC"
+    assert format_datetime("2026-12-05T06:33:00Z") == "5 December 2026 06:33 UTC"
+    assert format_date(datetime.date(2026, 12, 5)) == "5 December 2026"
     assert format_datetime(None) == "—"
+    # Notifications (emails, webhooks) spell moments the same way.
+    assert format_datetime(moment) == notification_when(moment)
+    assert format_date(datetime.date(2026, 12, 5)) == notification_when(datetime.date(2026, 12, 5))
     with timezone.override("Europe/London"):
         summer = datetime.datetime(2026, 7, 1, 12, 0, tzinfo=datetime.UTC)
-        assert format_datetime(summer) == "1 Jul 2026 13:00 BST"
+        assert format_datetime(summer) == "1 July 2026 13:00 BST"
 
 
 @pytest.mark.parametrize(
