@@ -193,10 +193,15 @@ def test_the_page_costs_the_same_queries_at_10_and_100_origins(
         response = lead_client.get(change_url(run))
     paper = response.context["run_details"].working_paper
     assert len(paper.cumulative) == origins and len(paper.projected) == origins
+    with django_assert_max_num_queries(DOWNLOAD_QUERIES):
+        download = lead_client.get(working_paper_url(run))
+    assert download.status_code == 200
 
 
 # The run page of a reserving run, whatever its size (pinned at 10 and 100 origins).
 PAGE_QUERIES = 33
+# The Excel working paper's download, likewise.
+DOWNLOAD_QUERIES = 16
 
 
 # --- the Excel working paper ---------------------------------------------------------------
