@@ -355,7 +355,9 @@ def _seconds_text(seconds: float | None) -> str:
 
 
 def _running_for(run: WorkflowRun) -> str:
-    if run.started_at is None or run.completed_at is not None:
+    # A run waiting for approval is not running: its compute time and wait are shown apart.
+    waiting = run.status == WorkflowStatus.WAITING_APPROVAL
+    if run.started_at is None or run.completed_at is not None or waiting:
         return ""
     return _seconds_text((timezone.now() - run.started_at).total_seconds())
 
