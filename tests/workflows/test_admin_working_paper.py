@@ -156,9 +156,13 @@ def test_a_bootstrap_shows_its_simulated_percentiles(lead_client, create_run, qu
 def test_compute_time_is_shown_apart_from_the_wait_for_approval(
     lead_client, raa_run, qualified_reviewer
 ):
-    details = lead_client.get(change_url(raa_run)).context["run_details"]
+    response = lead_client.get(change_url(raa_run))
+    details = response.context["run_details"]
     assert details.compute_time.endswith(" s")
     assert details.approval_wait.endswith("so far")
+    # Waiting is not running: the duration says so rather than count the wait.
+    assert details.running_for == ""
+    assert "not ended: waiting for approval" in response.content.decode()
     approval_approve(
         approval=Approval.objects.get(workflow_run=raa_run),
         actor=qualified_reviewer,
@@ -193,10 +197,15 @@ def test_the_page_costs_the_same_queries_at_10_and_100_origins(
         response = lead_client.get(change_url(run))
     paper = response.context["run_details"].working_paper
     assert len(paper.cumulative) == origins and len(paper.projected) == origins
+    with django_assert_max_num_queries(DOWNLOAD_QUERIES):
+        download = lead_client.get(working_paper_url(run))
+    assert download.status_code == 200
 
 
 # The run page of a reserving run, whatever its size (pinned at 10 and 100 origins).
 PAGE_QUERIES = 33
+# The Excel working paper's download, likewise.
+DOWNLOAD_QUERIES = 16
 
 
 # --- the Excel working paper ---------------------------------------------------------------

@@ -1,9 +1,11 @@
 """What a run's change page shows below its fields, read from the run as an actuary reads it.
 
-A progress bar with its steps, duration and people; the input parameters and results
-as tables (for reserving runs, the chain ladder results by origin with totals, read
-from the run's results CSV, and the development factors); its charts and result
-artefacts; what it ran with (ASOP 56) and its replays.
+A progress bar with its steps, duration (and, apart, the compute time and the wait for
+approval) and people; the input parameters and results as tables (for reserving runs,
+the method's results by origin with totals, read from the run's results CSV, and the
+development factors); for reserving runs the working paper (`working_paper`) and the
+engagement's other runs to compare with (`compare`); its charts and result artefacts;
+what it ran with (ASOP 56) and its replays.
 """
 
 from __future__ import annotations
@@ -353,7 +355,9 @@ def _seconds_text(seconds: float | None) -> str:
 
 
 def _running_for(run: WorkflowRun) -> str:
-    if run.started_at is None or run.completed_at is not None:
+    # A run waiting for approval is not running: its compute time and wait are shown apart.
+    waiting = run.status == WorkflowStatus.WAITING_APPROVAL
+    if run.started_at is None or run.completed_at is not None or waiting:
         return ""
     return _seconds_text((timezone.now() - run.started_at).total_seconds())
 
