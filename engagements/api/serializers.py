@@ -3,6 +3,7 @@
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
+from records.api.lean import LeanListSerializer
 from records.api.serializers import (
     ActiveUserField,
     AvailableMovesField,
@@ -54,6 +55,8 @@ class EngagementSerializer(RecordSerializer):
     )
 
     class Meta:
+        # Lists are read lean (records.api.lean): the same JSON, a fraction of the CPU.
+        list_serializer_class = LeanListSerializer
         model = Engagement
         fields = (
             "id",

@@ -25,8 +25,20 @@ TRANSITION = "Lifecycle move (see the engagement lifecycle); the lead actuary's 
 class EngagementViewSet(ServiceViewSetMixin, viewsets.ModelViewSet):
     """Engagements: client projects, scoped to the teams you are on."""
 
+    # The team as its summary shows it: the member and the user's name, not whole users
+    # (a page of 100 engagements otherwise builds 300 full user objects: issue 18).
     queryset = Engagement.objects.prefetch_related(
-        Prefetch("team", queryset=EngagementMember.objects.select_related("user"))
+        Prefetch(
+            "team",
+            queryset=EngagementMember.objects.select_related("user").only(
+                "id",
+                "engagement_id",
+                "user_id",
+                "role",
+                "user__id",
+                f"user__{get_user_model().USERNAME_FIELD}",
+            ),
+        )
     )
     serializer_class = EngagementSerializer
     filterset_class = EngagementFilterSet

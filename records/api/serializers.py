@@ -191,3 +191,7 @@ class AvailableMovesField(serializers.ListField):
 
     def get_attribute(self, instance):
         return instance.available_moves()
+
+    def lean_getter(self):
+        """Return the moves of a row as `to_representation` writes them (records.api.lean)."""
+        return lambda instance: [str(move) for move in instance.available_moves()]

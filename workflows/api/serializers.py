@@ -3,6 +3,7 @@
 from rest_framework import serializers
 
 from engagements.models import Engagement
+from records.api.lean import LeanListSerializer
 from records.api.serializers import (
     AvailableMovesField,
     InputSerializer,
@@ -85,6 +86,8 @@ class WorkflowRunSerializer(RecordSerializer):
     )
 
     class Meta:
+        # Lists are read lean (records.api.lean): the same JSON, a fraction of the CPU.
+        list_serializer_class = LeanListSerializer
         model = WorkflowRun
         fields = (
             "id",
