@@ -10,19 +10,23 @@ prints the times.
 import datetime
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import connection
+from django.db.models import Count, Q
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from audit.models import AuditLog
-from tests.api_fixtures import API, superuser_client
+from engagements.models import EngagementMember
+from tests.api_fixtures import API, client_for, reader, superuser_client
 
 __all__ = ("superuser_client",)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
 AUDIT_LOGS = f"{API}/audit-logs/"
+User = get_user_model()
 ROWS = 20_000
 
 
@@ -103,3 +107,33 @@ def test_a_resource_reads_the_resource_index(seeded, superuser_client):
 def test_the_seeded_chain_verifies(db):
     call_command("seed_volume", engagements=5, runs=20, audit=300, users=5, force=True)
     call_command("verify_audit_log", "--no-progress")
+
+
+def test_an_actuarys_log_reads_their_engagements_and_their_own_events_by_index(seeded):
+    """Not a walk of the chain: the entries of their engagements and their own, from indexes.
+
+    An actuary on one engagement of 500: their share of the log is small, as it is at a
+    firm's volume (a team of three on a few of 10,000 engagements).
+    """
+    user_id = (
+        EngagementMember.objects.values("user_id")
+        .annotate(engagements=Count("engagement_id"))
+        .order_by("engagements", "user_id")
+        .values_list("user_id", flat=True)
+        .first()
+    )
+    actuary = reader(User.objects.get(pk=user_id))
+    engagements = set(
+        EngagementMember.objects.filter(user=actuary).values_list("engagement_id", flat=True)
+    )
+    _sql, plan = list_plan(client_for(actuary), {"page_size": 100})
+    assert "audit_engagement_time_idx" in plan and "audit_user_sequence_idx" in plan, plan
+    assert "BitmapOr" in plan, plan
+    assert "SubPlan" not in plan, plan
+    response = client_for(actuary).get(AUDIT_LOGS, {"page_size": 100})
+    expected = list(
+        AuditLog.objects.filter(Q(engagement_id__in=engagements) | Q(user=actuary))
+        .order_by("-sequence")
+        .values_list("sequence", flat=True)[:100]
+    )
+    assert expected and [row["sequence"] for row in response.json()["results"]] == expected
