@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable
+from contextvars import ContextVar
 from operator import attrgetter
-from typing import Any
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
@@ -41,6 +42,8 @@ from rest_framework.relations import PKOnlyObject
 from rest_framework.settings import api_settings
 
 SKIP = object()
+# Whether the plan being built reads only the rows (no field on DRF's own path).
+_built_without_drf: ContextVar[bool] = ContextVar("_built_without_drf", default=True)
 Getter = Callable[[Any], Any]
 
 # Field classes whose to_representation is exactly "the value as it is" or a builtin.
@@ -50,18 +53,33 @@ _CONVERTERS: dict[type, Callable[[Any], Any]] = {
     drf_fields.EmailField: str,
     drf_fields.SlugField: str,
     drf_fields.URLField: str,
+    drf_fields.IPAddressField: str,
     drf_fields.IntegerField: int,
     drf_fields.FloatField: float,
 }
 
 
 class LeanListSerializer(serializers.ListSerializer):
-    """A ListSerializer that represents its rows through the child's lean plan."""
+    """A ListSerializer that represents its rows through the child's lean plan.
+
+    The plan of a serializer class is kept (per time zone) once it is known to read
+    nothing but the rows: then a list does not even build the serializer's fields.
+    A plan with a field on DRF's own path (which may read the request) is rebuilt for
+    every list.
+    """
+
+    _plans: ClassVar[dict[tuple[type, str], Callable[[Any], dict]]] = {}
 
     def to_representation(self, data):
         """Return the rows as the child serializer would, one plan for the whole list."""
         rows = data.all() if isinstance(data, models.manager.BaseManager) else data
-        represent = row_representation(self.child)
+        key = (type(self.child), str(timezone.get_current_timezone()))
+        represent = self._plans.get(key)
+        if represent is None:
+            _built_without_drf.set(True)
+            represent, kept = row_representation(self.child), _built_without_drf.get()
+            if kept:
+                self._plans[key] = represent
         return [represent(row) for row in rows]
 
 
@@ -167,7 +185,7 @@ def _path_getter(field: serializers.Field, model) -> Getter | None:
     if convert is _UNKNOWN:
         return None
     read = _plain(attrgetter(field.source), convert)
-    slow = _drf_getter(field)
+    slow = _drf_getter(field, reads_only_the_row=True)  # a plain column field
 
     def getter(instance):
         try:
@@ -206,7 +224,11 @@ def _converter(field: serializers.Field):
     if kind is drf_fields.ChoiceField:
         mapping = field.choice_strings_to_values
         return lambda value: value if value == "" else mapping.get(str(value), value)
-    if kind is drf_fields.BooleanField:
+    if kind is drf_fields.BigIntegerField:
+        as_text = getattr(field, "coerce_to_string", api_settings.COERCE_BIGINT_TO_STRING)
+        return str if as_text else int
+    if kind in (drf_fields.BooleanField, drf_fields.DateField):
+        # Their to_representation reads only the value and the field's own options.
         return field.to_representation
     if kind is drf_fields.DateTimeField:
         return _datetime_converter(field)
@@ -240,8 +262,10 @@ def _plain(read: Getter, convert) -> Getter:
     return getter
 
 
-def _drf_getter(field: serializers.Field) -> Getter:
+def _drf_getter(field: serializers.Field, *, reads_only_the_row: bool = False) -> Getter:
     """Return DRF's own path for one field of one row (Serializer.to_representation's loop)."""
+    if not reads_only_the_row:
+        _built_without_drf.set(False)
     get_attribute, to_representation = field.get_attribute, field.to_representation
 
     def getter(instance):
