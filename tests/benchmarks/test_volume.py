@@ -33,8 +33,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import connection
+from django.db.models import Count
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -44,6 +46,7 @@ from audit.models import AuditLog
 from demo.management.commands.load_demo import Command as LoadDemo
 from engagements.choices import EngagementStatus, TeamRole
 from engagements.models import Engagement, EngagementMember
+from tests.api_fixtures import reader
 from tests.audit.test_bench_audited_writes import _level
 from tests.factories import SuperUserFactory, UserFactory
 
@@ -126,6 +129,30 @@ def _p50(url: str, token: str | None = None, count: int = REQUESTS) -> float:
     return statistics.median(times[2:]) * 1000
 
 
+def _server_cpu(process: subprocess.Popen) -> float:
+    """Return the CPU seconds a server (gunicorn's master and its workers) has used so far."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid, ppid = int(stat.parent.name), int(fields[1])
+        if process.pid in (pid, ppid):
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def _per_request(
+    url: str, server: subprocess.Popen, token: str | None = None
+) -> tuple[float, float]:
+    """Return (p50 ms, server CPU ms per request) of REQUESTS requests to `url`."""
+    cpu = _server_cpu(server)
+    p50 = _p50(url, token)
+    return p50, (_server_cpu(server) - cpu) * 1000 / (REQUESTS + 2)
+
+
 def _changelists(client: Client) -> dict:
     figures = {}
     for name, url in CHANGELISTS.items():
@@ -138,6 +165,19 @@ def _changelists(client: Client) -> dict:
             size = len(response.content)
         figures[name] = (statistics.median(times[1:]) * 1000, size / 1024)
     return figures
+
+
+def _actuary():
+    """Return a seeded team member on the fewest engagements, who may read the audit log."""
+    user_id = (
+        EngagementMember.objects.filter(user__is_superuser=False)
+        .values("user_id")
+        .annotate(engagements=Count("engagement_id"))
+        .order_by("engagements", "user_id")
+        .values_list("user_id", flat=True)
+        .first()
+    )
+    return reader(get_user_model().objects.get(pk=user_id))
 
 
 def _analyze():
@@ -246,11 +286,29 @@ def test_the_product_at_volume(transactional_db, capsys):
     )
     worker = None
     try:
-        say("\nAPI list, page of 100 (p50 ms)   product   baseline   ratio")
+        say(
+            "\nAPI list, page of 100 (p50 ms)   product   baseline   ratio"
+            "   (server CPU ms per request: product  baseline  ratio)"
+        )
         for name, path in LISTS.items():
-            mine = _p50(f"http://127.0.0.1:{product_port}{path}", admin_token)
-            floor = _p50(f"http://127.0.0.1:{baseline_port}/{name}/")
-            say(f"  {name:<28} {mine:>9.1f} {floor:>10.1f} {mine / floor:>7.1f}x")
+            mine, mine_cpu = _per_request(
+                f"http://127.0.0.1:{product_port}{path}", product, admin_token
+            )
+            floor, floor_cpu = _per_request(f"http://127.0.0.1:{baseline_port}/{name}/", baseline)
+            say(
+                f"  {name:<28} {mine:>9.1f} {floor:>10.1f} {mine / floor:>7.1f}x"
+                f"   {mine_cpu:>35.1f} {floor_cpu:>9.1f} {mine_cpu / max(floor_cpu, 0.1):>6.1f}x"
+            )
+        actuary = _actuary()
+        actuary_token = Token.objects.create(user=actuary).key
+        mine, mine_cpu = _per_request(
+            f"http://127.0.0.1:{product_port}{LISTS['audit-logs']}", product, actuary_token
+        )
+        engagements = EngagementMember.objects.filter(user=actuary).count()
+        say(
+            f"  audit-logs, an actuary on {engagements} engagement(s) {mine:>5.1f}"
+            f"   (server CPU {mine_cpu:.1f} ms per request)"
+        )
 
         say("\nAdmin changelist (ms, KB of HTML)   at 1k rows       at full volume   ratio")
         for name in CHANGELISTS:
