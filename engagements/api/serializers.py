@@ -1,5 +1,7 @@
 """Serializers of engagements, their team members and the users list."""
 
+from operator import attrgetter
+
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
@@ -15,6 +17,16 @@ from records.api.serializers import (
 from ..models import Engagement, EngagementMember
 
 AUDIT_FIELDS = ("created_at", "updated_at", "created_by", "updated_by")
+# Where a lean list keeps each engagement's team, read for the whole page.
+LEAN_TEAM = "_lean_team"
+
+
+class TeamListSerializer(serializers.ListSerializer):
+    """An engagement's team; in a lean list, the values `EngagementSerializer.lean_prepare` read."""
+
+    def lean_getter(self):
+        """Return a row's team as prepared for the page (records.api.lean)."""
+        return attrgetter(LEAN_TEAM)
 
 
 class TeamMemberSummarySerializer(serializers.ModelSerializer):
@@ -29,6 +41,7 @@ class TeamMemberSummarySerializer(serializers.ModelSerializer):
         model = EngagementMember
         fields = ("id", "user", "username", "role")
         read_only_fields = fields
+        list_serializer_class = TeamListSerializer
 
 
 class EngagementSerializer(RecordSerializer):
@@ -80,6 +93,24 @@ class EngagementSerializer(RecordSerializer):
             *AUDIT_FIELDS,
         )
         read_only_fields = ("id", "status", "is_active", "is_editable", *AUDIT_FIELDS)
+
+    def lean_prepare(self, rows) -> None:
+        """Read the teams of a page of engagements in one query, as values (a lean list).
+
+        Written as TeamMemberSummarySerializer writes a member, in the team's order
+        (tests/test_api_lean_lists.py holds them to it); no member or user objects.
+        """
+        teams = {row.pk: [] for row in rows}
+        username = f"user__{get_user_model().USERNAME_FIELD}"
+        members = EngagementMember.objects.filter(engagement_id__in=teams).values_list(
+            "engagement_id", "id", "user_id", username, "role"
+        )
+        for engagement_id, pk, user_id, name, role in members:
+            teams[engagement_id].append(
+                {"id": str(pk), "user": user_id, "username": str(name), "role": role}
+            )
+        for row in rows:
+            setattr(row, LEAN_TEAM, teams[row.pk])
 
 
 class EngagementMemberSerializer(RecordSerializer):

@@ -47,6 +47,13 @@ class EngagementViewSet(ServiceViewSetMixin, viewsets.ModelViewSet):
     engagement_path = ""
     service_object_name = "engagement"
 
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        if self.action == "list":
+            # A list reads its page's teams itself, as values (EngagementSerializer.lean_prepare).
+            return queryset.prefetch_related(None)
+        return queryset
+
     def perform_create(self, serializer):
         data = dict(serializer.validated_data)
         if "lead_actuary" not in data and data.get("reviewer") != self.actor:

@@ -11,7 +11,9 @@ class from what DRF would do with it:
   JSON as stored, datetimes in the current time zone, ISO 8601 with `Z`);
 - a nested list (an engagement's team) uses its own serializer's plan on the
   prefetched rows;
-- a field that says how (`lean_getter()`, e.g. `AvailableMovesField`) gives its own;
+- a field that says how (`lean_getter()`, e.g. `AvailableMovesField`) gives its own,
+  from what the serializer's `lean_prepare(rows)` read for the whole page if it has
+  one (an engagement's team, as values);
 - every other field (decimals, dates, method fields, dotted sources through a null)
   goes through DRF's own `get_attribute` and `to_representation`, unchanged.
 
@@ -73,6 +75,10 @@ class LeanListSerializer(serializers.ListSerializer):
     def to_representation(self, data):
         """Return the rows as the child serializer would, one plan for the whole list."""
         rows = data.all() if isinstance(data, models.manager.BaseManager) else data
+        prepare = getattr(self.child, "lean_prepare", None)
+        if prepare is not None:
+            rows = list(rows)
+            prepare(rows)
         key = (type(self.child), str(timezone.get_current_timezone()))
         represent = self._plans.get(key)
         if represent is None:
