@@ -1,10 +1,10 @@
 """API views of the audit log, backups and recoveries: read-only, scoped to your engagements."""
 
 from django.db.models import Q
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import filters, viewsets
 
+from records.api.filters import FilterBackend
 from records.api.pagination import CursorPagination
 from records.api.viewsets import ServiceViewSetMixin
 from records.scoping import engagements_visible_to, sees_every_engagement
@@ -34,7 +34,7 @@ class AuditLogViewSet(ServiceViewSetMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = AuditLogSerializer
     filterset_class = AuditLogFilterSet
     # Cursor pagination orders by sequence; a client-chosen ordering would break it.
-    filter_backends = (DjangoFilterBackend, filters.SearchFilter)
+    filter_backends = (FilterBackend, filters.SearchFilter)
     pagination_class = AuditLogPagination
     search_fields = ("description", "resource_type")
     engagement_path = None

@@ -261,7 +261,7 @@ REST_FRAMEWORK = {
     # (artefacts.api.views). The browsable API posts its raw-data form as JSON.
     "DEFAULT_PARSER_CLASSES": ("records.api.parsers.JSONParser",),
     "DEFAULT_FILTER_BACKENDS": (
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "records.api.filters.FilterBackend",
         "rest_framework.filters.SearchFilter",
         "rest_framework.filters.OrderingFilter",
     ),

@@ -6,6 +6,7 @@ import django_filters
 from django import forms
 from django.utils import timezone
 from django_filters.fields import IsoDateTimeField
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
@@ -80,3 +81,25 @@ class TrackedFilterSet(django_filters.FilterSet):
     created_by_id = IntegerFilter(
         field_name="created_by_id", help_text="Id of the user who created it."
     )
+
+
+class FilterBackend(DjangoFilterBackend):
+    """django-filter's backend, which builds the FilterSet only when a filter is asked for.
+
+    Building and validating a FilterSet's form costs about a millisecond a request (a
+    fifth of a page of the audit log, issue 18). A request whose query names none of
+    the FilterSet's filters (nor a name one of them starts, such as a range's `_min`)
+    gets the queryset as it is: every filter skips an empty value, so the FilterSet
+    would have returned it unchanged. Any other request goes through it as before.
+    """
+
+    def filter_queryset(self, request, queryset, view):
+        """Return the queryset filtered, or as it is when no filter is named."""
+        filterset_class = self.get_filterset_class(view, queryset)
+        if filterset_class is not None and not any(
+            key.startswith(name)
+            for key in request.query_params
+            for name in filterset_class.base_filters
+        ):
+            return queryset
+        return super().filter_queryset(request, queryset, view)
