@@ -229,6 +229,18 @@ class TestStepThreeAndRun:
         assert excluded.excluded_count == 1 and excluded.rows[0][1][0].excluded
         assert excluded.periods[0].factor != plain.periods[0].factor
 
+    @pytest.mark.parametrize("exposure", ["", "not-an-id", "00000000-0000-0000-0000-000000000000"])
+    def test_the_panel_redraws_a_bf_whose_exposure_is_not_chosen_yet(
+        self, lead_client, engagement, client_triangle, exposure
+    ):
+        # Seen in the browser walk: while the actuary switches to BF, the panel redraws a
+        # form whose exposure is empty or not (yet) valid; it must show, not fail.
+        panel_url = url("workflows_analysis_panel", engagement.pk, client_triangle.pk)
+        data = method_data(method="bornhuetter_ferguson", exposure_artefact=exposure)
+        response = lead_client.post(panel_url, data | {"apriori_loss_ratio": "0.65"})
+        assert response.status_code == 200
+        assert len(response.context["panel"].rows) == 10
+
     def test_run_creates_queues_and_lands_on_the_runs_page(
         self, lead_client, engagement, client_triangle, lead, django_capture_on_commit_callbacks
     ):

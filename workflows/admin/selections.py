@@ -275,9 +275,11 @@ class SelectionsForm(forms.Form):
             params["exclude"] = exclusions
         params.update(self._tail_params(data))
         if method in ("bornhuetter_ferguson", "benktander", "cape_cod"):
+            # A chosen artefact once the form is valid; while the panel redraws an invalid
+            # form, the id as typed (or "" when none is chosen).
             exposure = data.get("exposure_artefact")
-            if exposure is not None:
-                params["exposure_artefact"] = str(exposure.pk)
+            if exposure not in (None, ""):
+                params["exposure_artefact"] = str(getattr(exposure, "pk", exposure))
             elif data.get("exposure_file"):
                 params["exposure_artefact"] = UPLOAD_PLACEHOLDER
         if method in ("bornhuetter_ferguson", "benktander"):
