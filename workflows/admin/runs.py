@@ -63,6 +63,7 @@ from .compare import (
     comparison_problem,
     parse_run_ids,
 )
+from .filters import AgentNameListFilter
 from .new_analysis import AnalysisViews, rerun_url, run_status
 from .run_page import METHOD_LABELS, RESERVING_TYPES, run_details
 from .working_paper import read_run_triangle
@@ -276,7 +277,16 @@ class WorkflowRunAdmin(ServiceAdminMixin, RecordAdmin):
         "progress",
         "completed_at",
     )
-    list_filter = ("status", "workflow_type", EngagementListFilter, "agent_name")
+    # Bounded filters and a date filter instead of a date hierarchy: none of them scans
+    # every run to build its choices (issue 18).
+    list_filter = (
+        "status",
+        "workflow_type",
+        EngagementListFilter,
+        AgentNameListFilter,
+        "created_at",
+    )
+    show_full_result_count = False
     actions = ("compare_selected",)
     search_fields = ("name", "description", "period", "engagement__name", "engagement__client_code")
     list_select_related = ("engagement",)
