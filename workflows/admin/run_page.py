@@ -24,7 +24,9 @@ from django.utils.html import format_html, format_html_join
 from artefacts.models import Artefact
 from artefacts.services import ACCESS_PREVIEW, artefact_open_for_download
 from engagements.selectors import scope_to_user
+from records.admin.readable import UUID_TEXT
 from records.exceptions import DomainError
+from records.formatting import field_label, format_datetime, humanize_code, readable_value
 
 from ..choices import WorkflowStatus, WorkflowType
 from ..models import ReplayRecord, WorkflowRun
@@ -192,7 +194,7 @@ def run_details(run: WorkflowRun, request) -> RunDetails:
         duration=_seconds_text(run.duration_seconds),
         running_for=_running_for(run),
         input_rows=_input_rows(run, request),
-        summary_rows=_summary_rows(summary),
+        summary_rows=_summary_rows(summary, by_origin_shown=reserve_table is not None),
         totals=_totals(summary.get("totals")),
         factors=_factors(summary.get("development_factors")),
         reserve_table=reserve_table,
@@ -202,7 +204,11 @@ def run_details(run: WorkflowRun, request) -> RunDetails:
         results=[a for a in artefacts if a not in charts],
         approvals=approvals,
         error=error,
-        error_extra=[(k, v) for k, v in (error or {}).items() if k not in shown_error_keys],
+        error_extra=[
+            (field_label(k), _shown(v, k))
+            for k, v in (error or {}).items()
+            if k not in shown_error_keys
+        ],
         provenance=_provenance(run, request),
         replays=[_replay_view(record) for record in replays[:REPLAYS_SHOWN]],
         more_replays=len(replays) > REPLAYS_SHOWN,
@@ -280,6 +286,7 @@ def _provenance(run: WorkflowRun, request) -> ProvenanceView | None:
         inputs.append(
             {
                 **item,
+                "label": field_label(item.get("param") or ""),
                 "artefact": artefact,
                 # The stored artefact still holds the recorded bytes (what a replay checks).
                 "unchanged": artefact is not None
@@ -290,9 +297,9 @@ def _provenance(run: WorkflowRun, request) -> ProvenanceView | None:
     parameters = provenance.get("parameters") or {}
     environment = provenance.get("environment") or {}
     return ProvenanceView(
-        recorded_at=str(provenance.get("recorded_at") or "")[:19].replace("T", " "),
+        recorded_at=format_datetime(provenance.get("recorded_at"), empty=""),
         implementation=provenance.get("implementation") or "—",
-        steps=[str(step) for step in provenance.get("steps") or ()],
+        steps=[_step_label(run, step) for step in provenance.get("steps") or ()],
         inputs=inputs,
         parameters_hash=parameters.get("sha256") or "",
         parameters=parameters.get("canonical") or "",
@@ -363,7 +370,7 @@ def _running_for(run: WorkflowRun) -> str:
 
 
 def _input_rows(run: WorkflowRun, request) -> list[tuple[str, object]]:
-    """Return the input parameters as (name, shown value); an artefact id links to it."""
+    """Return the input parameters as (label, shown value); an artefact id links to it."""
     params = run.input_params if isinstance(run.input_params, dict) else {}
     artefact_ids = {}
     for name, value in params.items():
@@ -390,26 +397,102 @@ def _input_rows(run: WorkflowRun, request) -> list[tuple[str, object]]:
                 f"{artefact.name} v{artefact.version} ({artefact.file_name})",
             )
         else:
-            shown = _plain(value)
-        rows.append((name, shown))
+            shown = _shown(value, name)
+        rows.append((field_label(name), shown))
     return rows
 
 
-def _summary_rows(summary: dict[str, Any]) -> list[tuple[str, object]]:
-    """Return the summary's scalar entries and small nested ones, readable; tables aside."""
+def _summary_rows(
+    summary: dict[str, Any], by_origin_shown: bool = False
+) -> list[tuple[str, object]]:
+    """Return the summary's entries as (label, readable value); what is tabled elsewhere aside."""
     tabled = {"totals", "development_factors", "warnings", "artefacts"}
-    rows = []
-    for name, value in summary.items():
-        if name in tabled:
-            continue
-        if isinstance(value, dict):
-            value = format_html_join(
-                "", "<div><code>{}</code>: {}</div>", ((k, _plain(v)) for k, v in value.items())
-            )
-        else:
-            value = _plain(value)
-        rows.append((name, value))
-    return rows
+    if by_origin_shown:
+        # The reserve table shows the figures by origin, read from the results CSV.
+        tabled.add("origins")
+    return [
+        (field_label(name), _shown(value, name))
+        for name, value in summary.items()
+        if name not in tabled and value is not None
+    ]
+
+
+# Keys of a stored summary that name a record, and where the record's admin page is.
+ID_LINKS = {
+    "artefact_id": ("admin:artefacts_artefact_change", "the artefact"),
+    "run_id": ("admin:workflows_workflowrun_change", "the run"),
+    "engagement_id": ("admin:engagements_engagement_change", "the engagement"),
+}
+# Lists longer than this are counted, not listed.
+LIST_SHOWN = 30
+
+
+def _shown(value: Any, key: str = ""):
+    """Return a stored value as people read it (records.formatting): mappings as lists,
+    lists of mappings as tables, codes as words, record ids as links; never a dump."""
+    if value is None or value == "" or value == {} or value == []:
+        return "—"
+    if isinstance(value, dict):
+        return format_html(
+            '<ul class="workspace-list">{}</ul>',
+            format_html_join(
+                "", "<li>{}: {}</li>", (_entry(name, item) for name, item in value.items())
+            ),
+        )
+    if isinstance(value, list | tuple):
+        if all(isinstance(item, dict) for item in value):
+            return _table(value)
+        if len(value) > LIST_SHOWN:
+            return f"{len(value)} items"
+        return format_html_join(", ", "{}", ((_shown(item, key),) for item in value))
+    if key == "method" and isinstance(value, str):
+        return METHOD_LABELS.get(value, humanize_code(value))
+    if isinstance(value, str) and UUID_TEXT.match(value):
+        return format_html("<code>{}</code>", value)
+    if isinstance(value, str):
+        return humanize_code(value)
+    if isinstance(value, float):
+        return _plain(value)
+    return readable_value(value)
+
+
+def _entry(name: str, value: Any) -> tuple[str, object]:
+    """Return one (label, value) of a mapping; a record's id as a link to its page."""
+    if name in ID_LINKS and isinstance(value, str) and UUID_TEXT.match(value):
+        url_name, what = ID_LINKS[name]
+        return field_label(name), format_html(
+            '<a href="{}">open {}</a>', reverse(url_name, args=(value,)), what
+        )
+    return field_label(name), _shown(value, name)
+
+
+def _table(rows: list[dict[str, Any]]):
+    """Return a list of mappings as a table, a column per key."""
+    columns = list(dict.fromkeys(name for row in rows for name in row))
+    head = format_html_join("", '<th scope="col">{}</th>', ((field_label(c),) for c in columns))
+    body = format_html_join(
+        "",
+        "<tr>{}</tr>",
+        (
+            (format_html_join("", "<td>{}</td>", ((_shown(row.get(c), c),) for c in columns)),)
+            for row in rows
+        ),
+    )
+    return format_html(
+        '<div style="overflow-x: auto;"><table class="workspace-table">'
+        "<thead><tr>{}</tr></thead><tbody>{}</tbody></table></div>",
+        head,
+        body,
+    )
+
+
+def _step_label(run: WorkflowRun, name: str) -> str:
+    """Return a step's label as the progress shows it (its recorded name as words if gone)."""
+    implementation = implementation_for(run.workflow_type)
+    for step in getattr(implementation, "steps", ()) if implementation else ():
+        if step.name == name:
+            return step.label
+    return humanize_code(name)
 
 
 def _plain(value) -> str:
