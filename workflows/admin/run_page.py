@@ -19,19 +19,20 @@ from typing import Any
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 
 from artefacts.models import Artefact
 from artefacts.services import ACCESS_PREVIEW, artefact_open_for_download
 from engagements.selectors import scope_to_user
-from records.admin.readable import UUID_TEXT
 from records.exceptions import DomainError
-from records.formatting import field_label, format_datetime, humanize_code, readable_value
+from records.formatting import field_label, format_datetime, humanize_code
 
 from ..choices import WorkflowStatus, WorkflowType
 from ..models import ReplayRecord, WorkflowRun
 from ..registry import implementation_for
 from ..working_papers import APPROVED, WORKFLOW_APPROVAL
+from .run_values import METHOD_LABELS
+from .run_values import shown as _shown
 from .working_paper import WorkingPaperView, working_paper_for
 
 # The header of the reserving results CSV (workflows.reserving.outputs.RESERVE_COLUMNS).
@@ -49,15 +50,6 @@ RESERVE_CSV_MAX_BYTES = 1024 * 1024
 RESERVING_TYPES = frozenset(
     {WorkflowType.RESERVE_CALCULATION, WorkflowType.IBNR_ESTIMATION, WorkflowType.TRIANGLE_ANALYSIS}
 )
-
-# How the run pages and lists name a reserving method.
-METHOD_LABELS = {
-    "chain_ladder": "Chain ladder",
-    "bornhuetter_ferguson": "Bornhuetter-Ferguson",
-    "benktander": "Benktander",
-    "cape_cod": "Cape Cod",
-    "bootstrap_odp": "ODP bootstrap",
-}
 
 RESULTS_UNREADABLE = "The results file cannot be shown: {error}"
 NO_RESULTS_FILE = "No results file (CSV) is stored for this run."
@@ -415,75 +407,6 @@ def _summary_rows(
         for name, value in summary.items()
         if name not in tabled and value is not None
     ]
-
-
-# Keys of a stored summary that name a record, and where the record's admin page is.
-ID_LINKS = {
-    "artefact_id": ("admin:artefacts_artefact_change", "the artefact"),
-    "run_id": ("admin:workflows_workflowrun_change", "the run"),
-    "engagement_id": ("admin:engagements_engagement_change", "the engagement"),
-}
-# Lists longer than this are counted, not listed.
-LIST_SHOWN = 30
-
-
-def _shown(value: Any, key: str = ""):
-    """Return a stored value as people read it (records.formatting): mappings as lists,
-    lists of mappings as tables, codes as words, record ids as links; never a dump."""
-    if value is None or value == "" or value == {} or value == []:
-        return "—"
-    if isinstance(value, dict):
-        return format_html(
-            '<ul class="workspace-list">{}</ul>',
-            format_html_join(
-                "", "<li>{}: {}</li>", (_entry(name, item) for name, item in value.items())
-            ),
-        )
-    if isinstance(value, list | tuple):
-        if all(isinstance(item, dict) for item in value):
-            return _table(value)
-        if len(value) > LIST_SHOWN:
-            return f"{len(value)} items"
-        return format_html_join(", ", "{}", ((_shown(item, key),) for item in value))
-    if key == "method" and isinstance(value, str):
-        return METHOD_LABELS.get(value, humanize_code(value))
-    if isinstance(value, str) and UUID_TEXT.match(value):
-        return format_html("<code>{}</code>", value)
-    if isinstance(value, str):
-        return humanize_code(value)
-    if isinstance(value, float):
-        return _plain(value)
-    return readable_value(value)
-
-
-def _entry(name: str, value: Any) -> tuple[str, object]:
-    """Return one (label, value) of a mapping; a record's id as a link to its page."""
-    if name in ID_LINKS and isinstance(value, str) and UUID_TEXT.match(value):
-        url_name, what = ID_LINKS[name]
-        return field_label(name), format_html(
-            '<a href="{}">open {}</a>', reverse(url_name, args=(value,)), what
-        )
-    return field_label(name), _shown(value, name)
-
-
-def _table(rows: list[dict[str, Any]]):
-    """Return a list of mappings as a table, a column per key."""
-    columns = list(dict.fromkeys(name for row in rows for name in row))
-    head = format_html_join("", '<th scope="col">{}</th>', ((field_label(c),) for c in columns))
-    body = format_html_join(
-        "",
-        "<tr>{}</tr>",
-        (
-            (format_html_join("", "<td>{}</td>", ((_shown(row.get(c), c),) for c in columns)),)
-            for row in rows
-        ),
-    )
-    return format_html(
-        '<div style="overflow-x: auto;"><table class="workspace-table">'
-        "<thead><tr>{}</tr></thead><tbody>{}</tbody></table></div>",
-        head,
-        body,
-    )
 
 
 def _step_label(run: WorkflowRun, name: str) -> str:
