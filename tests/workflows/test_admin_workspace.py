@@ -264,7 +264,7 @@ class TestReservingForm:
     def test_a_triangle_is_required(self, lead_client, engagement):
         response = self._post(lead_client, engagement, cumulative="true", measure="paid")
         [error] = response.context["adminform"].form.errors["triangle_artefact"]
-        assert error == "Choose the triangle a reserve_calculation run reads."
+        assert error == "Choose the triangle a reserve calculation run reads."
 
     def test_only_uploaded_triangles_in_use_are_offered(
         self, lead_client, engagement, genins, raa, completed, actuary
