@@ -33,6 +33,7 @@ from ..registry import implementation_for
 from ..working_papers import APPROVED, WORKFLOW_APPROVAL
 from .run_values import METHOD_LABELS
 from .run_values import shown as _shown
+from .selections import param_label
 from .working_paper import WorkingPaperView, working_paper_for
 
 # The header of the reserving results CSV (workflows.reserving.outputs.RESERVE_COLUMNS).
@@ -278,7 +279,7 @@ def _provenance(run: WorkflowRun, request) -> ProvenanceView | None:
         inputs.append(
             {
                 **item,
-                "label": field_label(item.get("param") or ""),
+                "label": param_label(item.get("param") or ""),
                 "artefact": artefact,
                 # The stored artefact still holds the recorded bytes (what a replay checks).
                 "unchanged": artefact is not None
@@ -390,7 +391,7 @@ def _input_rows(run: WorkflowRun, request) -> list[tuple[str, object]]:
             )
         else:
             shown = _shown(value, name)
-        rows.append((field_label(name), shown))
+        rows.append((param_label(name), shown))
     return rows
 
 

@@ -30,6 +30,8 @@ ID_LINKS = {
     "run_id": ("admin:workflows_workflowrun_change", "the run"),
     "engagement_id": ("admin:engagements_engagement_change", "the engagement"),
 }
+# Keys holding a SHA-256: shown as code, like the provenance's hashes.
+HASH_KEYS = frozenset({"content_hash", "output_sha256", "sha256"})
 # Lists longer than this are counted, not listed.
 LIST_SHOWN = 30
 
@@ -54,7 +56,7 @@ def shown(value: Any, key: str = ""):
         return format_html_join(", ", "{}", ((shown(item, key),) for item in value))
     if key == "method" and isinstance(value, str):
         return METHOD_LABELS.get(value, humanize_code(value))
-    if isinstance(value, str) and UUID_TEXT.match(value):
+    if isinstance(value, str) and (key in HASH_KEYS or UUID_TEXT.match(value)):
         return format_html("<code>{}</code>", value)
     if isinstance(value, str):
         return humanize_code(value)
