@@ -9,6 +9,7 @@ re-run off. The immediate task backend executes each run in the request that que
 Screenshots of each step: test-output/e2e/<test>/.
 """
 
+import openpyxl
 import pytest
 from django.core.files.base import ContentFile
 from django.core.management import call_command
@@ -180,6 +181,15 @@ def test_a_client_file_to_signed_off_chain_ladder_and_bf(
     bf = WorkflowRun.objects.get(name="Acme Bornhuetter-Ferguson")
     assert bf.output_summary["method"] == "bornhuetter_ferguson"
 
+    # The BF beside the chain ladder with judgment, from the BF's page.
+    judged = page.locator("#compare-with-run option", has_text="Acme chain ladder: judgment")
+    page.select_option("#compare-with-run", judged.get_attribute("value"))
+    with page.expect_navigation():
+        page.click("#compare-with button")
+    expect(page.locator("#compare-origins tr.compare-total")).to_contain_text("Total")
+    expect(page.locator("#compare")).to_contain_text("Bornhuetter-Ferguson")
+    screenshots.take(page, "bf-compared-with-chain-ladder")
+
     # Bob signs the re-run off (Alice may not: she queued it).
     review = sign_in(bob)
     review.goto(f"/admin/workflows/workflowrun/{rerun.pk}/change/")
@@ -198,6 +208,23 @@ def test_a_client_file_to_signed_off_chain_ladder_and_bf(
     rerun.refresh_from_db()
     assert rerun.status == "completed"
     assert Approval.objects.get(workflow_run=rerun).approver == bob
+
+    # The signed-off working paper, downloaded and opened as a firm files it.
+    with review.expect_download() as download:
+        review.click("#download-working-paper")
+    paper = tmp_path / download.value.suggested_filename
+    assert paper.suffix == ".xlsx"
+    download.value.save_as(paper)
+    workbook = openpyxl.load_workbook(paper)
+    assert {"Reserves", "Triangle", "Link ratios"} <= set(workbook.sheetnames)
+    header = {
+        row[0]: row[1]
+        for row in workbook["Reserves"].iter_rows(min_row=1, max_row=20, values_only=True)
+        if row[0]
+    }
+    assert header["Status"] == "APPROVED"
+    assert header["Run"] == "Acme chain ladder: judgment"
+    assert "Bob" in str(header["Approved by"]) or "bob" in str(header["Approved by"])
 
 
 def test_a_queued_runs_page_follows_it_until_it_has_finished(

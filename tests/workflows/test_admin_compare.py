@@ -71,7 +71,13 @@ def test_two_runs_side_by_side_with_their_differences(lead_client, two_runs):
     assert factors["24-36"].changed and factors["24-36"].second["source"] == "override"
     assert factors["120-Ult"].second["ldf"] == "1.0500"
     assert not factors["108-120"].changed
-    assert {key for key, _, _ in comparison.options} >= {"exclude", "selected_factors", "tail"}
+    options = {key: (first, second) for key, first, second in comparison.options}
+    # The choices read as labels and plain values, not parameter names and dicts.
+    assert set(options) >= {"Exclude", "Selected factors", "Tail"}
+    values = [value for pair in options.values() for value in pair]
+    assert "_" not in "".join(options) and not any("{" in value for value in values)
+    assert options["Exclude"] == ("—", "1982 at 12")
+    assert options["Selected factors"][0] == "—"
     html = response.content.decode()
     sections = ("compare-origins", "compare-factor-table", "compare-emergence-table")
     for section in (*sections, "compare-ibnr-chart"):

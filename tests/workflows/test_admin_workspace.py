@@ -84,10 +84,11 @@ class TestCompletedReserveRun:
     def test_inputs_are_a_table_with_the_triangle_linked(self, lead_client, completed, genins):
         details = lead_client.get(change_url(completed)).context["run_details"]
         rows = dict(details.input_rows)
-        assert rows["cumulative"] == "yes" and rows["measure"] == "paid"
+        # Named as people read them (issue 17), not by the parameters' names.
+        assert rows["Cumulative"] == "yes" and rows["Measure"] == "paid"
         assert (
             reverse("admin:artefacts_artefact_change", args=(genins.pk,))
-            in rows["triangle_artefact"]
+            in rows["Triangle artefact"]
         )
 
     def test_results_by_origin_with_totals_and_factors(self, lead_client, completed):
@@ -263,7 +264,7 @@ class TestReservingForm:
     def test_a_triangle_is_required(self, lead_client, engagement):
         response = self._post(lead_client, engagement, cumulative="true", measure="paid")
         [error] = response.context["adminform"].form.errors["triangle_artefact"]
-        assert error == "Choose the triangle a reserve_calculation run reads."
+        assert error == "Choose the triangle a reserve calculation run reads."
 
     def test_only_uploaded_triangles_in_use_are_offered(
         self, lead_client, engagement, genins, raa, completed, actuary

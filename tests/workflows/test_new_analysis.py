@@ -8,6 +8,8 @@ re-run with an exclusion and an override. Who may not gets a 404 and changes not
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
@@ -25,6 +27,7 @@ from tests.admin_fixtures import (
 )
 from tests.factories.states import admin_messages, database_state
 from workflows.admin.pages import NEW_ANALYSIS
+from workflows.admin.selections import words
 from workflows.models import WorkflowRun
 from workflows.selectors import NO_WORKER_ALIVE
 from workflows.services import RERUN_UNCHANGED, workflow_run_create, workflow_run_queue
@@ -229,6 +232,18 @@ class TestStepThreeAndRun:
         assert excluded.excluded_count == 1 and excluded.rows[0][1][0].excluded
         assert excluded.periods[0].factor != plain.periods[0].factor
 
+    @pytest.mark.parametrize("exposure", ["", "not-an-id", "00000000-0000-0000-0000-000000000000"])
+    def test_the_panel_redraws_a_bf_whose_exposure_is_not_chosen_yet(
+        self, lead_client, engagement, client_triangle, exposure
+    ):
+        # Seen in the browser walk: while the actuary switches to BF, the panel redraws a
+        # form whose exposure is empty or not (yet) valid; it must show, not fail.
+        panel_url = url("workflows_analysis_panel", engagement.pk, client_triangle.pk)
+        data = method_data(method="bornhuetter_ferguson", exposure_artefact=exposure)
+        response = lead_client.post(panel_url, data | {"apriori_loss_ratio": "0.65"})
+        assert response.status_code == 200
+        assert len(response.context["panel"].rows) == 10
+
     def test_run_creates_queues_and_lands_on_the_runs_page(
         self, lead_client, engagement, client_triangle, lead, django_capture_on_commit_callbacks
     ):
@@ -384,6 +399,33 @@ class TestRerunWithChanges:
         assert response.status_code == 200
         assert response.context["form"].non_field_errors() == [RERUN_UNCHANGED.format(run=first)]
         assert database_state() == before
+
+    def test_a_refusal_names_the_field_not_the_parameter(self, lead_client, first):
+        # The run compared with a prior run that is gone: the service refuses the re-run
+        # naming the parameter (prior_run, as the API's clients know it); the form says
+        # "Prior run", as people read it.
+        WorkflowRun.objects.filter(pk=first.pk).update(
+            input_params={**first.input_params, "prior_run": str(uuid.uuid4())}
+        )
+        before = database_state()
+        data = {"name": "Changed", "method": "chain_ladder", "average": "simple"}
+        response = lead_client.post(url("workflows_workflowrun_rerun", first.pk), data)
+        assert response.status_code == 200
+        [error] = response.context["form"].non_field_errors()
+        assert error.startswith("Prior run: client "), error
+        assert "prior_run" not in error and "input_params" not in error
+        assert database_state() == before
+
+
+def test_a_message_about_a_parameter_starts_with_the_fields_label():
+    assert words("prior_run must be the id (a UUID) of a completed reserving run") == (
+        "Prior run must be the id (a UUID) of a completed reserving run"
+    )
+    assert words("n_periods must be a whole number").startswith("Latest origins used must")
+    assert words("tail_factor must be at least 1", {"tail_factor": "Tail"}) == (
+        "Tail must be at least 1"
+    )
+    assert words("give tail or tail_factor, not both") == "give tail or the tail factor, not both"
 
 
 class TestTheRunsLiveStatus:

@@ -16,6 +16,7 @@ from typing import Any
 
 from django.utils.safestring import SafeString, mark_safe
 
+from records.formatting import field_label, humanize_code, readable_value
 from workflows.reserving import actual_vs_expected, compare_results
 from workflows.reserving.outputs.svg import ibnr_comparison_svg
 
@@ -124,7 +125,7 @@ def compare_runs(runs: list[WorkflowRun]) -> Comparison:
         origins=rows,
         total=total,
         options=[
-            (key, _plain(values["first"]), _plain(values["second"]))
+            (field_label(key), _choice(key, values["first"]), _choice(key, values["second"]))
             for key, values in compared["options"].items()
         ],
         emergence=emergence,
@@ -252,7 +253,17 @@ def _age(value) -> str:
     return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
 
 
-def _plain(value) -> str:
-    if value is None:
-        return "—"
-    return str(value)
+def _choice(key: str, value: Any) -> str:
+    """Return one run's choice as people read it: labels for codes, numbers formatted."""
+    if key == "method" and value in METHOD_LABELS:
+        return METHOD_LABELS[value]
+    if key == "exclude" and isinstance(value, list):
+        points = [f"{point[0]} at {point[1]}" for point in value if len(point) == 2]
+        return ", ".join(points) or "—"
+    if isinstance(value, str):
+        return humanize_code(value)
+    if isinstance(value, dict) and value:
+        return "; ".join(
+            f"{field_label(name)}: {_choice(name, item)}" for name, item in value.items()
+        )
+    return readable_value(value)

@@ -55,6 +55,7 @@ from .analysis_forms import ColumnsForm, TriangleUploadForm, columns_query, read
 from .selections import (
     UPLOAD_PLACEHOLDER,
     SelectionsForm,
+    form_labels,
     initial_from_params,
     selection_panel,
     words,
@@ -369,7 +370,7 @@ class AnalysisViews:
                     actor=request.user,
                 )
         except DomainError as error:
-            form.add_error(None, _form_words(error.message))
+            form.add_error(None, _form_words(error.message, form))
             return None
 
     def _upload_exposure(self, request, form, engagement, params) -> None:
@@ -478,7 +479,7 @@ class AnalysisViews:
                     run=run, actor=request.user, input_params=params, name=form.cleaned_data["name"]
                 )
         except DomainError as error:
-            form.add_error(None, _form_words(error.message))
+            form.add_error(None, _form_words(error.message, form))
             return None
 
     # The run's status -----------------------------------------------------------------
@@ -535,8 +536,10 @@ def _period_fields(form: SelectionsForm) -> list[tuple[Any, Any, Any]]:
     ]
 
 
-def _form_words(message: str) -> str:
-    """Return a service refusal without the API's framing, in the form's words."""
-    message = words(INVALID_PARAMS_PREFIX.sub("", message))
+def _form_words(message: str, form=None) -> str:
+    """Return a service refusal without the API's framing, in the form's words (the
+    parameter it names by the label of the form's field for it)."""
+    labels = form_labels(form) if form is not None else None
+    message = words(INVALID_PARAMS_PREFIX.sub("", message), labels)
     message = message.replace(MSG_NEGATIVE_HINT, MSG_NEGATIVE_HINT_FORM)
     return message[:1].upper() + message[1:]

@@ -19,17 +19,21 @@ from typing import Any
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 
 from artefacts.models import Artefact
 from artefacts.services import ACCESS_PREVIEW, artefact_open_for_download
 from engagements.selectors import scope_to_user
 from records.exceptions import DomainError
+from records.formatting import field_label, format_datetime, humanize_code
 
 from ..choices import WorkflowStatus, WorkflowType
 from ..models import ReplayRecord, WorkflowRun
 from ..registry import implementation_for
 from ..working_papers import APPROVED, WORKFLOW_APPROVAL
+from .run_values import METHOD_LABELS
+from .run_values import shown as _shown
+from .selections import param_label
 from .working_paper import WorkingPaperView, working_paper_for
 
 # The header of the reserving results CSV (workflows.reserving.outputs.RESERVE_COLUMNS).
@@ -47,15 +51,6 @@ RESERVE_CSV_MAX_BYTES = 1024 * 1024
 RESERVING_TYPES = frozenset(
     {WorkflowType.RESERVE_CALCULATION, WorkflowType.IBNR_ESTIMATION, WorkflowType.TRIANGLE_ANALYSIS}
 )
-
-# How the run pages and lists name a reserving method.
-METHOD_LABELS = {
-    "chain_ladder": "Chain ladder",
-    "bornhuetter_ferguson": "Bornhuetter-Ferguson",
-    "benktander": "Benktander",
-    "cape_cod": "Cape Cod",
-    "bootstrap_odp": "ODP bootstrap",
-}
 
 RESULTS_UNREADABLE = "The results file cannot be shown: {error}"
 NO_RESULTS_FILE = "No results file (CSV) is stored for this run."
@@ -192,7 +187,7 @@ def run_details(run: WorkflowRun, request) -> RunDetails:
         duration=_seconds_text(run.duration_seconds),
         running_for=_running_for(run),
         input_rows=_input_rows(run, request),
-        summary_rows=_summary_rows(summary),
+        summary_rows=_summary_rows(summary, by_origin_shown=reserve_table is not None),
         totals=_totals(summary.get("totals")),
         factors=_factors(summary.get("development_factors")),
         reserve_table=reserve_table,
@@ -202,7 +197,11 @@ def run_details(run: WorkflowRun, request) -> RunDetails:
         results=[a for a in artefacts if a not in charts],
         approvals=approvals,
         error=error,
-        error_extra=[(k, v) for k, v in (error or {}).items() if k not in shown_error_keys],
+        error_extra=[
+            (field_label(k), _shown(v, k))
+            for k, v in (error or {}).items()
+            if k not in shown_error_keys
+        ],
         provenance=_provenance(run, request),
         replays=[_replay_view(record) for record in replays[:REPLAYS_SHOWN]],
         more_replays=len(replays) > REPLAYS_SHOWN,
@@ -280,6 +279,7 @@ def _provenance(run: WorkflowRun, request) -> ProvenanceView | None:
         inputs.append(
             {
                 **item,
+                "label": param_label(item.get("param") or ""),
                 "artefact": artefact,
                 # The stored artefact still holds the recorded bytes (what a replay checks).
                 "unchanged": artefact is not None
@@ -290,9 +290,9 @@ def _provenance(run: WorkflowRun, request) -> ProvenanceView | None:
     parameters = provenance.get("parameters") or {}
     environment = provenance.get("environment") or {}
     return ProvenanceView(
-        recorded_at=str(provenance.get("recorded_at") or "")[:19].replace("T", " "),
+        recorded_at=format_datetime(provenance.get("recorded_at"), empty=""),
         implementation=provenance.get("implementation") or "—",
-        steps=[str(step) for step in provenance.get("steps") or ()],
+        steps=[_step_label(run, step) for step in provenance.get("steps") or ()],
         inputs=inputs,
         parameters_hash=parameters.get("sha256") or "",
         parameters=parameters.get("canonical") or "",
@@ -363,7 +363,7 @@ def _running_for(run: WorkflowRun) -> str:
 
 
 def _input_rows(run: WorkflowRun, request) -> list[tuple[str, object]]:
-    """Return the input parameters as (name, shown value); an artefact id links to it."""
+    """Return the input parameters as (label, shown value); an artefact id links to it."""
     params = run.input_params if isinstance(run.input_params, dict) else {}
     artefact_ids = {}
     for name, value in params.items():
@@ -390,26 +390,33 @@ def _input_rows(run: WorkflowRun, request) -> list[tuple[str, object]]:
                 f"{artefact.name} v{artefact.version} ({artefact.file_name})",
             )
         else:
-            shown = _plain(value)
-        rows.append((name, shown))
+            shown = _shown(value, name)
+        rows.append((param_label(name), shown))
     return rows
 
 
-def _summary_rows(summary: dict[str, Any]) -> list[tuple[str, object]]:
-    """Return the summary's scalar entries and small nested ones, readable; tables aside."""
+def _summary_rows(
+    summary: dict[str, Any], by_origin_shown: bool = False
+) -> list[tuple[str, object]]:
+    """Return the summary's entries as (label, readable value); what is tabled elsewhere aside."""
     tabled = {"totals", "development_factors", "warnings", "artefacts"}
-    rows = []
-    for name, value in summary.items():
-        if name in tabled:
-            continue
-        if isinstance(value, dict):
-            value = format_html_join(
-                "", "<div><code>{}</code>: {}</div>", ((k, _plain(v)) for k, v in value.items())
-            )
-        else:
-            value = _plain(value)
-        rows.append((name, value))
-    return rows
+    if by_origin_shown:
+        # The reserve table shows the figures by origin, read from the results CSV.
+        tabled.add("origins")
+    return [
+        (field_label(name), _shown(value, name))
+        for name, value in summary.items()
+        if name not in tabled and value is not None
+    ]
+
+
+def _step_label(run: WorkflowRun, name: str) -> str:
+    """Return a step's label as the progress shows it (its recorded name as words if gone)."""
+    implementation = implementation_for(run.workflow_type)
+    for step in getattr(implementation, "steps", ()) if implementation else ():
+        if step.name == name:
+            return step.label
+    return humanize_code(name)
 
 
 def _plain(value) -> str:

@@ -63,8 +63,10 @@ from .compare import (
     comparison_problem,
     parse_run_ids,
 )
+from .filters import AgentNameListFilter
 from .new_analysis import AnalysisViews, rerun_url, run_status
 from .run_page import METHOD_LABELS, RESERVING_TYPES, run_details
+from .selections import form_labels, words
 from .working_paper import read_run_triangle
 
 # The reserving inputs offered as form fields, in the order the form shows them.
@@ -196,12 +198,13 @@ class WorkflowRunForm(forms.ModelForm):
             if triangle is not None:
                 self.add_error(
                     "triangle_artefact",
-                    NOT_A_TRIANGLE_WORKFLOW.format(workflow_type=workflow_type),
+                    NOT_A_TRIANGLE_WORKFLOW.format(workflow_type=_type_words(workflow_type)),
                 )
             return cleaned_data
         if triangle is None:
             self.add_error(
-                "triangle_artefact", TRIANGLE_REQUIRED.format(workflow_type=workflow_type)
+                "triangle_artefact",
+                TRIANGLE_REQUIRED.format(workflow_type=_type_words(workflow_type)),
             )
             return cleaned_data
         cleaned_data["input_params"] = self._reserving_params(cleaned_data, accepted)
@@ -234,8 +237,18 @@ class WorkflowRunForm(forms.ModelForm):
         try:
             data["input_params"] = implementation.validate_params(data["input_params"], engagement)
         except InvalidInput as error:
-            message = error.message.replace(MSG_NEGATIVE_HINT, MSG_NEGATIVE_HINT_FORM)
+            # The parameter named as this form labels its field ("Tail factor must be …").
+            message = words(error.message, form_labels(self))
+            message = message.replace(MSG_NEGATIVE_HINT, MSG_NEGATIVE_HINT_FORM)
             self.add_error("triangle_artefact", message)
+
+
+def _type_words(workflow_type: str) -> str:
+    """Return a workflow type as a sentence names it ("reserve calculation")."""
+    try:
+        return WorkflowType(workflow_type).label.lower()
+    except ValueError:
+        return str(workflow_type)
 
 
 def _triangle_label(artefact: Artefact) -> str:
@@ -276,7 +289,16 @@ class WorkflowRunAdmin(ServiceAdminMixin, RecordAdmin):
         "progress",
         "completed_at",
     )
-    list_filter = ("status", "workflow_type", EngagementListFilter, "agent_name")
+    # Bounded filters and a date filter instead of a date hierarchy: none of them scans
+    # every run to build its choices (issue 18).
+    list_filter = (
+        "status",
+        "workflow_type",
+        EngagementListFilter,
+        AgentNameListFilter,
+        "created_at",
+    )
+    show_full_result_count = False
     actions = ("compare_selected",)
     search_fields = ("name", "description", "period", "engagement__name", "engagement__client_code")
     list_select_related = ("engagement",)

@@ -16,13 +16,16 @@ and swaps the panel, so the effect of a choice is seen before the run is queued.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, replace
 from typing import Any
 
 from django import forms
+from django.forms.utils import pretty_name
 
 from artefacts.choices import INPUT_DATA_TYPES, RETIRED_STATUSES
 from artefacts.models import Artefact
+from records.formatting import field_label
 
 from ..implementations.reserving_inputs import MAX_TRIANGLE_FILE_SIZE
 from ..reserving import (
@@ -83,6 +86,8 @@ PARAM_WORDS = (
     ("apriori_loss_ratio", "the a-priori loss ratio"),
     ("exposure_artefact", "the exposure"),
     ("tail_factor", "the tail factor"),
+    ("prior_run", "the prior run"),
+    ("n_iterations", "the number of iterations"),
     ("n_periods", "the latest origins"),
     ("random_seed", "the random seed"),
     ("n_sims", "the number of simulations"),
@@ -105,11 +110,38 @@ def ratio_key(origin: str, age: int | float) -> str:
     return f"{origin}|{age_key(age)}"
 
 
-def words(message: str) -> str:
-    """Return an engine message with its parameter names in the form's words."""
+# A message that starts with the parameter it is about ("prior_run must be …").
+LEADING_PARAM = re.compile(r"^([a-z][a-z0-9]*(?:_[a-z0-9]+)+)\b")
+
+
+def words(message: str, labels: dict[str, str] | None = None) -> str:
+    """Return an engine message with its parameter names in the form's words.
+
+    A message that starts with a parameter's name starts with the label of the form's
+    field for it (`labels`, else this module's SelectionsForm, else the name as words:
+    "prior_run must be …" → "Prior run must be …"); names further on read as PARAM_WORDS.
+    """
+    match = LEADING_PARAM.match(message)
+    if match:
+        message = param_label(match.group(1), labels) + message[match.end() :]
     for name, text in PARAM_WORDS:
         message = message.replace(name, text)
     return message
+
+
+def form_labels(form) -> dict[str, str]:
+    """Return each field's label as `form` shows it, by field name."""
+    return {name: str(field.label or pretty_name(name)) for name, field in form.fields.items()}
+
+
+def param_label(name: str, labels: dict[str, str] | None = None) -> str:
+    """Return how a form labels the parameter `name` (records.formatting's words if none)."""
+    if labels and labels.get(name):
+        return labels[name]
+    field = SelectionsForm.base_fields.get(PARAM_FIELDS.get(name, name))
+    if field is not None and field.label:
+        return str(field.label)
+    return field_label(name)
 
 
 def exposure_choices(engagement_id) -> Any:
@@ -275,9 +307,11 @@ class SelectionsForm(forms.Form):
             params["exclude"] = exclusions
         params.update(self._tail_params(data))
         if method in ("bornhuetter_ferguson", "benktander", "cape_cod"):
+            # A chosen artefact once the form is valid; while the panel redraws an invalid
+            # form, the id as typed (or "" when none is chosen).
             exposure = data.get("exposure_artefact")
-            if exposure is not None:
-                params["exposure_artefact"] = str(exposure.pk)
+            if exposure not in (None, ""):
+                params["exposure_artefact"] = str(getattr(exposure, "pk", exposure))
             elif data.get("exposure_file"):
                 params["exposure_artefact"] = UPLOAD_PLACEHOLDER
         if method in ("bornhuetter_ferguson", "benktander"):
