@@ -15,6 +15,13 @@ from workflows.services import workflow_run_cancel, workflow_run_complete, workf
 
 
 @pytest.fixture
+def backup_root(settings, tmp_path):
+    """Write archives and snapshots of a test to its own folder (backup tests use it)."""
+    settings.BACKUP_ROOT = tmp_path / "backups"
+    return settings.BACKUP_ROOT
+
+
+@pytest.fixture
 def built(engagement, actuary, reviewer):
     """An active engagement with everything in it, reached through the services."""
     engagement = active_engagement(engagement, actor=actuary)

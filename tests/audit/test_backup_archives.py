@@ -1,13 +1,11 @@
 """Audit-log and artefact archives: a chain segment that proves nothing was rewritten, files."""
 
 import hashlib
-import io
 import json
 import tarfile
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from artefacts.files import artefact_storage
@@ -15,22 +13,11 @@ from artefacts.models import Artefact
 from audit.chain import GENESIS_HASH
 from audit.models import AuditChainHead, AuditLog, Backup, Recovery
 from engagements.services import engagement_update
+from tests.audit.backups import call
 from tests.audit.test_commands import as_database_superuser
 from tests.factories import AuditLogFactory
 
-pytestmark = pytest.mark.django_db
-
-
-def call(name, *args) -> str:
-    stdout = io.StringIO()
-    call_command(name, *args, "--no-progress", stdout=stdout, stderr=io.StringIO())
-    return stdout.getvalue()
-
-
-@pytest.fixture(autouse=True)
-def backup_root(settings, tmp_path):
-    settings.BACKUP_ROOT = tmp_path / "backups"
-    return settings.BACKUP_ROOT
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("backup_root")]
 
 
 def latest(backup_type: str) -> Backup:

@@ -9,7 +9,6 @@ was written. It runs on SQLite and, with DATABASE_URL, on PostgreSQL.
 
 import datetime
 import hashlib
-import io
 import json
 import tarfile
 from pathlib import Path
@@ -32,23 +31,11 @@ from audit.services import audit_record
 from conversations.models import Session
 from engagements.models import Engagement
 from engagements.services import engagement_update
+from tests.audit.backups import call
 from tests.factories import EngagementFactory, EngagementMemberFactory
 from tests.factories.states import active_engagement, artefact_in, upload
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def call(name, *args) -> str:
-    """Run a command without progress bars; return its stdout."""
-    stdout = io.StringIO()
-    call_command(name, *args, "--no-progress", stdout=stdout, stderr=io.StringIO())
-    return stdout.getvalue()
-
-
-@pytest.fixture(autouse=True)
-def backup_root(settings, tmp_path):
-    settings.BACKUP_ROOT = tmp_path / "backups"
-    return settings.BACKUP_ROOT
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("backup_root")]
 
 
 @pytest.fixture(autouse=True)

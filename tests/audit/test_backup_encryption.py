@@ -1,27 +1,20 @@
 """Archives encrypted at rest: streamed AES-256-GCM, the key id on record, rotation, refusals."""
 
 import base64
-import io
 import os
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from audit.backup import crypto
 from audit.models import Backup, Recovery
 from engagements.models import Engagement
 from engagements.services import engagement_update
+from tests.audit.backups import call
 from tests.audit.test_backup_restore import delete_for_real, scoped_state
 
 pytestmark = pytest.mark.django_db
-
-
-def call(name, *args) -> str:
-    stdout = io.StringIO()
-    call_command(name, *args, "--no-progress", stdout=stdout, stderr=io.StringIO())
-    return stdout.getvalue()
 
 
 def new_key(key_id: str = "") -> str:

@@ -7,7 +7,6 @@ for real, restores it, and compares every row, history row, audit entry and file
 
 import gzip
 import hashlib
-import io
 import json
 import tarfile
 from pathlib import Path
@@ -28,11 +27,12 @@ from conversations.models import ChatMessage, Session
 from engagements.models import Engagement, EngagementMember
 from engagements.services import engagement_update
 from records.exceptions import Conflict
+from tests.audit.backups import call
 from tests.factories import EngagementFactory, EngagementMemberFactory, UserFactory
 from tests.factories.states import active_engagement
 from workflows.models import WorkflowRun
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("backup_root")]
 
 # Live models of an engagement, with the lookup from each to the engagement.
 SCOPED = (
@@ -46,22 +46,8 @@ SCOPED = (
 )
 
 
-def call(name, *args) -> str:
-    """Run a command without progress bars; return its stdout."""
-    stdout = io.StringIO()
-    call_command(name, *args, "--no-progress", stdout=stdout, stderr=io.StringIO())
-    return stdout.getvalue()
-
-
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-@pytest.fixture(autouse=True)
-def backup_root(settings, tmp_path):
-    """Write archives and snapshots of every test to its own folder."""
-    settings.BACKUP_ROOT = tmp_path / "backups"
-    return settings.BACKUP_ROOT
 
 
 @pytest.fixture

@@ -1,9 +1,6 @@
 """restore --rollback: a restore undone from its snapshot, or refused over later work."""
 
-import io
-
 import pytest
-from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from audit.choices import AuditAction
@@ -11,21 +8,10 @@ from audit.models import AuditLog, Backup, Recovery
 from conversations.models import Session
 from engagements.models import Engagement
 from engagements.services import engagement_update
+from tests.audit.backups import call
 from tests.audit.test_backup_restore import scoped_state
 
-pytestmark = pytest.mark.django_db
-
-
-def call(name, *args) -> str:
-    stdout = io.StringIO()
-    call_command(name, *args, "--no-progress", stdout=stdout, stderr=io.StringIO())
-    return stdout.getvalue()
-
-
-@pytest.fixture(autouse=True)
-def backup_root(settings, tmp_path):
-    settings.BACKUP_ROOT = tmp_path / "backups"
-    return settings.BACKUP_ROOT
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("backup_root")]
 
 
 @pytest.fixture

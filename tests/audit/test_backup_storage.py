@@ -1,16 +1,15 @@
 """Archives in S3-compatible object storage: against a local S3 server the test starts (moto)."""
 
 import datetime
-import io
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
-from django.core.management import call_command
 from django.utils import timezone
 
 from audit.models import Backup
 from engagements.services import engagement_update
 from tests.artefacts.test_files import load_settings
+from tests.audit.backups import call
 from tests.audit.test_backup_chain import assert_same, database_state, wipe
 
 boto3 = pytest.importorskip("boto3")
@@ -19,12 +18,6 @@ moto_server = pytest.importorskip("moto.server")
 pytestmark = pytest.mark.django_db(transaction=True)
 
 BUCKET = "actuary-backups"
-
-
-def call(name, *args) -> str:
-    stdout = io.StringIO()
-    call_command(name, *args, "--no-progress", stdout=stdout, stderr=io.StringIO())
-    return stdout.getvalue()
 
 
 @pytest.fixture(scope="module")

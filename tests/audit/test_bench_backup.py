@@ -8,18 +8,17 @@ BACKUP_BENCH_MB sets the size of the artefact set (default 200; 1024 for 1 GB).
 
 import base64
 import hashlib
-import io
 import os
 import resource
 import time
 import tracemalloc
 
 import pytest
-from django.core.management import call_command
 
 from artefacts.files import artefact_storage
 from artefacts.models import Artefact
 from audit.models import Backup
+from tests.audit.backups import call
 from tests.factories.states import active_engagement, artefact_in
 
 pytestmark = [pytest.mark.benchmark, pytest.mark.django_db]
@@ -29,12 +28,6 @@ TOTAL = int(os.environ.get("BACKUP_BENCH_MB", "200")) * MB
 FILE_SIZE = 20 * MB
 # Peak traced memory must stay under this, whatever the size of the set: a few chunks.
 MEMORY_BOUND = 32 * MB
-
-
-def call(name, *args) -> str:
-    stdout = io.StringIO()
-    call_command(name, *args, "--no-progress", stdout=stdout, stderr=io.StringIO())
-    return stdout.getvalue()
 
 
 def measure(action):
