@@ -9,6 +9,9 @@ two cannot drift apart.
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
+from django.db.models import Count
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 
@@ -16,11 +19,13 @@ from audit.api.serializers import AuditLogSerializer
 from audit.api.views import AuditLogViewSet
 from engagements.api.serializers import EngagementSerializer
 from engagements.api.views import EngagementViewSet
-from records.api.lean import LeanListSerializer
+from engagements.models import Engagement, EngagementMember
+from records.api.lean import LeanListSerializer, lean_rows
 from tests.api_fixtures import API, superuser_client
 from tests.factories import AuditLogFactory, EngagementFactory, WorkflowRunFactory
 from workflows.api.serializers import WorkflowRunSerializer
 from workflows.api.views import WorkflowRunViewSet
+from workflows.models import WorkflowRun
 
 __all__ = ("superuser_client",)
 
@@ -70,3 +75,70 @@ def test_the_list_endpoint_answers_the_full_serializers_json(rows, superuser_cli
     body = response.content
     # The page's results are the full serializer's rows, rendered the same way.
     assert render(expected)[1:-1] in body
+
+
+def concrete_values(instance) -> dict:
+    return {
+        field.attname: getattr(instance, field.attname) for field in instance._meta.concrete_fields
+    }
+
+
+@pytest.mark.parametrize("name", LISTS)
+def test_lean_rows_are_the_instances_django_makes(rows, name):
+    viewset, _serializer = LISTS[name]
+    queryset = viewset.queryset.order_by("pk")
+    lean = list(lean_rows(queryset))
+    assert lean, "the list has rows"
+    django_made = list(queryset)
+    assert [type(row) for row in lean] == [type(row) for row in django_made]
+    assert [concrete_values(row) for row in lean] == [concrete_values(row) for row in django_made]
+    for row in lean:
+        assert row._state.adding is False
+        assert row._state.db == "default"
+        assert row.pk is not None
+
+
+def test_lean_rows_read_json_as_django_reads_it():
+    # orjson reads what it can; past 64 bits and for NaN the standard library's reader does.
+    metadata = {
+        "big": 2**70 + 1,
+        "small": -(2**63),
+        "float": 0.1,
+        "tiny": 1e-07,
+        "text": "é\u2028",
+        "code": "1" * 25,
+    }
+    engagement = EngagementFactory(metadata=metadata, config={"nested": [{"a": None}, []]})
+    (lean,) = lean_rows(Engagement.objects.filter(pk=engagement.pk))
+    (plain,) = Engagement.objects.filter(pk=engagement.pk)
+    assert lean.metadata == plain.metadata == metadata
+    assert lean.config == plain.config == {"nested": [{"a": None}, []]}
+    assert type(lean.metadata["big"]) is int
+
+
+def test_queries_lean_rows_do_not_cover_are_read_by_django(rows):
+    queryset = WorkflowRun.objects.order_by("pk")
+    expected = [(run.pk, run.engagement.name) for run in queryset.select_related("engagement")]
+    related = lean_rows(queryset.select_related("engagement"))
+    with CaptureQueriesContext(connection) as captured:
+        assert [(run.pk, run.engagement.name) for run in related] == expected
+    assert len(captured) == 1  # the related rows came with the query, as Django reads them
+    annotated = lean_rows(queryset.annotate(n=Count("pk")))
+    assert all(run.n == 1 for run in annotated)
+    deferred = list(lean_rows(queryset.only("pk", "name")))
+    assert [run.name for run in deferred] == [run.name for run in queryset]
+    values = queryset.values_list("pk", flat=True)
+    assert lean_rows(values) is values  # not model instances: left as it is
+
+
+def test_a_lean_row_behaves_like_any_instance(rows):
+    (run,) = lean_rows(WorkflowRun.objects.filter(rerun_of__isnull=False))
+    assert run.rerun_of.rerun_of_id is None  # a foreign key is fetched on first use
+    assert (
+        run.engagement.team.count()
+        == EngagementMember.objects.filter(engagement=run.engagement_id).count()
+    )
+    WorkflowRun.objects.filter(pk=run.pk).update(name="Renamed")
+    run.refresh_from_db()
+    assert run.name == "Renamed"
+    assert run == WorkflowRun.objects.get(pk=run.pk)

@@ -260,6 +260,11 @@ REST_FRAMEWORK = {
     # a form that flattens objects and nulls. The two file uploads take multipart forms
     # (artefacts.api.views). The browsable API posts its raw-data form as JSON.
     "DEFAULT_PARSER_CLASSES": ("records.api.parsers.JSONParser",),
+    # JSON written by orjson where it comes out as DRF writes it (records.api.renderers).
+    "DEFAULT_RENDERER_CLASSES": (
+        "records.api.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ),
     "DEFAULT_FILTER_BACKENDS": (
         "records.api.filters.FilterBackend",
         "rest_framework.filters.SearchFilter",

@@ -17,6 +17,12 @@ class from what DRF would do with it:
 - every other field (decimals, dates, method fields, dotted sources through a null)
   goes through DRF's own `get_attribute` and `to_representation`, unchanged.
 
+The rows themselves are read lean too (`lean_rows`): a page's model instances are made
+from the row's values without `Model.__init__` (its signals and per-field descriptor
+calls, a fifth of a list's CPU), and JSON columns are read by orjson. A query this
+does not cover (related rows selected with it, annotations, deferred fields, a model
+with its own `from_db` or init signals) is read by Django as usual.
+
 The result is the same list of dicts, key for key and value for value, as the full
 serializer's (tests/test_api_lean_lists.py compares them on real rows of every list
 that uses it). A serializer opts in with `Meta.list_serializer_class =
@@ -27,14 +33,20 @@ through the full serializer.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable
+import json
+import re
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from operator import attrgetter
 from typing import Any, ClassVar
 
+import orjson
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import models
+from django.db.models.base import ModelState
+from django.db.models.query import ModelIterable
+from django.db.models.signals import post_init, pre_init
 from django.utils import timezone
 from django.utils.functional import cached_property
 from rest_framework import fields as drf_fields
@@ -44,6 +56,7 @@ from rest_framework.relations import PKOnlyObject
 from rest_framework.settings import api_settings
 
 SKIP = object()
+_LONG_NUMBER = re.compile(r"\d{19}")
 # Whether the plan being built reads only the rows (no field on DRF's own path).
 _built_without_drf: ContextVar[bool] = ContextVar("_built_without_drf", default=True)
 Getter = Callable[[Any], Any]
@@ -247,8 +260,13 @@ def _datetime_converter(field: drf_fields.DateTimeField):
     if output_format is None or output_format.lower() != drf_fields.ISO_8601 or zone is None:
         return field.to_representation
     fallback = field.to_representation
+    # In UTC (the project's zone), a UTC datetime as the database gives it needs no
+    # conversion: its ISO form ends in +00:00, written Z.
+    utc = zone.utcoffset(None) == datetime.timedelta(0) and str(zone) in ("UTC", "Etc/UTC")
 
     def iso(value):
+        if utc and type(value) is datetime.datetime and value.tzinfo is datetime.UTC:
+            return value.isoformat()[:-6] + "Z"
         if not isinstance(value, datetime.datetime) or timezone.is_naive(value):
             return fallback(value)
         text = value.astimezone(zone).isoformat()
@@ -283,3 +301,108 @@ def _drf_getter(field: serializers.Field, *, reads_only_the_row: bool = False) -
         return None if check is None else to_representation(attribute)
 
     return getter
+
+
+def lean_rows(queryset):
+    """Return `queryset` reading its model instances lean (LeanModelIterable), if it can."""
+    if not isinstance(queryset, models.QuerySet) or queryset._iterable_class is not ModelIterable:
+        return queryset
+    queryset = queryset._chain()
+    queryset._iterable_class = LeanModelIterable
+    return queryset
+
+
+class LeanModelIterable(ModelIterable):
+    """Django's ModelIterable, making plain rows' instances without `Model.__init__`.
+
+    An instance gets the row's values as its attributes and a fresh `_state` (not
+    adding, this database, the queryset's fetch mode), which is what `Model.from_db`
+    leaves behind; JSON columns without a custom decoder are read with orjson (the
+    standard library's json where orjson refuses: integers beyond 64 bits, NaN). Any
+    query or model this does not cover goes through Django's own iterable.
+    """
+
+    def __iter__(self) -> Iterator[models.Model]:
+        """Yield the query's model instances."""
+        queryset, query = self.queryset, self.queryset.query
+        model = queryset.model
+        if (
+            query.select_related
+            or query.annotation_select
+            or query.extra_select
+            or query.deferred_loading[0]
+            or queryset._known_related_objects
+            or queryset._fetch_mode.track_peers
+            or model.from_db.__func__ is not models.Model.from_db.__func__
+            or model.__init__ is not models.Model.__init__
+            or pre_init.has_listeners(model)
+            or post_init.has_listeners(model)
+        ):
+            yield from super().__iter__()
+            return
+        database = queryset.db
+        compiler = query.get_compiler(using=database)
+        results = compiler.execute_sql(chunked_fetch=self.chunked_fetch, chunk_size=self.chunk_size)
+        fields = [column.target for column, _sql, _alias in compiler.select]
+        if len(fields) != len(model._meta.concrete_fields):
+            yield from self._instances(model, database, fields, compiler.results_iter(results))
+            return
+        yield from self._instances(model, database, fields, self._rows(compiler, results, fields))
+
+    def _instances(self, model, database, fields, rows) -> Iterator[models.Model]:
+        attnames = [field.attname for field in fields]
+        fetch_mode, new = self.queryset._fetch_mode, model.__new__
+        for row in rows:
+            instance = new(model)
+            state = ModelState()
+            state.adding, state.db, state.fetch_mode = False, database, fetch_mode
+            values = instance.__dict__
+            values.update(zip(attnames, row, strict=True))
+            values["_state"] = state
+            yield instance
+
+    @staticmethod
+    def _rows(compiler, results, fields) -> Iterator[list]:
+        """Yield the rows converted as Django converts them, JSON columns read by orjson."""
+        connection = compiler.connection
+        converters = compiler.get_converters([column for column, _sql, _alias in compiler.select])
+        plain_json = [
+            position
+            for position, field in enumerate(fields)
+            if isinstance(field, models.JSONField)
+            and field.decoder is None
+            and type(field).from_db_value is models.JSONField.from_db_value
+            and converters.get(position, ((), None))[0] == [field.from_db_value]
+        ]
+        for position in plain_json:
+            del converters[position]
+        for chunk in results:
+            for row in chunk:
+                row = list(row)
+                for position in plain_json:
+                    value = row[position]
+                    if value is not None:
+                        row[position] = _json_loads(value) if isinstance(value, str) else value
+                for position, (functions, expression) in converters.items():
+                    value = row[position]
+                    for function in functions:
+                        value = function(value, expression, connection)
+                    row[position] = value
+                yield row
+
+
+def _json_loads(text: str):
+    """Return the JSON `text` read as json.loads reads it (by orjson where the two agree).
+
+    orjson reads an integer beyond 64 bits as a float and refuses NaN: a text with a
+    run of 19 digits or more (or anything orjson refuses) is read by the standard library.
+    """
+    try:
+        if _LONG_NUMBER.search(text) is None:
+            return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text  # as Django's JSONField gives back a text it cannot read

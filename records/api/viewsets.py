@@ -13,6 +13,7 @@ from rest_framework.response import Response
 
 from ..middleware import get_request_context
 from ..scoping import scope_to_user
+from .lean import LeanListSerializer, lean_rows
 
 
 class ServiceViewSetMixin:
@@ -37,6 +38,13 @@ class ServiceViewSetMixin:
         if self.engagement_path is None:
             return queryset
         return scope_to_user(queryset, self.request.user, engagement_path=self.engagement_path)
+
+    def paginate_queryset(self, queryset):
+        """Return a page of rows; a list written lean reads its rows lean too (records.api.lean)."""
+        serializer_class = self.get_serializer_class()
+        if getattr(serializer_class.Meta, "list_serializer_class", None) is LeanListSerializer:
+            queryset = lean_rows(queryset)
+        return super().paginate_queryset(queryset)
 
     @property
     def actor(self):
