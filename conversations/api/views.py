@@ -1,12 +1,12 @@
 """API views of chat sessions and their messages (appended, listed in order)."""
 
 from django.utils.functional import cached_property
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, viewsets
 from rest_framework.generics import get_object_or_404
 
+from records.api.filters import FilterBackend
 from records.api.pagination import CursorPagination
 from records.api.viewsets import ServiceViewSetMixin
 
@@ -88,7 +88,7 @@ class ChatMessageViewSet(
     serializer_class = ChatMessageSerializer
     filterset_class = ChatMessageFilterSet
     # The order is the conversation's; a client-chosen ordering would break the cursor.
-    filter_backends = (DjangoFilterBackend,)
+    filter_backends = (FilterBackend,)
     pagination_class = ChatMessagePagination
     engagement_path = None
 
