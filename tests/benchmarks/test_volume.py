@@ -1,12 +1,13 @@
 """Benchmark (not a timed test): the product at a firm's volume, side by side with a raw baseline.
 
 Run with `make bench` (PostgreSQL). Seeds a small volume, times the admin changelists,
-seeds up to the full volume (BENCH_ENGAGEMENTS, BENCH_RUNS, BENCH_AUDIT: default 1,000,
-10,000 and 100,000; issue 18's volume is 10,000, 100,000 and 1,000,000), then prints:
+seeds up to the full volume (BENCH_ENGAGEMENTS, BENCH_RUNS, BENCH_ARTEFACTS, BENCH_AUDIT:
+default 1,000, 10,000, 5,000 and 100,000; issue 18's volume is 10,000, 100,000, 50,000
+and 1,000,000), then prints:
 
 - the three API lists (page of 100) under gunicorn (2 sync workers), p50, against the
   same SQL through psycopg and orjson under the same gunicorn (tests/benchmarks/baseline_app.py);
-- the changelists (audit log, runs, engagements) at the small and the full volume;
+- the changelists (audit log, runs, engagements, artefacts) at the small and the full volume;
 - the audit log's filters (a month, a user and actions, a resource) through the API;
 - verify_audit_log rows/s, one worker process against one per CPU;
 - audited writes/s with 8 concurrent writers;
@@ -42,6 +43,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
+from artefacts.models import Artefact
 from audit.models import AuditLog
 from demo.management.commands.load_demo import Command as LoadDemo
 from engagements.choices import EngagementStatus, TeamRole
@@ -55,8 +57,9 @@ pytestmark = [pytest.mark.benchmark, pytest.mark.postgres, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 ENGAGEMENTS = int(os.environ.get("BENCH_ENGAGEMENTS", "1000"))
 RUNS = int(os.environ.get("BENCH_RUNS", "10000"))
+ARTEFACTS = int(os.environ.get("BENCH_ARTEFACTS", str(RUNS // 2)))
 AUDIT = int(os.environ.get("BENCH_AUDIT", "100000"))
-SMALL = {"engagements": 100, "runs": 1000, "audit": 1000}
+SMALL = {"engagements": 100, "runs": 1000, "artefacts": 500, "audit": 1000}
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "30"))
 # Requests sent to a server before its figures are taken (its workers warm up).
 WARM_UP = 8
@@ -70,6 +73,7 @@ CHANGELISTS = {
     "audit log": reverse("admin:audit_auditlog_changelist"),
     "runs": reverse("admin:workflows_workflowrun_changelist"),
     "engagements": reverse("admin:engagements_engagement_changelist"),
+    "artefacts": reverse("admin:artefacts_artefact_changelist"),
 }
 
 
@@ -269,12 +273,14 @@ def test_the_product_at_volume(transactional_db, capsys):
     rest = {
         "engagements": max(0, ENGAGEMENTS - SMALL["engagements"]),
         "runs": max(0, RUNS - SMALL["runs"]),
+        "artefacts": max(0, ARTEFACTS - SMALL["artefacts"]),
         "audit": max(0, AUDIT - SMALL["audit"]),
     }
     call_command("seed_volume", force=True, stdout=io.StringIO(), **rest)
     _analyze()
     say(
         f"seeded {Engagement.objects.count():,} engagements, {RUNS:,} runs, "
+        f"{Artefact.objects.count():,} artefacts, "
         f"{AuditLog.objects.count():,} audit entries in {time.perf_counter() - started:.0f} s"
     )
     full = _changelists(browser)

@@ -1,7 +1,9 @@
-"""Seed a firm's volume of data for benchmarks: engagements, teams, runs and audit rows.
+"""Seed a firm's volume of data for benchmarks: engagements, teams, runs, artefacts, audit.
 
-`seed_volume --engagements 10000 --runs 100000 --audit 1000000` is the volume of
-issue 18. Rows are written in batches with `bulk_create` (no per-row save, no
+`seed_volume --engagements 10000 --runs 100000 --artefacts 50000 --audit 1000000` is
+the volume of issue 18 (artefacts default to half the runs). Seeded artefacts are
+records without bytes (no file in storage): what lists and changelists read.
+Rows are written in batches with `bulk_create` (no per-row save, no
 history rows, no notifications): this is benchmark data, never a real firm's. Each
 audit row is numbered and hashed in Python against the locked chain head by the
 code every append uses (COPY on PostgreSQL), so `verify_audit_log` passes after
@@ -26,6 +28,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from artefacts.choices import ArtefactStatus, ArtefactType
+from artefacts.models import Artefact
 from audit.chain import JSON_FIELDS
 from audit.choices import AuditAction, Severity
 from audit.models import AuditChainHead, AuditLog
@@ -46,6 +50,18 @@ RUN_STATUSES = (
     (WorkflowStatus.PENDING, 10),
 )
 AGENTS = ("", "", "", "reserving-agent", "ifrs17-agent", "review-agent")
+ARTEFACT_KINDS = (
+    (ArtefactType.TRIANGLE, "text/csv", "csv"),
+    (ArtefactType.MODEL_OUTPUT, "application/json", "json"),
+    (ArtefactType.EXCEL, "application/vnd.ms-excel", "xlsx"),
+    (ArtefactType.REPORT, "application/pdf", "pdf"),
+)
+ARTEFACT_STATUSES = (
+    [ArtefactStatus.DRAFT] * 4
+    + [ArtefactStatus.PENDING_REVIEW] * 2
+    + [ArtefactStatus.APPROVED] * 3
+    + [ArtefactStatus.SUPERSEDED]
+)
 AUDIT_ACTIONS = (
     AuditAction.WORKFLOW_CREATE,
     AuditAction.WORKFLOW_START,
@@ -58,23 +74,32 @@ DONE = "Seeded {what} in {seconds:.1f} s."
 
 
 class Command(BaseCommand):
-    help = "Seed engagements (teams of 3), workflow runs and a valid audit chain, in bulk."
+    help = (
+        "Seed engagements (teams of 3), workflow runs, artefact records and a valid audit "
+        "chain, in bulk."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--engagements", type=int, default=1000)
         parser.add_argument("--runs", type=int, default=10000)
+        parser.add_argument(
+            "--artefacts", type=int, default=None, help="default: half the runs (records only)"
+        )
         parser.add_argument("--audit", type=int, default=100000)
         parser.add_argument("--users", type=int, default=None, help="default: engagements / 5")
         parser.add_argument("--seed", type=int, default=18, help="random seed (repeatable data)")
         parser.add_argument("--force", action="store_true", help="run even with DEBUG off")
 
-    def handle(self, *args, engagements, runs, audit, users, seed, force, **options):
+    def handle(self, *args, engagements, runs, artefacts, audit, users, seed, force, **options):
         if not (settings.DEBUG or force):
             raise CommandError(REFUSED)
-        if min(engagements, runs, audit) < 0:
+        artefacts = runs // 2 if artefacts is None else artefacts
+        if min(engagements, runs, artefacts, audit) < 0:
             raise CommandError("Counts must be 0 or more.")
         if runs and not engagements:
             raise CommandError("Runs need engagements: give --engagements.")
+        if artefacts and not runs:
+            raise CommandError("Artefacts come from runs: give --runs.")
         self.random = random.Random(seed)
         self.now = timezone.now()
         self.tag = uuid.uuid4().hex[:6]
@@ -82,10 +107,11 @@ class Command(BaseCommand):
         people = self._users(users if users is not None else max(10, engagements // 5))
         engagement_ids = self._engagements(engagements, people)
         run_ids = self._runs(runs, engagement_ids, people)
+        self._artefacts(artefacts, run_ids, people)
         self._audit(audit, engagement_ids, run_ids, people)
         what = (
             f"{len(people)} users, {len(engagement_ids)} engagements, {len(run_ids)} runs, "
-            f"{audit} audit entries"
+            f"{artefacts} artefacts, {audit} audit entries"
         )
         self.stdout.write(DONE.format(what=what, seconds=time.perf_counter() - started))
 
@@ -174,6 +200,29 @@ class Command(BaseCommand):
             WorkflowRun.objects.bulk_create(batch)
             ids += [(run.pk, run.engagement_id) for run in batch]
         return ids
+
+    def _artefacts(self, count: int, runs: list, people: list[int]) -> None:
+        for start in range(0, count, BATCH):
+            batch = []
+            for n in range(start, min(start + BATCH, count)):
+                run_id, engagement_id = self.random.choice(runs)
+                kind, mime_type, extension = self.random.choice(ARTEFACT_KINDS)
+                batch.append(
+                    Artefact(
+                        engagement_id=engagement_id,
+                        workflow_run_id=run_id,
+                        artefact_type=kind,
+                        name=f"Seeded {kind} {n}",
+                        file_name=f"seeded-{n}.{extension}",
+                        mime_type=mime_type,
+                        file_size=self.random.randrange(1_000, 5_000_000),
+                        content_hash=f"{self.random.getrandbits(256):064x}",
+                        status=self.random.choice(ARTEFACT_STATUSES),
+                        created_at=self._when(n / max(count, 1)),
+                        created_by_id=self.random.choice(people),
+                    )
+                )
+            Artefact.objects.bulk_create(batch)
 
     def _audit(self, count: int, engagements, runs, people: list[int]) -> None:
         severities = [Severity.INFO] * 17 + [Severity.WARNING, Severity.ERROR, Severity.CRITICAL]
