@@ -11,6 +11,7 @@ and 1,000,000), then prints:
 - the audit log's filters (a month, a user and actions, a resource) through the API;
 - verify_audit_log rows/s, one worker process against one per CPU;
 - audited writes/s with 8 concurrent writers;
+- a chain ladder queued on an idle worker: from queue to result, against the run's work;
 - locust's mixed actuary workload at 10 and 50 users against gunicorn + PostgreSQL +
   a worker: requests/s, p50/p95, failures; then verify_audit_log.
 
@@ -34,6 +35,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import requests
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import connection
@@ -51,6 +54,8 @@ from engagements.models import Engagement, EngagementMember
 from tests.api_fixtures import reader
 from tests.audit.test_bench_audited_writes import _level
 from tests.factories import SuperUserFactory, UserFactory
+from workflows.choices import WorkflowStatus
+from workflows.models import WorkflowRun
 
 pytestmark = [pytest.mark.benchmark, pytest.mark.postgres, pytest.mark.slow]
 
@@ -63,6 +68,8 @@ SMALL = {"engagements": 100, "runs": 1000, "artefacts": 500, "audit": 1000}
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "30"))
 # Requests sent to a server before its figures are taken (its workers warm up).
 WARM_UP = 8
+# Runs queued one at a time on the idle worker, for its overhead.
+IDLE_RUNS = 5
 LOCUST_SECONDS = int(os.environ.get("BENCH_LOCUST_SECONDS", "20"))
 LISTS = {
     "engagements": "/api/v1/engagements/?page_size=100",
@@ -208,6 +215,56 @@ def _captured_list_sql(client: Client, token: str, path: str) -> list[str]:
         for query in queries.captured_queries
         if not any(word in query["sql"] for word in skip) and query["sql"].startswith("SELECT")
     ]
+
+
+def _idle_worker_run(port: int, token: str, engagement_id) -> tuple[float, float]:
+    """Queue a chain ladder for the idle worker; return (s from queue to result, s of work).
+
+    Through the product's server (gunicorn): upload the triangle, create the run, wait a
+    second (the worker is idle between two polls), then the clock runs from the queue
+    request until the run has left the queue and its work (it waits for approval, or
+    has ended), read every 10 ms.
+    """
+    api = f"http://127.0.0.1:{port}/api/v1"
+    headers = {"Authorization": f"Token {token}"}
+    form = {"engagement": str(engagement_id), "name": "Idle worker", "artefact_type": "triangle"}
+    with open(ROOT / "docs" / "files" / "paid.csv", "rb") as handle:
+        upload = requests.post(
+            f"{api}/artefacts/",
+            headers=headers,
+            data=form,
+            files={"file": ("paid.csv", handle, "text/csv")},
+            timeout=30,
+        )
+    assert upload.status_code == 201, upload.text
+    created = requests.post(
+        f"{api}/workflow-runs/",
+        headers=headers,
+        json={
+            "engagement": str(engagement_id),
+            "workflow_type": "reserve_calculation",
+            "name": "Idle worker chain ladder",
+            "input_params": {
+                "triangle_artefact": upload.json()["id"],
+                "cumulative": True,
+                "measure": "paid",
+            },
+        },
+        timeout=30,
+    )
+    assert created.status_code == 201, created.text
+    run_id = created.json()["id"]
+    time.sleep(1)
+    started = time.perf_counter()
+    queued = requests.post(f"{api}/workflow-runs/{run_id}/queue/", headers=headers, timeout=30)
+    assert queued.status_code == 200, queued.text
+    waiting = {WorkflowStatus.PENDING, WorkflowStatus.QUEUED, WorkflowStatus.RUNNING}
+    while WorkflowRun.objects.filter(pk=run_id, status__in=waiting).exists():
+        assert time.perf_counter() < started + 60, "the worker did not run it within a minute"
+        time.sleep(0.01)
+    wall = time.perf_counter() - started
+    run = WorkflowRun.objects.get(pk=run_id)
+    return wall, float(run.metrics.get("total_seconds", 0.0))
 
 
 def _locust(port: int, users: int, env: dict) -> dict:
@@ -392,8 +449,19 @@ def test_the_product_at_volume(transactional_db, capsys):
             [sys.executable, "manage.py", "run_workers"],
             cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
+        actuary_key = Token.objects.create(user=actuary).key
+        overheads = [
+            _idle_worker_run(product_port, actuary_key, mine[0].pk) for _ in range(IDLE_RUNS)
+        ]
+        say(
+            f"\na run on an idle worker (chain ladder, {IDLE_RUNS} runs, median): "
+            f"{statistics.median(o[0] for o in overheads):.2f} s from queue to result, "
+            f"{statistics.median(o[1] for o in overheads):.2f} s of it the run's own work, "
+            f"overhead {statistics.median(o[0] - o[1] for o in overheads):.2f} s "
+            f"(WORKER_POLL_INTERVAL {settings.TASK_WORKERS['POLL_INTERVAL']} s)"
+        )
         env = {
-            "BENCH_TOKEN": Token.objects.create(user=actuary).key,
+            "BENCH_TOKEN": actuary_key,
             "BENCH_ENGAGEMENTS": ",".join(str(e.pk) for e in mine),
             "BENCH_TRIANGLE": str(ROOT / "docs" / "files" / "paid.csv"),
         }
