@@ -315,6 +315,11 @@ class AuditLog(TraceableModel, UUIDModel):
         # A time range is also bounded in sequence numbers (audit.filters): issue 18.
         indexes = (
             models.Index(fields=("engagement_id", "created_at"), name="audit_engagement_time_idx"),
+            # An engagement's entries in chain order: the API's list for a user who sees
+            # only their engagements reads each one's newest page from it (issue 18).
+            models.Index(
+                fields=("engagement_id", "sequence"), name="audit_engagement_sequence_idx"
+            ),
             models.Index(fields=("resource_type", "resource_id"), name="audit_resource_idx"),
             models.Index(fields=("created_at", "sequence"), name="audit_time_sequence_idx"),
             models.Index(fields=("user", "sequence"), name="audit_user_sequence_idx"),

@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 
 from django.apps import apps
 from django.conf import settings
-from django.db.models import Q
+from django.db import connection
+from django.db.models import BooleanField, Q, QuerySet
+from django.db.models.expressions import RawSQL
 from simple_history.utils import get_history_manager_for_model, get_history_model_for_model
 
 from records.models import is_history_tracked
@@ -177,3 +179,63 @@ def engagement_timeline(engagement, *, limit: int = TIMELINE_DEFAULT_LIMIT) -> l
         streams.append(_history_entries(model, records))
     merged = heapq.merge(*streams, key=lambda entry: entry.at, reverse=True)
     return list(itertools.islice(merged, limit))
+
+
+@dataclass(frozen=True)
+class AuditLogBranches:
+    """Where a user's share of the log is read from: their engagements' entries, and their own.
+
+    `entries`: the whole log under the list's filters, not yet narrowed to the user
+    (each branch narrows it to its own, which its index answers).
+    """
+
+    engagement_ids: tuple[uuid.UUID, ...]
+    user_id: int
+    entries: QuerySet | None = None
+
+
+def audit_log_first_in_branches(
+    page: QuerySet,
+    *,
+    branches: AuditLogBranches,
+    size: int,
+    descending: bool = True,
+    **bound,
+) -> QuerySet:
+    """Return `page` narrowed to its first `size` entries in sequence order, read by branch.
+
+    `page`: the entries a user may see (of their engagements, or their own), filtered.
+    `bound`: the lookups on sequence that bound it further (a cursor's position). The
+    first `size` of them in sequence order are among the first `size` of some branch,
+    an engagement's entries (read by the (engagement_id, sequence) index) or the
+    user's own (by the (user, sequence) index). So one statement reads at most `size`
+    entries of each branch under the same filters and bound (a LATERAL join over the
+    engagement ids), merges them without duplicates, keeps the first `size` and looks
+    those up by sequence: its cost grows with the user's engagements and the page,
+    never with the log nor with how long ago the engagements went quiet, where a walk
+    of the sequence index down to their entries passes every newer one (issue 18).
+    PostgreSQL only (LATERAL, unnest).
+    """
+    order = "-sequence" if descending else "sequence"
+    direction = "DESC" if descending else "ASC"
+    candidates = branches.entries.filter(**bound).order_by(order).values("sequence")
+    engagement_sql, engagement_params = candidates.filter(engagement_id=RawSQL("branch.id", ()))[
+        :size
+    ].query.sql_with_params()
+    own_sql, own_params = candidates.filter(user_id=branches.user_id)[:size].query.sql_with_params()
+    first = (
+        "SELECT picked.sequence FROM unnest(%s::uuid[]) AS branch(id) "
+        f"CROSS JOIN LATERAL ({engagement_sql}) AS picked "
+        f"UNION ({own_sql}) ORDER BY 1 {direction} LIMIT {int(size)}"
+    )
+    # `= ANY(ARRAY(…))`, not `IN (…)`: the page is then looked up by sequence, entry by
+    # entry, never joined to a read of the user's whole share of the log.
+    quote = connection.ops.quote_name
+    column = f"{quote(page.model._meta.db_table)}.{quote('sequence')}"
+    return page.filter(
+        RawSQL(
+            f"{column} = ANY(ARRAY({first}))",
+            (list(branches.engagement_ids), *engagement_params, *own_params),
+            output_field=BooleanField(),
+        )
+    )
