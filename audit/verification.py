@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from hashlib import sha256
 
+from django.conf import settings
 from django.db import connections
 
 from .chain import (
@@ -209,7 +210,8 @@ def _text_select(connection) -> str | None:
     for every year Python can hold); strings, IP addresses and JSON values are made
     canonical here, from their text.
     """
-    if connection.vendor != "postgresql":
+    if connection.vendor != "postgresql" or not settings.USE_TZ:
+        # (Without USE_TZ, created_at has no time zone for `AT TIME ZONE` to read.)
         return None
     quote = connection.ops.quote_name
 
