@@ -91,7 +91,7 @@ def check_stretch(
     """Check the links inside one stretch; stop at its first break (the seam is not checked).
 
     The first entry's sequence must be `first` and its previous_hash is reported for
-    the seam; every later entry must follow the one before. Rows are read in keyset
+    the seam; every later entry must follow the one before. Rows are read in
     pages of `page_size`, so memory stays bounded.
     """
     rows, canonical, exact = _reader(database, first, last, page_size)
