@@ -24,9 +24,11 @@ import functools
 import hashlib
 import ipaddress
 import json
+import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
+import orjson
 from django.core.serializers.json import DjangoJSONEncoder
 
 # The `previous_hash` of the first entry: there is nothing before it.
@@ -55,6 +57,10 @@ HASHED_FIELDS = (
     "trace_id",
 )
 JSON_FIELDS = ("old_value", "new_value", "metadata")
+# The keys of the canonical form in the order it writes them (sorted), and the form
+# itself with a slot for each key's canonical JSON text.
+CANONICAL_KEYS = tuple(sorted(HASHED_FIELDS))
+_CANONICAL_TEMPLATE = "{" + ",".join(f'"{key}":%s' for key in CANONICAL_KEYS) + "}"
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _CANONICAL_JSON = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
@@ -119,6 +125,12 @@ def _canonical_ip(value) -> str | None:
     return ipaddress.ip_address(str(value)).compressed
 
 
+@functools.lru_cache(maxsize=4096)
+def canonical_ip_text(value: str | None) -> str:
+    """Return the canonical JSON of an IP address as the database gives it (text or None)."""
+    return "null" if value is None else _json(_canonical_ip(value))
+
+
 def _json(value) -> str:
     """Return `value` as the canonical encoder writes it (str and None the fast way)."""
     if value is None:
@@ -128,6 +140,31 @@ def _json(value) -> str:
     if _encode_value is not None and type(value) is dict:
         return "".join(_encode_value(value, 0))
     return _CANONICAL_JSON.encode(value)
+
+
+# JSON texts whose canonical form is themselves (the commonest field values).
+_SELF_CANONICAL_JSON = frozenset(("null", "{}", "[]"))
+# A run of 19 digits: a number orjson might not read exactly (it reads integers beyond
+# 64 bits as floats), or a long string of digits; json.loads reads those texts.
+_LONG_DIGITS = re.compile(r"[0-9]{19}")
+
+
+def canonical_json_text(text: str | None) -> str:
+    """Return the canonical JSON of a JSON field value given as the database's JSON text.
+
+    The same as `_json(json.loads(text))`: orjson reads it when it reads it exactly
+    (no run of 19 digits; json.loads otherwise, or if orjson refuses it).
+    """
+    if text is None:
+        return "null"
+    if text in _SELF_CANONICAL_JSON:
+        return text
+    if _LONG_DIGITS.search(text) is None:
+        try:
+            return _json(orjson.loads(text))
+        except orjson.JSONDecodeError:
+            pass
+    return _json(json.loads(text))
 
 
 def _json_uuid(value) -> str:
@@ -142,6 +179,75 @@ def _json_user_id(value) -> str:
     return _quote(str(value))
 
 
+def canonical_row(texts: Sequence[str]) -> bytes:
+    """Return the canonical bytes of one entry given each field's canonical JSON text.
+
+    `texts` are in CANONICAL_KEYS order, each exactly what `canonical_entry` writes for
+    that key (e.g. `"2026-01-01T00:00:00.000000Z"` with its quotes, `null`); the
+    verification's fast read path has the database write some of them.
+    """
+    return (_CANONICAL_TEMPLATE % tuple(texts)).encode("ascii")
+
+
+# The fields of a text row (`canonical_text_row`) after its sequence, previous_hash and
+# entry_hash: the others, in CANONICAL_KEYS order.
+TEXT_ROW_KEYS = tuple(key for key in CANONICAL_KEYS if key not in ("sequence", "previous_hash"))
+
+
+def canonical_text_row(row: Sequence) -> bytes:
+    """Return the canonical bytes of one entry read as text (the verification's fast path).
+
+    `row` is the sequence (int), previous_hash and entry_hash, then the TEXT_ROW_KEYS:
+    created_at and the UUIDs and user id already as their canonical JSON text, strings
+    and the IP address as stored, JSON field values as JSON text (or None). For an entry
+    read intact that way the bytes are exactly `canonical_entry`'s (tests compare them).
+    """
+    (
+        sequence,
+        previous_hash,
+        _,
+        action,
+        created_at,
+        description,
+        engagement_id,
+        id_,
+        ip_address,
+        metadata,
+        new_value,
+        old_value,
+        resource_id,
+        resource_type,
+        session_id,
+        severity,
+        trace_id,
+        user_agent,
+        user_id,
+    ) = row
+    return (
+        _CANONICAL_TEMPLATE
+        % (
+            _quote(action),
+            created_at,
+            _quote(description),
+            engagement_id,
+            id_,
+            canonical_ip_text(ip_address),
+            canonical_json_text(metadata),
+            canonical_json_text(new_value),
+            canonical_json_text(old_value),
+            _quote(previous_hash),
+            resource_id,
+            _quote(resource_type),
+            int.__repr__(sequence),
+            session_id,
+            _quote(severity),
+            "null" if trace_id is None else _quote(trace_id),
+            _quote(user_agent),
+            user_id,
+        )
+    ).encode("ascii")
+
+
 def canonical_entry(values: Mapping) -> bytes:
     """Return the canonical bytes of one entry given its field values (attnames).
 
@@ -153,26 +259,28 @@ def canonical_entry(values: Mapping) -> bytes:
     """
     ip_address = values["ip_address"]
     ip_address = None if ip_address is None else _canonical_ip(str(ip_address))
-    return (
-        f'{{"action":{_quote(str(values["action"]))}'
-        f',"created_at":"{_canonical_timestamp(values["created_at"])}"'
-        f',"description":{_quote(str(values["description"]))}'
-        f',"engagement_id":{_json_uuid(values["engagement_id"])}'
-        f',"id":{_json_uuid(values["id"])}'
-        f',"ip_address":{_json(ip_address)}'
-        f',"metadata":{_json(values["metadata"])}'
-        f',"new_value":{_json(values["new_value"])}'
-        f',"old_value":{_json(values["old_value"])}'
-        f',"previous_hash":{_json(values["previous_hash"])}'
-        f',"resource_id":{_json_uuid(values["resource_id"])}'
-        f',"resource_type":{_quote(str(values["resource_type"]))}'
-        f',"sequence":{int.__repr__(int(values["sequence"]))}'
-        f',"session_id":{_json_uuid(values["session_id"])}'
-        f',"severity":{_quote(str(values["severity"]))}'
-        f',"trace_id":{_json(values["trace_id"])}'
-        f',"user_agent":{_quote(str(values["user_agent"]))}'
-        f',"user_id":{_json_user_id(values["user_id"])}}}'
-    ).encode("ascii")
+    return canonical_row(
+        (
+            _quote(str(values["action"])),
+            f'"{_canonical_timestamp(values["created_at"])}"',
+            _quote(str(values["description"])),
+            _json_uuid(values["engagement_id"]),
+            _json_uuid(values["id"]),
+            _json(ip_address),
+            _json(values["metadata"]),
+            _json(values["new_value"]),
+            _json(values["old_value"]),
+            _json(values["previous_hash"]),
+            _json_uuid(values["resource_id"]),
+            _quote(str(values["resource_type"])),
+            int.__repr__(int(values["sequence"])),
+            _json_uuid(values["session_id"]),
+            _quote(str(values["severity"])),
+            _json(values["trace_id"]),
+            _quote(str(values["user_agent"])),
+            _json_user_id(values["user_id"]),
+        )
+    )
 
 
 def compute_entry_hash(values: Mapping) -> str:

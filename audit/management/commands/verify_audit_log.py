@@ -218,7 +218,7 @@ class Command(BaseCommand):
 
         Return (entries checked, last entry, first break or None). Stretches of the
         chain are checked in `--workers` processes and joined at their seams; rows are
-        read in keyset pages of `chunk_size`, so memory stays bounded whatever the size
+        read in pages of `chunk_size`, so memory stays bounded whatever the size
         of the log. Anchors found on the way are checked and removed from `anchors`.
         `bound` (the head's sequence at the start; None without a head) leaves out
         entries appended meanwhile.
