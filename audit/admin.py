@@ -88,7 +88,10 @@ def _resource_names(events) -> dict:
         model = models_by_name.get(resource_type)
         if model is None:
             continue
-        for obj in model._base_manager.filter(pk__in=ids).select_related(*_names_path(model)):
+        objects = model._base_manager.filter(pk__in=ids)
+        if related := _names_path(model):  # select_related() with no names is deprecated
+            objects = objects.select_related(*related)
+        for obj in objects:
             found[(resource_type, str(obj.pk))] = obj
     names = {}
     for event in events:
