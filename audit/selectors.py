@@ -216,6 +216,8 @@ def audit_log_first_in_branches(
     of the sequence index down to their entries passes every newer one (issue 18).
     PostgreSQL only (LATERAL, unnest).
     """
+    if branches.entries.query.is_empty() or page.query.is_empty():
+        return page.none()  # a filter matched nothing (e.g. a time range with no entries)
     order = "-sequence" if descending else "sequence"
     direction = "DESC" if descending else "ASC"
     candidates = branches.entries.filter(**bound).order_by(order).values("sequence")

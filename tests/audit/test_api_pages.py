@@ -12,6 +12,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db.models import Count, Q
+from django.utils import timezone
 
 from audit.choices import AuditAction
 from audit.models import AuditLog
@@ -140,3 +141,16 @@ def test_a_user_on_no_engagement_sees_their_own(actuary):
     forwards, backwards = walk(client_for(loner), {"page_size": 3})
     assert forwards == backwards == theirs(loner)
     assert len(forwards) == 4
+
+
+def test_a_time_range_with_no_entries_is_an_empty_page(actuary):
+    later = timezone.now() + datetime.timedelta(days=30)
+    response = client_for(actuary).get(
+        AUDIT_LOGS,
+        {
+            "created_after": later.isoformat(),
+            "created_before": (later + datetime.timedelta(days=1)).isoformat(),
+        },
+    )
+    assert response.status_code == 200
+    assert response.json() == {"next": None, "previous": None, "results": []}
