@@ -102,8 +102,12 @@ class EngagementSerializer(RecordSerializer):
         """
         teams = {row.pk: [] for row in rows}
         username = f"user__{get_user_model().USERNAME_FIELD}"
-        members = EngagementMember.objects.filter(engagement_id__in=teams).values_list(
-            "engagement_id", "id", "user_id", username, "role"
+        # The team's order (role, then user) within each engagement, without joining the
+        # engagements table only to sort by it: the pages group the rows themselves.
+        members = (
+            EngagementMember.objects.filter(engagement_id__in=teams)
+            .order_by("engagement_id", "role", "user_id")
+            .values_list("engagement_id", "id", "user_id", username, "role")
         )
         for engagement_id, pk, user_id, name, role in members:
             teams[engagement_id].append(
