@@ -24,12 +24,12 @@ import functools
 import hashlib
 import ipaddress
 import json
-import re
 import uuid
 from collections.abc import Mapping, Sequence
 
-import orjson
 from django.core.serializers.json import DjangoJSONEncoder
+
+from records import jsontext
 
 # The `previous_hash` of the first entry: there is nothing before it.
 GENESIS_HASH = "0" * 64
@@ -144,27 +144,19 @@ def _json(value) -> str:
 
 # JSON texts whose canonical form is themselves (the commonest field values).
 _SELF_CANONICAL_JSON = frozenset(("null", "{}", "[]"))
-# A run of 19 digits: a number orjson might not read exactly (it reads integers beyond
-# 64 bits as floats), or a long string of digits; json.loads reads those texts.
-_LONG_DIGITS = re.compile(r"[0-9]{19}")
 
 
 def canonical_json_text(text: str | None) -> str:
     """Return the canonical JSON of a JSON field value given as the database's JSON text.
 
-    The same as `_json(json.loads(text))`: orjson reads it when it reads it exactly
-    (no run of 19 digits; json.loads otherwise, or if orjson refuses it).
+    The same as `_json(json.loads(text))`, read by orjson where the two agree
+    (records.jsontext).
     """
     if text is None:
         return "null"
     if text in _SELF_CANONICAL_JSON:
         return text
-    if _LONG_DIGITS.search(text) is None:
-        try:
-            return _json(orjson.loads(text))
-        except orjson.JSONDecodeError:
-            pass
-    return _json(json.loads(text))
+    return _json(jsontext.loads(text))
 
 
 def _json_uuid(value) -> str:

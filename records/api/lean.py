@@ -34,13 +34,11 @@ from __future__ import annotations
 
 import datetime
 import json
-import re
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from operator import attrgetter
 from typing import Any, ClassVar
 
-import orjson
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import models
@@ -55,8 +53,9 @@ from rest_framework.fields import SkipField
 from rest_framework.relations import PKOnlyObject
 from rest_framework.settings import api_settings
 
+from .. import jsontext
+
 SKIP = object()
-_LONG_NUMBER = re.compile(r"\d{19}")
 # Whether the plan being built reads only the rows (no field on DRF's own path).
 _built_without_drf: ContextVar[bool] = ContextVar("_built_without_drf", default=True)
 Getter = Callable[[Any], Any]
@@ -392,17 +391,8 @@ class LeanModelIterable(ModelIterable):
 
 
 def _json_loads(text: str):
-    """Return the JSON `text` read as json.loads reads it (by orjson where the two agree).
-
-    orjson reads an integer beyond 64 bits as a float and refuses NaN: a text with a
-    run of 19 digits or more (or anything orjson refuses) is read by the standard library.
-    """
+    """Return the JSON `text` read as Django's JSONField reads it (records.jsontext)."""
     try:
-        if _LONG_NUMBER.search(text) is None:
-            return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        pass
-    try:
-        return json.loads(text)
+        return jsontext.loads(text)
     except json.JSONDecodeError:
         return text  # as Django's JSONField gives back a text it cannot read
